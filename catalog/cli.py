@@ -1,0 +1,143 @@
+"""The `steward` command: one root group, subcommands imported only when run.
+
+`steward --help` imports click and this module only; each subcommand's module
+(and its heavy dependencies: networkx, qdrant-client, psycopg) is imported when
+that subcommand is used. Commands of the upper layers are named here by string,
+so this module does not import them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from catalog import __version__
+
+if TYPE_CHECKING:
+    from catalog.db import Store
+
+#: name -> "module:attribute" of each subcommand, in help order.
+COMMANDS: dict[str, str] = {
+    "init": "catalog.commands:init",
+    "assets": "catalog.commands:assets",
+    "show": "catalog.commands:show",
+    "history": "catalog.commands:history",
+    "diff": "catalog.commands:diff",
+    "scan": "connectors.cli:scan",
+}
+
+#: One-line help of each subcommand, so `steward --help` imports nothing more.
+SHORT_HELP: dict[str, str] = {
+    "init": "Create or upgrade the catalog.",
+    "assets": "List the assets in the catalog.",
+    "show": "Show one asset: fields, properties, lineage.",
+    "history": "List an asset's versions with their diffs.",
+    "diff": "Compare two versions of an asset.",
+    "scan": "Register and version the assets of a source (Postgres, Qdrant, ...).",
+}
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  `steward check` found findings at or above --fail-on
+  2  error: bad input, unknown asset, unreachable catalog or source
+"""
+
+
+class StewardCLIError(click.ClickException):
+    """A StewardError shown as one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@dataclass
+class AppContext:
+    """What every subcommand gets: settings, and the catalog opened on demand."""
+
+    catalog_option: str | None = None
+    quiet: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        if self._store is None:
+            from catalog.config import load_settings
+            from catalog.db import Store
+
+            settings = load_settings(self.catalog_option)
+            self._store = Store(settings.catalog_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+
+
+class LazyGroup(click.Group):
+    """click's documented lazy-loading group, plus one-place error translation."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The short help is kept here so that `steward --help` imports no subcommand.
+        rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from catalog.errors import StewardError
+
+        try:
+            return super().invoke(ctx)
+        except StewardError as err:
+            raise StewardCLIError(str(err)) from err
+
+
+@click.group(
+    cls=LazyGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="steward")
+@click.option(
+    "--catalog",
+    "catalog_url",
+    metavar="URL",
+    help="Catalog database URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB). "
+    "Default: $STEWARD_CATALOG_URL, then steward.toml, then sqlite:///steward.db.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, catalog_url: str | None, quiet: bool, verbose: int) -> None:
+    """steward: the metadata catalog and governance tool for AI data stacks.
+
+    It registers and versions what lives in PostgreSQL, Qdrant and feature
+    stores, takes OpenLineage events, and says what is stale, skewed or about
+    to break. Assets are named by URI (NAMESPACE/NAME) or any unambiguous
+    suffix of it, e.g. `shop.public.orders` or `orders`.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    app = AppContext(catalog_option=catalog_url, quiet=quiet)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def main() -> None:
+    cli(prog_name="steward")

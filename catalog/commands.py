@@ -1,0 +1,153 @@
+"""The catalog's own commands: init, assets, show, history, diff."""
+
+from __future__ import annotations
+
+import click
+
+from catalog.cli import AppContext
+from catalog.output import echo_json, echo_table, info
+from catalog.queries import diff_versions, list_assets, resolve, show_asset
+from catalog.queries import history as version_history
+from catalog.render import diff_lines
+
+pass_app = click.make_pass_decorator(AppContext)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+@click.command()
+@pass_app
+def init(app: AppContext) -> None:
+    """Create the catalog, or upgrade its schema to this release.
+
+    Safe to run again: an up-to-date catalog is left as it is. Every other
+    command also creates the catalog on first use.
+    """
+    store = app.store()
+    info(f"Catalog ready: {store.shown_url} (schema {store.current_revision()})")
+
+
+@click.command()
+@click.option("--kind", metavar="KIND", help="Only assets of this kind (table, view, ...).")
+@click.option("--live", is_flag=True, help="Leave out deleted assets.")
+@JSON_OPTION
+@pass_app
+def assets(app: AppContext, kind: str | None, live: bool, as_json: bool) -> None:
+    """List the assets in the catalog, ordered by URI.
+
+    With --json: an array of objects with uri, namespace, name, kind, version,
+    fingerprint, deleted, unresolved and fields (name, type, nullable, ...).
+    """
+    with app.store().session() as session:
+        rows = list_assets(session, kind=kind, include_deleted=not live)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ["URI", "KIND", "VERSION", "FIELDS", "STATE"],
+        [
+            (
+                r["uri"],
+                r["kind"],
+                r["version"],
+                len(r["fields"]),
+                "deleted" if r["deleted"] else "unresolved" if r["unresolved"] else "",
+            )
+            for r in rows
+        ],
+    )
+
+
+@click.command()
+@click.argument("asset")
+@JSON_OPTION
+@pass_app
+def show(app: AppContext, asset: str, as_json: bool) -> None:
+    """Show ASSET: its fields, properties, observations and direct lineage.
+
+    ASSET is a URI (NAMESPACE/NAME) or any unambiguous suffix of one.
+    """
+    with app.store().session() as session:
+        data = show_asset(session, resolve(session, asset))
+    if as_json:
+        echo_json(data)
+        return
+    state = " (deleted)" if data["deleted"] else " (unresolved)" if data["unresolved"] else ""
+    click.echo(f"{data['uri']}{state}")
+    click.echo(f"  kind: {data['kind']}   version: {data['version']}")
+    if data["fingerprint"]:
+        click.echo(f"  fingerprint: {data['fingerprint']}")
+    if data["description"]:
+        click.echo(f"  description: {data['description']}")
+    if data["fields"]:
+        click.echo("  fields:")
+        for f in data["fields"]:
+            null = "" if f["nullable"] else " not null"
+            click.echo(f"    {f['name']}  {f['type']}{null}")
+    for key in ("aliases",):
+        for value in data[key]:
+            click.echo(f"  alias: {value}")
+    for direction in ("upstream", "downstream"):
+        for edge in data[direction]:
+            click.echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
+
+
+def _diff_line(diff: dict[str, object]) -> str:
+    added = len(diff.get("added", []))  # type: ignore[arg-type]
+    removed = len(diff.get("removed", []))  # type: ignore[arg-type]
+    changed = len(diff.get("changed", []))  # type: ignore[arg-type]
+    mark = "  BREAKING" if diff.get("breaking") else ""
+    return f"+{added} -{removed} ~{changed}{mark}"
+
+
+@click.command()
+@click.argument("asset")
+@JSON_OPTION
+@pass_app
+def history(app: AppContext, asset: str, as_json: bool) -> None:
+    """List ASSET's versions, oldest first, each with its diff to the one before.
+
+    With --json: an array of objects with version, fingerprint, created_at,
+    origin, restored and diff (added, removed, changed, breaking).
+    """
+    with app.store().session() as session:
+        versions = version_history(session, resolve(session, asset))
+    if as_json:
+        echo_json(versions)
+        return
+    echo_table(
+        ["VERSION", "CREATED", "FINGERPRINT", "CHANGE"],
+        [
+            (
+                v["version"],
+                v["created_at"],
+                v["fingerprint"][:12],
+                "created"
+                if v["version"] == 1
+                else ("restored " if v["restored"] else "") + _diff_line(v["diff"]),
+            )
+            for v in versions
+        ],
+    )
+
+
+@click.command()
+@click.argument("asset")
+@click.argument("v1", type=click.IntRange(min=1))
+@click.argument("v2", type=click.IntRange(min=1))
+@JSON_OPTION
+@pass_app
+def diff(app: AppContext, asset: str, v1: int, v2: int, as_json: bool) -> None:
+    """Compare versions V1 and V2 of ASSET: fields added, removed, changed.
+
+    A removed or retyped field, or one that became NOT NULL, is breaking.
+    """
+    with app.store().session() as session:
+        data = diff_versions(session, resolve(session, asset), v1, v2)
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{data['uri']}: version {v1} -> {v2}" + ("  BREAKING" if data["breaking"] else ""))
+    for line in diff_lines(data):
+        click.echo(line)
+    if not (data["added"] or data["removed"] or data["changed"]):
+        click.echo("  no differences")

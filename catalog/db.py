@@ -1,0 +1,175 @@
+"""The store: engine, schema migrations and transactions for SQLite and PostgreSQL.
+
+SQLite is opened in WAL mode with a busy timeout and foreign keys on; write
+transactions start with `BEGIN IMMEDIATE` so that two writers queue instead of
+deadlocking on a lock upgrade. The same code runs on PostgreSQL by URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlmodel import Session
+
+from catalog.errors import CatalogUnavailable, InvalidInput
+from catalog.identity import redact_url
+
+DEFAULT_CATALOG_URL = "sqlite:///steward.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def parse_catalog_url(url: str) -> URL:
+    """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3."""
+    text_url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if text_url.startswith(prefix):
+            text_url = "postgresql+psycopg://" + text_url[len(prefix) :]
+    try:
+        parsed = make_url(text_url)
+    except ArgumentError as err:
+        raise InvalidInput(
+            f"catalog URL {redact_url(url)!r} is not a database URL",
+            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+        ) from err
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InvalidInput(
+            f"catalog URL {redact_url(url)!r}: unsupported database {parsed.get_backend_name()!r}",
+            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+        )
+    return parsed
+
+
+def _describe(err: BaseException) -> str:
+    """The first line of a driver error, without any credentials in it."""
+    orig = getattr(err, "orig", None) or err
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return redact_url(lines[0]) if lines else type(orig).__name__
+
+
+def make_engine(url: str) -> Engine:
+    parsed = parse_catalog_url(url)
+    shown = redact_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            parent = Path(database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise CatalogUnavailable(
+                    f"cannot open catalog {shown}: directory {parent} does not exist"
+                )
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as err:
+        raise InvalidInput(f"catalog URL {shown!r}: {_describe(err)}") from err
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("steward_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+class Store:
+    """The catalog database: opened (and migrated) on first use."""
+
+    def __init__(self, url: str = DEFAULT_CATALOG_URL, *, migrate: bool = True) -> None:
+        self.url = url
+        self.shown_url = redact_url(url)
+        self.engine = make_engine(url)
+        if migrate:
+            self.migrate()
+
+    @cached_property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _unavailable(self, err: BaseException) -> CatalogUnavailable:
+        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {_describe(err)}")
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except DBAPIError as err:
+            raise self._unavailable(err) from err
+
+    def migrate(self) -> None:
+        """Bring the catalog's schema to the newest migration (creating it if new)."""
+        head = head_revision()
+        if self.current_revision() == head:
+            return
+        try:
+            with self.write() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7263540911)"))
+                if MigrationContext.configure(conn).get_current_revision() != head:
+                    command.upgrade(_alembic_config(conn), "head")
+        except DBAPIError as err:
+            raise self._unavailable(err) from err
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        engine = self.engine.execution_options(steward_write=True)
+        with engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read session."""
+        try:
+            with Session(self.engine) as session:
+                yield session
+        except DBAPIError as err:
+            if isinstance(err.orig, Exception) and "connect" in type(err.orig).__name__.lower():
+                raise self._unavailable(err) from err
+            raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,249 @@
+"""Every table of the catalog, in one metadata.
+
+Versions, fields, raw events and profiles are append-only. Assets carry their
+current state (current version, deleted flag, latest observations) so that the
+common questions are one indexed lookup. Schema changes go through Alembic
+migrations in `catalog/migrations/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC, always read back timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def key_hash(uri: str) -> str:
+    """Unique-index key of a URI (URIs can be longer than an index entry allows)."""
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()
+
+
+class Asset(SQLModel, table=True):
+    """Anything with an identity: table, view, collection, feature set, model, job."""
+
+    __tablename__ = "asset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    namespace: str = Field(sa_type=Text, index=True)
+    name: str = Field(sa_type=Text)
+    uri: str = Field(sa_type=Text)
+    kind: str = Field(max_length=64, index=True)
+    description: str | None = Field(default=None, sa_type=Text)
+    #: 0 while the asset is an unresolved reference that nothing has described.
+    current_version: int = 0
+    fingerprint: str | None = Field(default=None, max_length=64)
+    deleted: bool = False
+    unresolved: bool = False
+    #: What last registered it (`scan postgres://...`, `openlineage`, `spec`).
+    origin: str | None = Field(default=None, sa_type=Text)
+    observed: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    observed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AssetVersion(SQLModel, table=True):
+    """One version of an asset's definition; a new row only when it changes."""
+
+    __tablename__ = "asset_version"
+    __table_args__ = (UniqueConstraint("asset_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    version: int
+    fingerprint: str = Field(max_length=64)
+    definition: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    diff: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    breaking: bool = False
+    #: True for the version that records the asset coming back after deletion.
+    restored: bool = False
+    origin: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AssetField(SQLModel, table=True):
+    """A field of one asset version, in order."""
+
+    __tablename__ = "asset_field"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="asset_version.id", index=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    position: int
+    name: str = Field(sa_type=Text)
+    type: str = Field(default="", sa_type=Text)
+    nullable: bool = True
+    default: str | None = Field(default=None, sa_type=Text)
+    description: str | None = Field(default=None, sa_type=Text)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class Alias(SQLModel, table=True):
+    """Another name of an asset (OpenLineage `symlinks`): one thing, two names."""
+
+    __tablename__ = "alias"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    namespace: str = Field(sa_type=Text)
+    name: str = Field(sa_type=Text)
+    uri: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Edge(SQLModel, table=True):
+    """A lineage edge `source -> target`, declared by `origin` (an asset or job)."""
+
+    __tablename__ = "edge"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "kind", "origin_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="asset.id", index=True)
+    target_id: int = Field(foreign_key="asset.id", index=True)
+    kind: str = Field(max_length=64)
+    origin_id: int = Field(foreign_key="asset.id", index=True)
+    #: Field-level mapping: target field -> source fields.
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Run(SQLModel, table=True):
+    """One run of a job, with its state ordered by event time."""
+
+    __tablename__ = "run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_uuid: str = Field(max_length=64, unique=True)
+    job_id: int = Field(foreign_key="asset.id", index=True)
+    state: str = Field(max_length=32)
+    state_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    parent_run_uuid: str | None = Field(default=None, max_length=64, index=True)
+    facets: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RunDataset(SQLModel, table=True):
+    """A dataset a run read (input) or wrote (output), at its schema version."""
+
+    __tablename__ = "run_dataset"
+    __table_args__ = (UniqueConstraint("run_id", "asset_id", "direction"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    version_id: int | None = Field(default=None, foreign_key="asset_version.id")
+    direction: str = Field(max_length=8)
+    facets: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class RawEvent(SQLModel, table=True):
+    """Every event received, as received: valid or not, nothing is lost."""
+
+    __tablename__ = "raw_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, index=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    body: str = Field(sa_type=Text)
+    #: accepted | rejected | duplicate
+    status: str = Field(max_length=16)
+    error: str | None = Field(default=None, sa_type=Text)
+    warnings: list[str] = Field(default_factory=list, sa_type=JSON)
+    source: str | None = Field(default=None, sa_type=Text)
+
+
+class Finding(SQLModel, table=True):
+    """A rule's finding, with its evidence; resolved when no longer found."""
+
+    __tablename__ = "finding"
+
+    id: str = Field(primary_key=True, max_length=64)
+    rule: str = Field(max_length=64, index=True)
+    severity: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16, index=True)
+    title: str = Field(default="", sa_type=Text)
+    assets: list[str] = Field(default_factory=list, sa_type=JSON)
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    remedy: str = Field(default="", sa_type=Text)
+    at_risk: list[Any] = Field(default_factory=list, sa_type=JSON)
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Profile(SQLModel, table=True):
+    """A stored sample with its statistics (vector baselines, feature samples)."""
+
+    __tablename__ = "profile"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    version_id: int | None = Field(default=None, foreign_key="asset_version.id")
+    #: vector_sample | offline_sample | online_sample | ...
+    kind: str = Field(max_length=32)
+    #: The named vector or feature the sample is of ('' for the asset itself).
+    part: str = Field(default="", sa_type=Text)
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    data: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ModelBinding(SQLModel, table=True):
+    """Which embedding model (and revision) built a collection or vector column."""
+
+    __tablename__ = "model_binding"
+    __table_args__ = (UniqueConstraint("asset_id", "part", "origin", "model", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    #: The vector column or named vector ('' for the whole asset).
+    part: str = Field(default="", max_length=255)
+    model: str = Field(max_length=255)
+    revision: str = Field(max_length=255)
+    #: metadata | payload | manual | comment
+    origin: str = Field(max_length=16)
+    #: Share of sampled points carrying this model and revision (payload origin).
+    share: float = 1.0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ModelInUse(SQLModel, table=True):
+    """The revision of an embedding model that queries are embedded with now."""
+
+    __tablename__ = "model_in_use"
+
+    model_id: int = Field(foreign_key="asset.id", primary_key=True)
+    revision: str = Field(max_length=255)
+    set_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,207 @@
+"""Reads over the catalog: resolve a reference, list assets, show history.
+
+Every function returns plain, JSON-ready data in a stable order; the CLI and
+the reports only lay it out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from catalog.errors import Ambiguous, NotFound
+from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash
+from catalog.versioning import diff_definitions
+
+#: The version of the JSON documents steward prints (`--json`, exports).
+SCHEMA_VERSION = 1
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def resolve(session: Session, reference: str, *, include_deleted: bool = True) -> Asset:
+    """The asset a reference names: its URI, an alias, or an unambiguous suffix.
+
+    A suffix must end the URI at a boundary: `shop.public.orders` and
+    `orders` both name `postgres://localhost:5432/shop.public.orders`.
+    """
+    ref = reference.strip()
+    if not ref:
+        raise NotFound("empty asset reference", hint="give an asset URI or name")
+    exact = session.exec(select(Asset).where(Asset.key_hash == key_hash(ref))).first()
+    if exact is not None:
+        return exact
+    alias = session.exec(select(Alias).where(Alias.key_hash == key_hash(ref))).first()
+    if alias is not None:
+        return session.get_one(Asset, alias.asset_id)
+    pattern = _escape_like(ref)
+    query = select(Asset).where(
+        or_(
+            col(Asset.uri).like(f"%/{pattern}", escape="\\"),
+            col(Asset.uri).like(f"%.{pattern}", escape="\\"),
+            col(Asset.name) == ref,
+        )
+    )
+    matches = [a for a in session.exec(query).all() if include_deleted or not a.deleted]
+    # A live asset wins over deleted namesakes, and a resolved one over placeholders.
+    if len(matches) > 1:
+        live = [a for a in matches if not a.deleted and not a.unresolved]
+        matches = live or matches
+    if not matches:
+        raise NotFound(f"no asset matches '{ref}'", hint="see `steward assets`")
+    if len(matches) > 1:
+        raise Ambiguous(ref, sorted(a.uri for a in matches))
+    return matches[0]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _fields_of(session: Session, asset_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Fields of each asset's current version, in order."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not asset_ids:
+        return out
+    query = (
+        select(AssetField)
+        .join(AssetVersion, col(AssetVersion.id) == col(AssetField.version_id))
+        .join(Asset, col(Asset.id) == col(AssetVersion.asset_id))
+        .where(col(AssetVersion.version) == col(Asset.current_version))
+        .where(col(Asset.id).in_(asset_ids))
+        .order_by(col(AssetField.asset_id), col(AssetField.position))
+    )
+    for f in session.exec(query):
+        item: dict[str, Any] = {"name": f.name, "type": f.type, "nullable": f.nullable}
+        if f.default is not None:
+            item["default"] = f.default
+        if f.description:
+            item["description"] = f.description
+        if f.attributes:
+            item["attributes"] = f.attributes
+        out[f.asset_id].append(item)
+    return out
+
+
+def asset_summary(asset: Asset, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "uri": asset.uri,
+        "namespace": asset.namespace,
+        "name": asset.name,
+        "kind": asset.kind,
+        "version": asset.current_version,
+        "fingerprint": asset.fingerprint,
+        "deleted": asset.deleted,
+        "unresolved": asset.unresolved,
+        "fields": fields,
+    }
+
+
+def list_assets(
+    session: Session, kind: str | None = None, include_deleted: bool = True
+) -> list[dict[str, Any]]:
+    """Every asset (optionally of one kind), ordered by URI."""
+    query = select(Asset).order_by(col(Asset.uri))
+    if kind:
+        query = query.where(Asset.kind == kind)
+    if not include_deleted:
+        query = query.where(col(Asset.deleted).is_(False))
+    assets = list(session.exec(query))
+    fields = _fields_of(session, [a.id for a in assets if a.id is not None])
+    return [asset_summary(a, fields.get(a.id or 0, [])) for a in assets]
+
+
+def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
+    """Everything about one asset: summary, definition, aliases, direct lineage."""
+    assert asset.id is not None
+    fields = _fields_of(session, [asset.id]).get(asset.id, [])
+    out = asset_summary(asset, fields)
+    version = session.exec(
+        select(AssetVersion)
+        .where(AssetVersion.asset_id == asset.id)
+        .where(AssetVersion.version == asset.current_version)
+    ).first()
+    aliases = session.exec(
+        select(Alias.uri).where(Alias.asset_id == asset.id).order_by(col(Alias.uri))
+    ).all()
+    upstream = session.exec(
+        select(Asset.uri, Edge.kind)
+        .join(Edge, col(Edge.source_id) == col(Asset.id))
+        .where(Edge.target_id == asset.id)
+    ).all()
+    downstream = session.exec(
+        select(Asset.uri, Edge.kind)
+        .join(Edge, col(Edge.target_id) == col(Asset.id))
+        .where(Edge.source_id == asset.id)
+    ).all()
+    out.update(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "description": asset.description,
+            "properties": (version.definition.get("properties", {}) if version else {}),
+            "observed": asset.observed,
+            "observed_at": _iso(asset.observed_at),
+            "origin": asset.origin,
+            "created_at": _iso(asset.created_at),
+            "updated_at": _iso(asset.updated_at),
+            "aliases": list(aliases),
+            "upstream": sorted(
+                ({"uri": u, "kind": k} for u, k in set(upstream)),
+                key=lambda e: (e["uri"], e["kind"]),
+            ),
+            "downstream": sorted(
+                ({"uri": u, "kind": k} for u, k in set(downstream)),
+                key=lambda e: (e["uri"], e["kind"]),
+            ),
+        }
+    )
+    return out
+
+
+def history(session: Session, asset: Asset) -> list[dict[str, Any]]:
+    """The asset's versions, oldest first, each with its diff against the one before."""
+    versions = session.exec(
+        select(AssetVersion)
+        .where(AssetVersion.asset_id == asset.id)
+        .order_by(col(AssetVersion.version))
+    ).all()
+    return [
+        {
+            "version": v.version,
+            "fingerprint": v.fingerprint,
+            "created_at": _iso(v.created_at),
+            "origin": v.origin,
+            "restored": v.restored,
+            "diff": v.diff,
+        }
+        for v in versions
+    ]
+
+
+def _version(session: Session, asset: Asset, number: int) -> AssetVersion:
+    found = session.exec(
+        select(AssetVersion)
+        .where(AssetVersion.asset_id == asset.id)
+        .where(AssetVersion.version == number)
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"{asset.uri} has no version {number}",
+            hint=f"it has versions 1 to {asset.current_version}"
+            if asset.current_version
+            else "it has no versions yet",
+        )
+    return found
+
+
+def diff_versions(session: Session, asset: Asset, v1: int, v2: int) -> dict[str, Any]:
+    """The classified diff from version `v1` to version `v2` (either order)."""
+    old, new = _version(session, asset, v1), _version(session, asset, v2)
+    diff = diff_definitions(old.definition, new.definition)
+    return {"uri": asset.uri, "from": v1, "to": v2, **diff}

@@ -1,0 +1,158 @@
+"""Fingerprints and classified diffs: pure functions over plain definitions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from catalog.errors import InvalidInput
+
+
+def canonical_json(value: Any) -> str:
+    """One byte-exact JSON text per value: sorted keys, no spaces, UTF-8.
+
+    NaN and infinities have no JSON spelling, so they are refused rather than
+    written as something another reader would reject.
+    """
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"definition is not plain JSON data: {err}") from err
+
+
+def fingerprint(definition: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a definition."""
+    return hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()
+
+
+def _fields_by_name(definition: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    if not definition:
+        return {}
+    return {field["name"]: field for field in definition.get("fields", [])}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """A classified diff between two definitions.
+
+    Returns `{"added", "removed", "changed", "breaking"}`. `added` and
+    `removed` list fields (`name`, `type`); `changed` lists each other change
+    with the `field` it concerns (None for an asset-level property), its
+    `change` (`retyped`, `nullability`, `default`, `description`, `attribute`,
+    `property`, `kind`, `upstream`), `from`, `to` and whether it is `breaking`.
+
+    Breaking: a removed or retyped field, a field that became NOT NULL, an
+    added NOT NULL field without a default, a changed kind, or a change of a
+    property the new definition lists in `breaking_properties`.
+    """
+    old_fields = _fields_by_name(old)
+    new_fields = _fields_by_name(new)
+    added = [
+        {"name": name, "type": field.get("type", "")}
+        for name, field in new_fields.items()
+        if name not in old_fields
+    ]
+    removed = [
+        {"name": name, "type": field.get("type", "")}
+        for name, field in old_fields.items()
+        if name not in new_fields
+    ]
+    changed: list[dict[str, Any]] = []
+    breaking = bool(removed) or any(
+        not new_fields[a["name"]].get("nullable", True)
+        and new_fields[a["name"]].get("default") is None
+        for a in added
+    )
+    if old is None:
+        return {"added": added, "removed": [], "changed": [], "breaking": False}
+
+    for name, new_field in new_fields.items():
+        old_field = old_fields.get(name)
+        if old_field is None:
+            continue
+        for attr, change in (
+            ("type", "retyped"),
+            ("nullable", "nullability"),
+            ("default", "default"),
+            ("description", "description"),
+            ("attributes", "attribute"),
+        ):
+            before, after = old_field.get(attr), new_field.get(attr)
+            if attr == "nullable":
+                before, after = (
+                    bool(before if before is not None else True),
+                    bool(after if after is not None else True),
+                )
+            if _same(before, after):
+                continue
+            is_breaking = change == "retyped" or (change == "nullability" and not after)
+            if change == "attribute":
+                is_breaking = _attributes_breaking(before or {}, after or {})
+            changed.append(
+                {
+                    "field": name,
+                    "change": change,
+                    "from": before,
+                    "to": after,
+                    "breaking": is_breaking,
+                }
+            )
+            breaking = breaking or is_breaking
+
+    breaking_keys = set(new.get("breaking_properties", ()))
+    if old.get("kind") != new.get("kind"):
+        changed.append(
+            {
+                "field": None,
+                "change": "kind",
+                "from": old.get("kind"),
+                "to": new.get("kind"),
+                "breaking": True,
+            }
+        )
+        breaking = True
+    old_props: Mapping[str, Any] = old.get("properties", {}) or {}
+    new_props: Mapping[str, Any] = new.get("properties", {}) or {}
+    for key in sorted(set(old_props) | set(new_props)):
+        before, after = old_props.get(key), new_props.get(key)
+        if _same(before, after):
+            continue
+        is_breaking = key in breaking_keys
+        changed.append(
+            {
+                "field": None,
+                "change": "property",
+                "key": key,
+                "from": before,
+                "to": after,
+                "breaking": is_breaking,
+            }
+        )
+        breaking = breaking or is_breaking
+    for key, change in (("description", "description"), ("upstream", "upstream")):
+        if not _same(old.get(key), new.get(key)):
+            changed.append(
+                {
+                    "field": None,
+                    "change": change,
+                    "from": old.get(key),
+                    "to": new.get(key),
+                    "breaking": False,
+                }
+            )
+    return {"added": added, "removed": removed, "changed": changed, "breaking": breaking}
+
+
+def _attributes_breaking(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """A vector's dimension or distance changing breaks every reader of it."""
+    return any(not _same(before.get(k), after.get(k)) for k in ("dim", "distance"))

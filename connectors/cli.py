@@ -1,0 +1,115 @@
+"""`steward scan URL`: read a source through its connector, then plan or apply."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from catalog.apply import apply, plan
+from catalog.cli import AppContext
+from catalog.identity import redact_url
+from catalog.output import echo_json, info
+from catalog.render import echo_plan, summary_line
+from connectors.base import Progress
+from connectors.registry import for_url
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    """A progress bar on stderr, only when stderr is a terminal and not --quiet."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+
+    def update(done: int, total: int | None, label: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total or 0, label="scanning", file=sys.stderr)
+            bar.__enter__()
+        bar.label = label[:40]
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@click.command()
+@click.argument("url")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Show what would change (new assets, versions, diffs, deletions); write nothing.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result (summary and changes) as JSON on stdout.",
+)
+@click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    metavar="SCHEMA",
+    help="PostgreSQL: scan only this schema (repeatable).",
+)
+@click.option(
+    "--api-key", metavar="KEY", help="Qdrant: API key (default: $STEWARD_QDRANT_API_KEY)."
+)
+@click.option("--https", is_flag=True, help="Qdrant: connect with TLS (same as qdrants://).")
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Qdrant: take a new baseline sample of vectors even if nothing changed.",
+)
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Qdrant: vectors in a baseline sample (default 2000).",
+)
+@pass_app
+def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: Any) -> None:
+    """Register and version every asset in the source at URL.
+
+    \b
+    URL forms:
+      postgres://USER[:PASSWORD]@HOST:PORT/DB   tables, views, pgvector columns
+      qdrant://HOST:PORT, qdrants://HOST:PORT   Qdrant collections
+      qdrant+local:///ABS/PATH                  Qdrant local storage
+      features.toml or a directory of them     native feature definitions
+      feast://PATH/TO/REPO                     a Feast repository
+
+    Re-scanning an unchanged source writes nothing; a changed asset gets a new
+    version with a diff; an asset the source no longer has is marked deleted.
+    Credentials in URL are used to connect and never stored or printed.
+    """
+    connector = for_url(url, **options)
+    with progress_bar(not app.quiet and not as_json) as progress:
+        result = connector.scan(progress)
+    store = app.store()
+    if plan_only:
+        outcome = plan(store, result.specs, result.scopes)
+    else:
+        outcome = apply(store, result.specs, result.scopes, origin=result.origin)
+    source = result.origin or redact_url(url)
+    for warning in result.warnings:
+        info(f"warning: {warning}")
+    if as_json:
+        echo_json({**outcome.to_json(), "source": source, "warnings": result.warnings})
+        return
+    if plan_only:
+        echo_plan(outcome)
+    if not app.quiet:
+        info(summary_line(outcome, source))

@@ -1,0 +1,48 @@
+"""Connectors are found through the `steward.connectors` entry-point group.
+
+steward's own connectors are declared in its pyproject exactly like a third
+party's, so a connector from another package is a first-class citizen.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from catalog.errors import InvalidInput
+from catalog.identity import redact_url
+from connectors.base import Connector
+
+GROUP = "steward.connectors"
+log = logging.getLogger(__name__)
+
+
+@cache
+def available() -> dict[str, type[Connector[Any]]]:
+    """Every installed connector class, by its entry-point name.
+
+    A connector whose optional dependency is missing says so when it is used
+    (it names the extra to install); one that fails to load at all is logged
+    and left out, so that one broken plugin does not break every scan.
+    """
+    found: dict[str, type[Connector[Any]]] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            found[ep.name] = ep.load()
+        except Exception as err:  # a third-party plugin may fail in any way
+            log.warning("connector %s could not be loaded: %s", ep.name, err)
+    return found
+
+
+def for_url(url: str, **options: Any) -> Connector[Any]:
+    """The connector that reads `url`, configured with `options`."""
+    for cls in available().values():
+        if cls.accepts(url):
+            config = cls.config_class.from_options(url, options)
+            return cls(config)
+    kinds = ", ".join(sorted(available())) or "none installed"
+    raise InvalidInput(
+        f"no connector reads {redact_url(url)!r}", hint=f"installed connectors: {kinds}"
+    )

@@ -31,8 +31,8 @@ def resolve(session: Session, reference: str, *, include_deleted: bool = True) -
     A suffix must end the URI at a boundary: `shop.public.orders` and
     `orders` both name `postgres://localhost:5432/shop.public.orders`.
     """
-    ref = reference.strip()
-    if not ref:
+    ref = reference  # names may end in white space: match them exactly
+    if not ref.strip():
         raise NotFound("empty asset reference", hint="give an asset URI or name")
     exact = session.exec(select(Asset).where(Asset.key_hash == key_hash(ref))).first()
     if exact is not None:

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from catalog.errors import InvalidInput
+from catalog.identity import AssetKey, normalize_namespace, redact_url, strip_credentials
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://LocalHost", "postgres://localhost:5432"),
+        ("postgresql://db.internal:5433", "postgres://db.internal:5433"),
+        ("postgres://alice:s3cret@DB.Example.com/shop", "postgres://db.example.com:5432/shop"),
+        ("qdrant://Q.example", "qdrant://q.example:6333"),
+        ("qdrants://q.example:443", "qdrants://q.example:443"),
+        ("qdrant+local:///var/lib/qdrant/", "qdrant+local:///var/lib/qdrant"),
+        ("s3://bucket/", "s3://bucket"),
+        ("http://[::1]/api", "http://[::1]:80/api"),
+        ("food_delivery", "food_delivery"),
+        ("  bigquery ", "bigquery"),
+        ("postgres://h:5432?password=x&sslmode=require", "postgres://h:5432"),
+    ],
+)
+def test_namespace_normalisation(given: str, expected: str) -> None:
+    assert normalize_namespace(given) == expected
+
+
+def test_normalisation_is_idempotent() -> None:
+    once = normalize_namespace("POSTGRES://User:pw@Host/db")
+    assert normalize_namespace(once) == once
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "postgres://h:99999", "postgres://h:port"])
+def test_bad_namespaces_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        normalize_namespace(bad)
+
+
+def test_credentials_never_survive() -> None:
+    url = "postgres://alice:hunter2@db:5432/shop?password=hunter2&api_key=k3y"
+    assert "hunter2" not in normalize_namespace(url)
+    assert "hunter2" not in strip_credentials(url)
+    assert "k3y" not in strip_credentials(url)
+    shown = redact_url(url)
+    assert "hunter2" not in shown and "k3y" not in shown
+    assert "alice" in shown  # the user name helps, the password never does
+
+
+def test_asset_key_uri() -> None:
+    key = AssetKey.of("postgres://DB", "shop.public.orders")
+    assert key.uri == "postgres://db:5432/shop.public.orders"
+    with pytest.raises(InvalidInput):
+        AssetKey.of("postgres://db", " ")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "history": "catalog.commands:history",
     "diff": "catalog.commands:diff",
     "scan": "connectors.cli:scan",
+    "features": "connectors.features_cli:features",
 }
 
 #: One-line help of each subcommand, so `steward --help` imports nothing more.
@@ -38,6 +39,7 @@ SHORT_HELP: dict[str, str] = {
     "history": "List an asset's versions with their diffs.",
     "diff": "Compare two versions of an asset.",
     "scan": "Register and version the assets of a source (Postgres, Qdrant, ...).",
+    "features": "Record offline and online samples of feature values.",
 }
 
 EXIT_CODES = """\b

@@ -117,3 +117,29 @@ def strip_credentials(url: str) -> str:
         raise InvalidInput(f"{redact_url(url)!r} has an invalid port") from err
     netloc = _netloc(host, port) if host else ""
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def parse_uri(uri: str) -> AssetKey:
+    """The key a dataset URI names: `SCHEME://HOST[:PORT]/NAME` or `file:///PATH`.
+
+    The namespace is scheme and authority (normalised), the name the rest of
+    the path: `postgres://db:5432/shop.public.events` is
+    `(postgres://db:5432, shop.public.events)`. A `file://` URI names a local
+    file: namespace `file`, name its absolute path (OpenLineage's naming).
+    """
+    text = uri.strip()
+    parts = _split(text)
+    if not parts.scheme or "://" not in text:
+        raise InvalidInput(
+            f"{redact_url(text)!r} is not a dataset URI", hint="write SCHEME://HOST:PORT/NAME"
+        )
+    if parts.scheme.lower() == "file":
+        if not parts.path or parts.path == "/":
+            raise InvalidInput(f"{text!r} names no file")
+        return AssetKey("file", parts.path)
+    name = parts.path.lstrip("/")
+    if not parts.hostname or not name:
+        raise InvalidInput(
+            f"{redact_url(text)!r} is not a dataset URI", hint="write SCHEME://HOST:PORT/NAME"
+        )
+    return AssetKey.of(f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}", name)

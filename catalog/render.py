@@ -14,8 +14,9 @@ def diff_lines(diff: dict[str, Any], indent: str = "  ") -> list[str]:
     lines += [f"{indent}- {f['name']}  {f['type']}  [breaking]" for f in diff.get("removed", [])]
     for c in diff.get("changed", []):
         target = c["field"] if c["field"] is not None else c.get("key", c["change"])
+        what = c["change"] if c["field"] is None or "key" not in c else f"{c['change']} {c['key']}"
         mark = "  [breaking]" if c["breaking"] else ""
-        lines.append(f"{indent}~ {target}: {c['change']} {c['from']!r} -> {c['to']!r}{mark}")
+        lines.append(f"{indent}~ {target}: {what} {c['from']!r} -> {c['to']!r}{mark}")
     return lines
 
 

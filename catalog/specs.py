@@ -114,14 +114,16 @@ class AssetSpec(BaseModel):
         return asset_uri(self.namespace, self.name)
 
     def definition(self) -> dict[str, Any]:
-        """Everything that defines the asset; its fingerprint is taken over this."""
+        """Everything that defines the asset; its fingerprint is taken over this.
+
+        The asset's description is documentation, not definition: a changed
+        description is updated in place, like an observation.
+        """
         out: dict[str, Any] = {
             "kind": self.kind,
             "fields": [field.definition() for field in self.fields],
             "properties": self.properties,
         }
-        if self.description:
-            out["description"] = self.description
         if self.breaking_properties:
             out["breaking_properties"] = sorted(self.breaking_properties)
         if self.edges:

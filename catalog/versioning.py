@@ -97,7 +97,10 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
                 continue
             is_breaking = change == "retyped" or (change == "nullability" and not after)
             if change == "attribute":
-                is_breaking = _attributes_breaking(before or {}, after or {})
+                for item in _attribute_changes(name, before or {}, after or {}):
+                    changed.append(item)
+                    breaking = breaking or item["breaking"]
+                continue
             changed.append(
                 {
                     "field": name,
@@ -153,6 +156,23 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
     return {"added": added, "removed": removed, "changed": changed, "breaking": breaking}
 
 
-def _attributes_breaking(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """A vector's dimension or distance changing breaks every reader of it."""
-    return any(not _same(before.get(k), after.get(k)) for k in ("dim", "distance"))
+#: Field attributes whose change breaks every reader: a vector's dimension or distance.
+BREAKING_ATTRIBUTES = frozenset({"dim", "distance"})
+
+
+def _attribute_changes(
+    name: str, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """One change per attribute key, so a diff names what moved (e.g. `online`)."""
+    return [
+        {
+            "field": name,
+            "change": "attribute",
+            "key": key,
+            "from": before.get(key),
+            "to": after.get(key),
+            "breaking": key in BREAKING_ATTRIBUTES,
+        }
+        for key in sorted(set(before) | set(after))
+        if not _same(before.get(key), after.get(key))
+    ]

@@ -58,7 +58,13 @@ class AssetKey(NamedTuple):
 
 
 def asset_uri(namespace: str, name: str) -> str:
-    """The URI an asset is shown and referred to by: `NAMESPACE/NAME`."""
+    """The URI an asset is shown and referred to by: `NAMESPACE/NAME`.
+
+    A local file (OpenLineage namespace `file`, name its absolute path) is
+    shown as the `file://` URL it is.
+    """
+    if namespace == "file" and name.startswith("/"):
+        return f"file://{name}"
     return f"{namespace}/{name}"
 
 

@@ -10,7 +10,7 @@ from catalog.cli import AppContext
 from catalog.output import echo_json, info
 from catalog.queries import resolve
 from catalog.samples import feature_set_version, save_feature_samples
-from connectors.sample_files import read_sample
+from connectors.sample_files import read_samples
 
 pass_app = click.make_pass_decorator(AppContext)
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -27,38 +27,46 @@ def features() -> None:
     "--offline",
     "offline",
     type=FILE,
-    required=True,
     help="Sample of the values training computed (CSV, NDJSON or Parquet).",
 )
 @click.option(
     "--online",
     "online",
     type=FILE,
-    required=True,
     help="Sample of the values serving computed (CSV, NDJSON or Parquet).",
+)
+@click.option(
+    "--from-feast",
+    "entity_file",
+    type=FILE,
+    help="Pull both sides from the Feast repository's offline and online stores "
+    "for the entity rows in this file (CSV, NDJSON or Parquet).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON.")
 @pass_app
-def sample(app: AppContext, feature_set: str, offline: Path, online: Path, as_json: bool) -> None:
+def sample(
+    app: AppContext,
+    feature_set: str,
+    offline: Path | None,
+    online: Path | None,
+    entity_file: Path | None,
+    as_json: bool,
+) -> None:
     """Record an offline and an online sample of FEATURE_SET's values.
 
-    Each file has one row per entity: the entity key columns (the feature
-    set's `entities`, or their `join_keys`) and a column per feature. Rows
-    that share keys on both sides are compared value by value; both sides
-    are compared as distributions. Samples of more than 50,000 rows are
+    Either give both files (--offline and --online) or, for a feature view
+    scanned from a Feast repository, --from-feast ENTITY_FILE. Each sample
+    has one row per entity: the entity key columns (the feature set's
+    `entities`, or their `join_keys`) and a column per feature. Rows that
+    share keys on both sides are compared value by value; both sides are
+    compared as distributions. Samples of more than 50,000 rows are
     subsampled reproducibly. Both sides are stored together, or neither.
     """
     store = app.store()
     with store.session() as session:
         asset = resolve(session, feature_set)
         version = feature_set_version(session, asset)
-    props = version.definition.get("properties", {})
-    keys = [k for e in props.get("entities", []) for k in props.get("join_keys", {}).get(e, [e])]
-    names = [f["name"] for f in version.definition.get("fields", [])]
-    samples = [
-        read_sample(offline, "offline", keys, names),
-        read_sample(online, "online", keys, names),
-    ]
+    samples = read_samples(asset, version, offline, online, entity_file)
     with store.write() as conn:
         stored = save_feature_samples(conn, asset, version, samples)
     if as_json:

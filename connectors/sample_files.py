@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.errors import InvalidInput
+from catalog.models import Asset, AssetVersion
 from catalog.samples import FeatureSample
 
 
@@ -83,3 +84,40 @@ def read_sample(
         {k: [r.get(k) for r in rows] for k in key_columns},
         {f: [r.get(f) for r in rows] for f in present},
     )
+
+
+def read_samples(
+    asset: Asset,
+    version: AssetVersion,
+    offline: Path | None,
+    online: Path | None,
+    entity_file: Path | None,
+) -> list[FeatureSample]:
+    """Both sides of a feature set's sample: from two files, or pulled from Feast."""
+    props = version.definition.get("properties", {})
+    names = [f["name"] for f in version.definition.get("fields", [])]
+    if entity_file is not None:
+        if offline or online:
+            raise InvalidInput("give either --from-feast or --offline and --online, not both")
+        repo = (asset.observed or {}).get("feast_repo")
+        if not repo:
+            raise InvalidInput(f"{asset.uri} was not scanned from a Feast repository")
+        from connectors.feast import pull_samples
+
+        rows = _read_rows(entity_file)
+        if not rows:
+            raise InvalidInput(f"{entity_file}: no rows")
+        off, on, keys = pull_samples(repo, asset.name, rows)
+        return [
+            FeatureSample(
+                "offline", {k: off[k] for k in keys}, {n: off[n] for n in names if n in off}
+            ),
+            FeatureSample("online", {k: on[k] for k in keys}, {n: on[n] for n in names if n in on}),
+        ]
+    if offline is None or online is None:
+        raise InvalidInput("give both --offline FILE and --online FILE (or --from-feast FILE)")
+    keys = [k for e in props.get("entities", []) for k in props.get("join_keys", {}).get(e, [e])]
+    return [
+        read_sample(offline, "offline", keys, names),
+        read_sample(online, "online", keys, names),
+    ]

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from catalog.errors import InvalidInput
-from catalog.identity import AssetKey, normalize_namespace, redact_url, strip_credentials
+from catalog.identity import (
+    AssetKey,
+    normalize_namespace,
+    parse_uri,
+    redact_url,
+    strip_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,3 +58,15 @@ def test_asset_key_uri() -> None:
     assert key.uri == "postgres://db:5432/shop.public.orders"
     with pytest.raises(InvalidInput):
         AssetKey.of("postgres://db", " ")
+
+
+def test_dataset_uris_parse_to_keys() -> None:
+    assert parse_uri("postgres://u:pw@DB:5432/shop.public.events") == AssetKey(
+        "postgres://db:5432", "shop.public.events"
+    )
+    assert parse_uri("file:///data/a.parquet") == AssetKey("file", "/data/a.parquet")
+    # A local file is shown as the file:// URL it is.
+    assert AssetKey("file", "/data/a.parquet").uri == "file:///data/a.parquet"
+    for bad in ("events", "postgres://db:5432", "file:///"):
+        with pytest.raises(InvalidInput):
+            parse_uri(bad)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "diff": "catalog.commands:diff",
     "scan": "connectors.cli:scan",
     "features": "connectors.features_cli:features",
+    "models": "catalog.embeddings_cli:models",
 }
 
 #: One-line help of each subcommand, so `steward --help` imports nothing more.
@@ -40,6 +41,7 @@ SHORT_HELP: dict[str, str] = {
     "diff": "Compare two versions of an asset.",
     "scan": "Register and version the assets of a source (Postgres, Qdrant, ...).",
     "features": "Record offline and online samples of feature values.",
+    "models": "Register embedding models, the revision in use, and what they built.",
 }
 
 EXIT_CODES = """\b

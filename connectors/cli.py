@@ -16,6 +16,7 @@ from catalog.output import echo_json, info
 from catalog.render import echo_plan, summary_line
 from connectors.base import Progress
 from connectors.registry import for_url
+from connectors.sampling import after_apply
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -103,13 +104,25 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
         outcome = plan(store, result.specs, result.scopes)
     else:
         outcome = apply(store, result.specs, result.scopes, origin=result.origin)
+    baselines = after_apply(store, connector, result, None if plan_only else outcome)
     source = result.origin or redact_url(url)
     for warning in result.warnings:
         info(f"warning: {warning}")
     if as_json:
-        echo_json({**outcome.to_json(), "source": source, "warnings": result.warnings})
+        echo_json(
+            {
+                **outcome.to_json(),
+                "source": source,
+                "warnings": result.warnings,
+                "baselines": baselines,
+            }
+        )
         return
     if plan_only:
         echo_plan(outcome)
     if not app.quiet:
         info(summary_line(outcome, source))
+        for b in baselines:
+            part = f" ({b['part']})" if b["part"] else ""
+            shown = f"{b['vectors']} of {b['population']} vectors of {b['uri']}{part}"
+            info(f"baseline sample: {shown}")

@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "diff": "catalog.commands:diff",
     "scan": "connectors.cli:scan",
     "features": "connectors.features_cli:features",
+    "lineage": "lineage.checks_cli:lineage",
+    "check": "lineage.checks_cli:check",
+    "findings": "lineage.checks_cli:findings",
     "models": "catalog.embeddings_cli:models",
 }
 
@@ -41,6 +44,9 @@ SHORT_HELP: dict[str, str] = {
     "diff": "Compare two versions of an asset.",
     "scan": "Register and version the assets of a source (Postgres, Qdrant, ...).",
     "features": "Record offline and online samples of feature values.",
+    "lineage": "Walk the lineage graph: upstream, downstream, path.",
+    "check": "Run the governance rules; exit 1 on findings (for CI).",
+    "findings": "List the findings of the last check.",
     "models": "Register embedding models, the revision in use, and what they built.",
 }
 

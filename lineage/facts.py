@@ -1,0 +1,197 @@
+"""Everything the rules look at, loaded from the catalog in bulk.
+
+The rules themselves (`lineage.rules`) are pure functions over a `Facts`;
+this module is the only part of them that reads the database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlmodel import Session
+
+from catalog.embeddings import KIND as MODEL_KIND
+from catalog.embeddings import ORIGINS
+from catalog.models import Asset, AssetVersion, ModelBinding, ModelInUse, Profile
+from catalog.profiles import KIND as VECTOR_SAMPLE
+from catalog.profiles import StoredSample, samples_of
+from catalog.samples import FeatureSample, load_feature_samples
+from lineage.graph import LineageGraph
+
+ASSET = Asset.__table__  # type: ignore[attr-defined]
+VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
+BINDING = ModelBinding.__table__  # type: ignore[attr-defined]
+IN_USE = ModelInUse.__table__  # type: ignore[attr-defined]
+PROFILE = Profile.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class AssetFacts:
+    id: int
+    uri: str
+    name: str
+    kind: str
+    version: int
+    deleted: bool
+    unresolved: bool
+    definition: dict[str, Any]
+    diff: dict[str, Any]
+    version_created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Binding:
+    part: str
+    model: str
+    revision: str
+    origin: str
+    share: float
+
+
+@dataclass
+class ModelFacts:
+    uri: str
+    name: str
+    in_use: str | None
+    #: revision -> its properties (dim, distance, normalized)
+    revisions: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Facts:
+    graph: LineageGraph
+    assets: dict[str, AssetFacts]
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    models: dict[str, ModelFacts] = field(default_factory=dict)
+    #: (uri, version) -> definition, for versions a rule asks about (trained-on versions).
+    old_definitions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    vector_samples: dict[str, list[StoredSample]] = field(default_factory=dict)
+    feature_samples: dict[str, dict[str, FeatureSample]] = field(default_factory=dict)
+
+
+def load_facts(conn: Connection, session: Session) -> Facts:
+    graph = LineageGraph.from_connection(conn)
+    assets: dict[str, AssetFacts] = {}
+    rows = conn.execute(
+        select(
+            ASSET.c.id,
+            ASSET.c.uri,
+            ASSET.c.name,
+            ASSET.c.kind,
+            ASSET.c.current_version,
+            ASSET.c.deleted,
+            ASSET.c.unresolved,
+            VERSION.c.definition,
+            VERSION.c.diff,
+            VERSION.c.created_at,
+        )
+        .join(
+            VERSION,
+            (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
+            isouter=True,
+        )
+        .where(ASSET.c.deleted.is_(False))
+    )
+    by_id: dict[int, AssetFacts] = {}
+    for r in rows:
+        created = r.created_at
+        facts = AssetFacts(
+            r.id,
+            r.uri,
+            r.name,
+            r.kind,
+            r.current_version,
+            r.deleted,
+            r.unresolved,
+            r.definition or {},
+            r.diff or {},
+            created,
+        )
+        assets[r.uri] = facts
+        by_id[r.id] = facts
+
+    out = Facts(graph=graph, assets=assets)
+    _load_bindings(conn, out, by_id)
+    _load_models(conn, out, by_id)
+    _load_trained_on(conn, out)
+    _load_samples(conn, session, out, by_id)
+    return out
+
+
+def _load_bindings(conn: Connection, out: Facts, by_id: dict[int, AssetFacts]) -> None:
+    grouped: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    for row in conn.execute(select(BINDING)):
+        grouped[(row.asset_id, row.part)].append(row)
+    rank = {origin: i for i, origin in enumerate(ORIGINS)}
+    for (asset_id, part), rows in sorted(grouped.items()):
+        asset = by_id.get(asset_id)
+        if asset is None:
+            continue
+        best = min(rank.get(r.origin, len(ORIGINS)) for r in rows)
+        chosen = sorted(
+            (r for r in rows if rank.get(r.origin, len(ORIGINS)) == best),
+            key=lambda r: (-r.share, r.model, r.revision),
+        )
+        out.bindings.setdefault(asset.uri, []).extend(
+            Binding(part, r.model, r.revision, r.origin, float(r.share)) for r in chosen
+        )
+
+
+def _load_models(conn: Connection, out: Facts, by_id: dict[int, AssetFacts]) -> None:
+    in_use = {row.model_id: row.revision for row in conn.execute(select(IN_USE))}
+    models = [a for a in by_id.values() if a.kind == MODEL_KIND and not a.unresolved]
+    if not models:
+        return
+    revisions: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in conn.execute(
+        select(VERSION.c.asset_id, VERSION.c.definition)
+        .where(VERSION.c.asset_id.in_([m.id for m in models]))
+        .order_by(VERSION.c.version)
+    ):
+        props = (row.definition or {}).get("properties", {})
+        revisions[row.asset_id][str(props.get("revision", ""))] = props
+    for model in models:
+        out.models[model.name] = ModelFacts(
+            model.uri, model.name, in_use.get(model.id), revisions[model.id]
+        )
+
+
+def _load_trained_on(conn: Connection, out: Facts) -> None:
+    wanted: set[tuple[str, int]] = set()
+    for asset in out.assets.values():
+        trained = asset.definition.get("properties", {}).get("trained_on")
+        if isinstance(trained, dict):
+            for uri, version in trained.items():
+                if isinstance(version, int) and uri in out.assets:
+                    wanted.add((uri, version))
+    ids = {uri: out.assets[uri].id for uri, _ in wanted}
+    for uri, version in sorted(wanted):
+        row = conn.execute(
+            select(VERSION.c.definition)
+            .where(VERSION.c.asset_id == ids[uri])
+            .where(VERSION.c.version == version)
+        ).first()
+        if row is not None:
+            out.old_definitions[(uri, version)] = row.definition or {}
+
+
+def _load_samples(
+    conn: Connection, session: Session, out: Facts, by_id: dict[int, AssetFacts]
+) -> None:
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for row in conn.execute(select(PROFILE.c.asset_id, PROFILE.c.kind)):
+        counts[(row.asset_id, row.kind)] += 1
+    for (asset_id, kind), count in sorted(counts.items()):
+        asset = by_id.get(asset_id)
+        if asset is None:
+            continue
+        if kind == VECTOR_SAMPLE and count >= 2:
+            out.vector_samples[asset.uri] = samples_of(session, asset_id)
+        elif kind in ("offline_sample", "online_sample") and asset.uri not in out.feature_samples:
+            db_asset = session.get(Asset, asset_id)
+            if db_asset is not None:
+                out.feature_samples[asset.uri] = load_feature_samples(session, db_asset)

@@ -1,0 +1,109 @@
+"""Running the rules and keeping their findings: first seen, last seen, resolved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
+
+from catalog.db import Store
+from catalog.errors import InvalidInput
+from catalog.models import Finding as FindingRow
+from catalog.models import utcnow
+from lineage.facts import load_facts
+from lineage.rules import RULES, SEVERITIES, Finding, Settings, run_rules
+
+TABLE = FindingRow.__table__  # type: ignore[attr-defined]
+
+
+def check_rules(names: list[str] | None) -> list[str]:
+    unknown = sorted(set(names or []) - set(RULES))
+    if unknown:
+        raise InvalidInput(f"unknown rule '{unknown[0]}'", hint=f"rules: {', '.join(RULES)}")
+    return list(names or RULES)
+
+
+def check(
+    store: Store, rules: list[str] | None = None, settings: Settings | None = None
+) -> list[Finding]:
+    """Run the rules over the catalog and record what they find (one transaction)."""
+    names = check_rules(rules)
+    with store.engine.connect() as conn, Session(bind=conn) as session:
+        facts = load_facts(conn, session)
+    findings = run_rules(facts, names, settings)
+    with store.write() as conn:
+        record(conn, findings, names)
+    return findings
+
+
+def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> None:
+    """Upsert what was found; resolve the open findings of these rules that were not."""
+    now = utcnow()
+    existing = {row.id: row.status for row in conn.execute(select(TABLE.c.id, TABLE.c.status))}
+    found = set()
+    for f in findings:
+        found.add(f.id)
+        values = {
+            "rule": f.rule,
+            "severity": f.severity,
+            "status": "open",
+            "title": f.title,
+            "assets": f.assets,
+            "evidence": f.evidence,
+            "remedy": f.remedy,
+            "at_risk": f.at_risk,
+            "last_seen": now,
+            "resolved_at": None,
+        }
+        if f.id in existing:
+            conn.execute(update(TABLE).where(TABLE.c.id == f.id).values(**values))
+        else:
+            conn.execute(insert(TABLE).values(id=f.id, first_seen=now, **values))
+    stale = [
+        row.id
+        for row in conn.execute(
+            select(TABLE.c.id).where(TABLE.c.status == "open").where(TABLE.c.rule.in_(rules_run))
+        )
+        if row.id not in found
+    ]
+    if stale:
+        conn.execute(
+            update(TABLE).where(TABLE.c.id.in_(stale)).values(status="resolved", resolved_at=now)
+        )
+
+
+def finding_json(row: FindingRow) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": row.id,
+        "rule": row.rule,
+        "severity": row.severity,
+        "status": row.status,
+        "title": row.title,
+        "assets": row.assets,
+        "evidence": row.evidence,
+        "remedy": row.remedy,
+        "at_risk": row.at_risk,
+        "first_seen": iso(row.first_seen),
+        "last_seen": iso(row.last_seen),
+        "resolved_at": iso(row.resolved_at),
+    }
+
+
+def list_findings(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
+    query = sm_select(FindingRow)
+    if not include_resolved:
+        query = query.where(FindingRow.status == "open")
+    rows = list(session.exec(query.order_by(col(FindingRow.rule), col(FindingRow.id))))
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    rows.sort(key=lambda r: (r.status != "open", order.get(r.severity, 9), r.rule, r.assets))
+    return [finding_json(r) for r in rows]
+
+
+def fails(findings: list[Finding], level: str) -> bool:
+    threshold = SEVERITIES.index(level)
+    return any(SEVERITIES.index(f.severity) >= threshold for f in findings)

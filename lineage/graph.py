@@ -1,0 +1,256 @@
+"""The lineage graph: every asset a node, every edge of the catalog an edge.
+
+`LineageGraph` wraps a networkx `DiGraph`; nothing else in steward touches
+networkx. It is built from the catalog in two bulk queries (assets, edges),
+and answers "what feeds what" with depth limits and a time budget: every
+answer says whether it was cut short (`partial`) and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from sqlalchemy import Connection, select
+
+from catalog.models import Alias, Asset, Edge
+
+ASSET = Asset.__table__  # type: ignore[attr-defined]
+EDGE = Edge.__table__  # type: ignore[attr-defined]
+ALIAS = Alias.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Node:
+    uri: str
+    kind: str
+    version: int
+    deleted: bool
+    unresolved: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "kind": self.kind,
+            "version": self.version,
+            "deleted": self.deleted,
+            "unresolved": self.unresolved,
+        }
+
+
+@dataclass(frozen=True)
+class EdgeInfo:
+    source: str
+    target: str
+    kind: str
+    #: target field -> source fields, where known.
+    fields: dict[str, list[str]]
+
+    def to_json(self, with_fields: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "target": self.target, "kind": self.kind}
+        if with_fields and self.fields:
+            out["fields"] = self.fields
+        return out
+
+
+@dataclass
+class Walk:
+    """The answer to an upstream or downstream question."""
+
+    start: str
+    direction: str
+    nodes: list[tuple[Node, int]] = field(default_factory=list)
+    edges: list[EdgeInfo] = field(default_factory=list)
+    partial: bool = False
+    reason: str | None = None
+
+    def to_json(self, with_fields: bool = False) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "direction": self.direction,
+            "partial": self.partial,
+            "reason": self.reason,
+            "nodes": [{**n.to_json(), "distance": d} for n, d in self.nodes],
+            "edges": [e.to_json(with_fields) for e in self.edges],
+        }
+
+
+class LineageGraph:
+    """What feeds what, over every asset in the catalog."""
+
+    def __init__(self) -> None:
+        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._by_id: dict[int, str] = {}
+        self._aliases: dict[str, str] = {}
+
+    # -- building -------------------------------------------------------------
+
+    @classmethod
+    def from_connection(cls, conn: Connection, include_deleted: bool = False) -> LineageGraph:
+        """Build from the catalog in bulk: one query for assets, one for edges."""
+        graph = cls()
+        rows = conn.execute(
+            select(
+                ASSET.c.id,
+                ASSET.c.uri,
+                ASSET.c.kind,
+                ASSET.c.current_version,
+                ASSET.c.deleted,
+                ASSET.c.unresolved,
+            )
+        )
+        for row in rows:
+            if row.deleted and not include_deleted:
+                continue
+            graph.add_node(
+                Node(row.uri, row.kind, row.current_version, row.deleted, row.unresolved), row.id
+            )
+        for row in conn.execute(
+            select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind, EDGE.c.fields)
+        ):
+            source, target = graph._by_id.get(row.source_id), graph._by_id.get(row.target_id)
+            if source is not None and target is not None:
+                graph.add_edge(source, target, row.kind, row.fields or {})
+        for row in conn.execute(select(ALIAS.c.uri, ALIAS.c.asset_id)):
+            if row.asset_id in graph._by_id:
+                graph._aliases[row.uri] = graph._by_id[row.asset_id]
+        return graph
+
+    def add_node(self, node: Node, asset_id: int | None = None) -> None:
+        self._g.add_node(node.uri, node=node)
+        if asset_id is not None:
+            self._by_id[asset_id] = node.uri
+
+    def add_edge(
+        self, source: str, target: str, kind: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
+        if self._g.has_edge(source, target, key=kind):
+            merged = dict(self._g.edges[source, target, kind]["fields"])
+            merged.update(fields or {})
+            self._g.edges[source, target, kind]["fields"] = merged
+            return
+        self._g.add_edge(source, target, key=kind, fields=dict(fields or {}))
+
+    # -- lookups --------------------------------------------------------------
+
+    def __contains__(self, uri: object) -> bool:
+        return uri in self._g or uri in self._aliases
+
+    def __len__(self) -> int:
+        return int(self._g.number_of_nodes())
+
+    @property
+    def edge_count(self) -> int:
+        return int(self._g.number_of_edges())
+
+    def canonical(self, uri: str) -> str:
+        return self._aliases.get(uri, uri)
+
+    def node(self, uri: str) -> Node:
+        node: Node = self._g.nodes[self.canonical(uri)]["node"]
+        return node
+
+    def nodes(self) -> Iterator[Node]:
+        for _, data in self._g.nodes(data=True):
+            yield data["node"]
+
+    def edges_into(self, uri: str) -> list[EdgeInfo]:
+        uri = self.canonical(uri)
+        return sorted(
+            (
+                EdgeInfo(s, t, k, d["fields"])
+                for s, t, k, d in self._g.in_edges(uri, keys=True, data=True)
+            ),
+            key=lambda e: (e.source, e.kind),
+        )
+
+    def edges_out_of(self, uri: str) -> list[EdgeInfo]:
+        uri = self.canonical(uri)
+        return sorted(
+            (
+                EdgeInfo(s, t, k, d["fields"])
+                for s, t, k, d in self._g.out_edges(uri, keys=True, data=True)
+            ),
+            key=lambda e: (e.target, e.kind),
+        )
+
+    # -- walks ----------------------------------------------------------------
+
+    def _walk(self, start: str, direction: str, depth: int | None, budget: float | None) -> Walk:
+        start = self.canonical(start)
+        walk = Walk(start, direction)
+        neighbours = self._g.pred if direction == "upstream" else self._g.succ
+        deadline = time.monotonic() + budget if budget else None
+        seen = {start: 0}
+        queue = deque([start])
+        while queue:
+            current = queue.popleft()
+            distance = seen[current]
+            if deadline is not None and time.monotonic() > deadline:
+                walk.partial, walk.reason = True, f"time budget of {budget} s reached"
+                break
+            for other, by_kind in neighbours[current].items():
+                if depth is not None and distance >= depth:
+                    walk.partial, walk.reason = True, f"depth limit {depth} reached"
+                    break
+                for kind, data in by_kind.items():
+                    source, target = (
+                        (other, current) if direction == "upstream" else (current, other)
+                    )
+                    walk.edges.append(EdgeInfo(source, target, kind, data["fields"]))
+                if other not in seen:
+                    seen[other] = distance + 1
+                    queue.append(other)
+        walk.nodes = sorted(
+            ((self.node(u), d) for u, d in seen.items() if u != start),
+            key=lambda item: (item[1], item[0].uri),
+        )
+        walk.edges.sort(key=lambda e: (e.source, e.target, e.kind))
+        return walk
+
+    def upstream(self, uri: str, depth: int | None = None, budget: float | None = None) -> Walk:
+        """Everything that feeds `uri`, nearest first."""
+        return self._walk(uri, "upstream", depth, budget)
+
+    def downstream(self, uri: str, depth: int | None = None, budget: float | None = None) -> Walk:
+        """Everything `uri` feeds, nearest first."""
+        return self._walk(uri, "downstream", depth, budget)
+
+    def path(self, source: str, target: str) -> list[str] | None:
+        """The shortest path of edges from `source` to `target`, or None."""
+        try:
+            found: list[str] = nx.shortest_path(
+                self._g, self.canonical(source), self.canonical(target)
+            )
+        except nx.NetworkXNoPath:
+            return None
+        return found
+
+    def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
+        """For each node reachable from any of `uris`: one shortest path to it."""
+        parents: dict[str, str | None] = {}
+        queue: deque[str] = deque()
+        for uri in sorted(set(map(self.canonical, uris))):
+            if uri in self._g and uri not in parents:
+                parents[uri] = None
+                queue.append(uri)
+        starts = set(parents)
+        while queue:
+            current = queue.popleft()
+            for other in self._g.succ[current]:
+                if other not in parents:
+                    parents[other] = current
+                    queue.append(other)
+        out: dict[str, list[str]] = {}
+        for uri in parents:
+            if uri in starts:
+                continue
+            chain = [uri]
+            while (parent := parents[chain[-1]]) is not None:
+                chain.append(parent)
+            out[uri] = list(reversed(chain))
+        return out

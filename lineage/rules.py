@@ -1,0 +1,540 @@
+"""The governance rules: pure functions from `Facts` to findings.
+
+Each rule returns `Finding`s with a stable id (the rule and what it is
+about), a severity (info / warning / error), the assets involved, the
+evidence (numbers, versions, the test and its p-value) and a one-line
+remedy. Storing them, resolving the ones no longer found and marking what
+is at risk downstream is `lineage.findings`' job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from catalog.profiles import StoredSample
+from catalog.versioning import diff_definitions
+from lineage.drift import drift_test
+from lineage.facts import AssetFacts, Facts
+from lineage.skew import DEFAULT_THRESHOLD, feature_skew
+
+SEVERITIES = ("info", "warning", "error")
+#: Distance spellings across Qdrant, pgvector and the model registry.
+DISTANCE_ALIASES = {
+    "cosine": "cosine",
+    "dot": "dot",
+    "inner_product": "dot",
+    "ip": "dot",
+    "euclid": "euclid",
+    "euclidean": "euclid",
+    "l2": "euclid",
+    "manhattan": "manhattan",
+    "l1": "manhattan",
+}
+VECTOR_KINDS = ("collection", "table", "view", "materialized_view", "dataset")
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    assets: list[str]
+    title: str
+    evidence: dict[str, Any]
+    remedy: str
+    #: What distinguishes this finding from others of its rule on the same assets.
+    key: str = ""
+    at_risk: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        text = "\x1f".join([self.rule, self.key, *self.assets])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "severity": self.severity,
+            "title": self.title,
+            "assets": self.assets,
+            "evidence": self.evidence,
+            "remedy": self.remedy,
+            "at_risk": self.at_risk,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    alpha: float = 0.01
+    skew_threshold: float = DEFAULT_THRESHOLD
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _vector_fields(asset: AssetFacts) -> dict[str, dict[str, Any]]:
+    return {
+        f["name"]: f.get("attributes", {})
+        for f in asset.definition.get("fields", [])
+        if f.get("attributes", {}).get("vector")
+    }
+
+
+def _part_attributes(asset: AssetFacts, part: str) -> tuple[str, dict[str, Any]] | None:
+    fields = _vector_fields(asset)
+    if part in fields:
+        return part, fields[part]
+    if not part and len(fields) == 1:
+        return next(iter(fields.items()))
+    return None
+
+
+def _distance(value: Any) -> str | None:
+    return DISTANCE_ALIASES.get(str(value).lower()) if value else None
+
+
+def _where(asset: AssetFacts, part: str) -> str:
+    return f"{asset.uri} ({part})" if part else asset.uri
+
+
+# -- 1. stale embeddings ---------------------------------------------------------
+
+
+def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for uri, bindings in sorted(facts.bindings.items()):
+        asset = facts.assets.get(uri)
+        if asset is None:
+            continue
+        parts = sorted({b.part for b in bindings})
+        for part in parts:
+            group = [b for b in bindings if b.part == part]
+            for model_name in sorted({b.model for b in group}):
+                model = facts.models.get(model_name)
+                if model is None or model.in_use is None:
+                    continue
+                built = [b for b in group if b.model == model_name]
+                stale = [b for b in built if b.revision != model.in_use]
+                if not stale:
+                    continue
+                current_share = sum(b.share for b in built if b.revision == model.in_use)
+                partial = current_share > 0
+                shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
+                what = "partly re-embedded" if partial else "built with an older revision"
+                out.append(
+                    Finding(
+                        rule="stale_embeddings",
+                        severity="error",
+                        assets=[uri, model.uri],
+                        key=f"{part}|{model_name}",
+                        title=f"{_where(asset, part)} is {what}: queries use "
+                        f"{model_name}@{model.in_use}",
+                        evidence={
+                            "part": part,
+                            "model": model_name,
+                            "in_use": model.in_use,
+                            "built_with": sorted(f"{b.model}@{b.revision}" for b in built),
+                            "shares": shares,
+                            "origin": built[0].origin,
+                            "partial_reindex": partial,
+                            "share_in_use": round(current_share, 4),
+                        },
+                        remedy=f"Re-embed {asset.name} with {model_name}@{model.in_use}, or query "
+                        f"it with the revision it was built with.",
+                    )
+                )
+    return out
+
+
+# -- 2. dimension / distance mismatch ------------------------------------------------
+
+
+def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for uri, bindings in sorted(facts.bindings.items()):
+        asset = facts.assets.get(uri)
+        if asset is None:
+            continue
+        for b in bindings:
+            model = facts.models.get(b.model)
+            if model is None:
+                continue
+            props = model.revisions.get(b.revision) or model.revisions.get(model.in_use or "")
+            located = _part_attributes(asset, b.part)
+            if props is None or located is None:
+                continue
+            part, attrs = located
+            problems = {}
+            if attrs.get("dim") and props.get("dim") and int(attrs["dim"]) != int(props["dim"]):
+                problems["dimension"] = {"index": attrs["dim"], "model": props["dim"]}
+            index_d, model_d = _distance(attrs.get("distance")), _distance(props.get("distance"))
+            equivalent = {index_d, model_d} == {"cosine", "dot"} and props.get("normalized")
+            if index_d and model_d and index_d != model_d and not equivalent:
+                problems["distance"] = {"index": index_d, "model": model_d}
+            if not problems:
+                continue
+            out.append(
+                Finding(
+                    rule="embedding_mismatch",
+                    severity="error",
+                    assets=[uri, model.uri],
+                    key=f"{part}|{b.model}@{b.revision}",
+                    title=f"{_where(asset, part)} does not fit {b.model}@{b.revision}: "
+                    + ", ".join(problems),
+                    evidence={"part": part, "model": f"{b.model}@{b.revision}", **problems},
+                    remedy="Rebuild the index with the model's dimension and distance, or bind "
+                    "the model that built it.",
+                )
+            )
+    return out
+
+
+# -- 3. distribution drift -----------------------------------------------------------
+
+
+def _baseline_and_current(samples: list[StoredSample]) -> tuple[StoredSample, StoredSample] | None:
+    if len(samples) < 2:
+        return None
+    current = samples[-1]
+    same_version = [s for s in samples[:-1] if s.version == current.version]
+    earlier = [s for s in samples[:-1] if s.version != current.version]
+    if same_version:
+        return same_version[0], current
+    return (earlier[-1], current) if earlier else None
+
+
+def _unit(vectors: Any) -> Any:
+    """Rows scaled to unit length: what a cosine index ranks by (some stores keep raw rows)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for uri, samples in sorted(facts.vector_samples.items()):
+        for part in sorted({s.part for s in samples}):
+            pair = _baseline_and_current([s for s in samples if s.part == part])
+            if pair is None:
+                continue
+            baseline, current = pair
+            asset = facts.assets[uri]
+            located = _part_attributes(asset, part)
+            cosine = located is not None and _distance(located[1].get("distance")) == "cosine"
+            result = drift_test(
+                _unit(baseline.vectors) if cosine else baseline.vectors,
+                _unit(current.vectors) if cosine else current.vectors,
+                alpha=settings.alpha,
+                seed=current.id,
+            )
+            if not result.alarm:
+                continue
+            evidence = {
+                "part": part,
+                "baseline_version": baseline.version,
+                "current_version": current.version,
+                "baseline_taken": str(baseline.created_at),
+                "current_taken": str(current.created_at),
+                **result.to_evidence(),
+            }
+            out.append(
+                Finding(
+                    rule="embedding_drift",
+                    severity=result.severity or "warning",
+                    assets=[uri],
+                    key=part,
+                    title=f"vectors of {_where(asset, part)} have drifted from their baseline"
+                    + (f" (p={result.p_value:.2g})" if result.p_value is not None else ""),
+                    evidence=evidence,
+                    remedy="Check what re-embedded or changed the vectors; re-baseline with "
+                    "`steward scan --profile` once it is intended.",
+                )
+            )
+    return out
+
+
+# -- 4. source newer than index ------------------------------------------------------
+
+
+def source_newer_than_index(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for asset in sorted(facts.assets.values(), key=lambda a: a.uri):
+        if asset.unresolved or asset.version_created_at is None or asset.uri not in facts.graph:
+            continue
+        for edge in facts.graph.edges_into(asset.uri):
+            if edge.kind != "embedded_from":
+                continue
+            source = facts.assets.get(edge.source)
+            if source is None or source.unresolved or source.version_created_at is None:
+                continue
+            if source.version_created_at <= asset.version_created_at:
+                continue
+            out.append(
+                Finding(
+                    rule="source_newer_than_index",
+                    severity="warning",
+                    assets=[asset.uri, source.uri],
+                    title=f"{source.uri} has changed since {asset.uri} was built from it",
+                    evidence={
+                        "index_version": asset.version,
+                        "index_built": str(asset.version_created_at),
+                        "source_version": source.version,
+                        "source_changed": str(source.version_created_at),
+                    },
+                    remedy=f"Re-embed {asset.name} from the current {source.name}.",
+                )
+            )
+    return out
+
+
+# -- 5. feature definition skew -------------------------------------------------------
+
+
+def _changed_features(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    diff = diff_definitions(old, new)
+    names = {f["name"] for f in diff["added"]} | {f["name"] for f in diff["removed"]}
+    names |= {c["field"] for c in diff["changed"] if c["field"]}
+    return sorted(names)
+
+
+def feature_definition_skew(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for asset in sorted(facts.assets.values(), key=lambda a: a.uri):
+        if asset.kind == "feature_set":
+            for f in asset.definition.get("fields", []):
+                attrs = f.get("attributes", {})
+                off, on = attrs.get("offline"), attrs.get("online")
+                if off and on and off != on:
+                    out.append(
+                        Finding(
+                            rule="feature_definition_skew",
+                            severity="error",
+                            assets=[asset.uri],
+                            key=f"sides|{f['name']}",
+                            title=f"{asset.name}.{f['name']} is computed differently offline "
+                            "and online",
+                            evidence={
+                                "feature": f["name"],
+                                "offline": off,
+                                "online": on,
+                                "version": asset.version,
+                            },
+                            remedy=f"Make the online transformation of {f['name']} the same as "
+                            "the offline one (or retrain on what serving computes).",
+                        )
+                    )
+        trained = asset.definition.get("properties", {}).get("trained_on")
+        if not isinstance(trained, dict):
+            continue
+        for fs_uri, version in sorted(trained.items()):
+            fs = facts.assets.get(fs_uri)
+            if fs is None or fs.unresolved or not isinstance(version, int):
+                continue
+            if version == fs.version:
+                continue
+            old = facts.old_definitions.get((fs_uri, version))
+            changed = _changed_features(old, fs.definition) if old else []
+            out.append(
+                Finding(
+                    rule="feature_definition_skew",
+                    severity="error",
+                    assets=[asset.uri, fs_uri],
+                    key=f"version|{fs_uri}",
+                    title=f"{asset.name} was trained on {fs.name} v{version}; serving reads "
+                    f"v{fs.version}" + (f" ({', '.join(changed)} changed)" if changed else ""),
+                    evidence={
+                        "trained_on_version": version,
+                        "serving_version": fs.version,
+                        "changed_features": changed,
+                        "training_version_known": old is not None,
+                    },
+                    remedy=f"Retrain {asset.name} on {fs.name} v{fs.version}, or serve it "
+                    f"v{version}.",
+                )
+            )
+    return out
+
+
+# -- 6. feature value skew ---------------------------------------------------------------
+
+
+def _keyed(keys: dict[str, list[Any]], values: list[Any]) -> dict[Any, Any] | list[Any]:
+    if not keys:
+        return values
+    columns = [keys[k] for k in sorted(keys)]
+    rows = list(zip(*columns, strict=True))
+    keyed = [r[0] if len(r) == 1 else r for r in rows]
+    if len(set(map(repr, keyed))) != len(keyed):
+        return values  # keys repeat: compare as distributions only
+    return dict(zip(keyed, values, strict=True))
+
+
+def feature_value_skew(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for uri, samples in sorted(facts.feature_samples.items()):
+        offline, online = samples.get("offline"), samples.get("online")
+        asset = facts.assets.get(uri)
+        if offline is None or online is None or asset is None:
+            continue
+        for name in sorted(set(offline.features) & set(online.features)):
+            result = feature_skew(
+                _keyed(offline.keys, offline.features[name]),
+                _keyed(online.keys, online.features[name]),
+                threshold=settings.skew_threshold,
+                alpha=settings.alpha,
+            )
+            if not result.alarm:
+                continue
+            out.append(
+                Finding(
+                    rule="feature_value_skew",
+                    severity="warning",
+                    assets=[uri],
+                    key=name,
+                    title=f"{asset.name}.{name}: offline and online values differ "
+                    f"({result.metric} {result.distance:.3f})",
+                    evidence={"feature": name, **result.to_evidence()},
+                    remedy=f"Compare how training and serving compute {name}; refresh stale "
+                    "online values.",
+                )
+            )
+    return out
+
+
+# -- 7. breaking schema change -------------------------------------------------------------
+
+
+def _broken_fields(diff: dict[str, Any]) -> dict[str, str]:
+    broken = {f["name"]: "removed" for f in diff.get("removed", [])}
+    for c in diff.get("changed", []):
+        if c.get("breaking") and c.get("field"):
+            broken.setdefault(c["field"], c["change"])
+    return broken
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w$]){re.escape(name.lower())}(?![\w$])", text.lower()) is not None
+
+
+def _reads(
+    reader: AssetFacts | None, edge_fields: dict[str, list[str]], broken: dict[str, str]
+) -> list[str] | None:
+    """The broken fields a reader uses; None when it uses none of them."""
+    if edge_fields:
+        used = sorted({f for sources in edge_fields.values() for f in sources if f in broken})
+        return used or None
+    if reader is not None and reader.kind == "feature_set":
+        text = " ".join(
+            str(v)
+            for f in reader.definition.get("fields", [])
+            for k, v in f.get("attributes", {}).items()
+            if k in ("offline", "online")
+        )
+        if text:
+            used = sorted(name for name in broken if _mentions(text, name))
+            return used or None
+    return sorted(broken)  # no field-level lineage: assume it reads the whole asset
+
+
+def breaking_schema_change(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for asset in sorted(facts.assets.values(), key=lambda a: a.uri):
+        if asset.version < 2 or not asset.diff.get("breaking") or asset.uri not in facts.graph:
+            continue
+        broken = _broken_fields(asset.diff)
+        if not broken:
+            continue
+        readers: list[dict[str, Any]] = []
+        for edge in facts.graph.edges_out_of(asset.uri):
+            reader = facts.assets.get(edge.target)
+            if (
+                reader is not None
+                and reader.version_created_at
+                and asset.version_created_at
+                and reader.version_created_at > asset.version_created_at
+                and reader.kind != "job"
+            ):
+                continue  # the reader was redefined after the change
+            used = _reads(reader, edge.fields, broken)
+            if used:
+                readers.append({"uri": edge.target, "via": edge.kind, "fields": used})
+        if not readers:
+            continue
+        out.append(
+            Finding(
+                rule="breaking_schema_change",
+                severity="error",
+                assets=[asset.uri, *sorted({r["uri"] for r in readers})],
+                key=str(asset.version),
+                title=f"{asset.uri} v{asset.version} "
+                + ", ".join(f"{how} {name}" for name, how in sorted(broken.items()))
+                + f", which {len(readers)} downstream reader(s) use",
+                evidence={"version": asset.version, "broken_fields": broken, "readers": readers},
+                remedy="Restore the fields or update the readers: "
+                + ", ".join(r["uri"] for r in readers[:5]),
+            )
+        )
+    return out
+
+
+# -- 8. unresolved references ----------------------------------------------------------------
+
+
+def unresolved_reference(facts: Facts, settings: Settings) -> list[Finding]:
+    out = []
+    for asset in sorted(facts.assets.values(), key=lambda a: a.uri):
+        if not asset.unresolved or asset.uri not in facts.graph:
+            continue
+        users = sorted(
+            {e.target for e in facts.graph.edges_out_of(asset.uri)}
+            | {e.source for e in facts.graph.edges_into(asset.uri)}
+        )
+        if not users:
+            continue
+        out.append(
+            Finding(
+                rule="unresolved_reference",
+                severity="info",
+                assets=[asset.uri],
+                title=f"{asset.uri} is referenced but no connector or event describes it",
+                evidence={"referenced_by": users},
+                remedy="Scan its source, or send the events of the job that writes it.",
+            )
+        )
+    return out
+
+
+RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
+    "stale_embeddings": stale_embeddings,
+    "embedding_mismatch": embedding_mismatch,
+    "embedding_drift": embedding_drift,
+    "source_newer_than_index": source_newer_than_index,
+    "feature_definition_skew": feature_definition_skew,
+    "feature_value_skew": feature_value_skew,
+    "breaking_schema_change": breaking_schema_change,
+    "unresolved_reference": unresolved_reference,
+}
+
+
+def run_rules(
+    facts: Facts, rules: list[str] | None = None, settings: Settings | None = None
+) -> list[Finding]:
+    """Run the named rules (all by default); mark what errors put at risk downstream."""
+    settings = settings or Settings()
+    findings = [f for name in (rules or list(RULES)) for f in RULES[name](facts, settings)]
+    for finding in findings:
+        if finding.severity != "error":
+            continue
+        paths = facts.graph.paths_downstream(a for a in finding.assets if a in facts.graph)
+        finding.at_risk = [
+            {"uri": uri, "path": path}
+            for uri, path in sorted(paths.items())
+            if uri not in finding.assets
+        ]
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    return sorted(findings, key=lambda f: (order[f.severity], f.rule, f.assets))

@@ -1,0 +1,123 @@
+"""The lineage graph over the catalog, and `steward lineage`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from catalog.apply import apply
+from catalog.cli import cli
+from catalog.db import Store
+from catalog.identity import AssetKey
+from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from lineage.graph import LineageGraph, Node
+
+NS = "postgres://db:5432"
+
+
+def chain_catalog(store: Store, length: int = 6) -> None:
+    """t0 <- t1 <- ... : each table reads the one before, field `id` from `id`."""
+    specs = [
+        AssetSpec(
+            namespace=NS,
+            name="d.s.t0",
+            kind="table",
+            fields=[FieldSpec(name="id", type="int")],
+            aliases=[AssetKey("hive://meta:9083", "t0")],
+        )
+    ]
+    for i in range(1, length):
+        specs.append(
+            AssetSpec(
+                namespace=NS,
+                name=f"d.s.t{i}",
+                kind="view",
+                fields=[FieldSpec(name="id", type="int")],
+                edges=[
+                    EdgeSpec(
+                        source_namespace=NS,
+                        source_name=f"d.s.t{i - 1}",
+                        kind="view_dependency",
+                        fields={"id": ["id"]},
+                    )
+                ],
+            )
+        )
+    apply(store, specs)
+
+
+def graph_of(store: Store) -> LineageGraph:
+    with store.engine.connect() as conn:
+        return LineageGraph.from_connection(conn)
+
+
+def test_walks_with_depth_and_partial(store: Store) -> None:
+    chain_catalog(store)
+    graph = graph_of(store)
+    assert len(graph) == 6 and graph.edge_count == 5
+    down = graph.downstream(f"{NS}/d.s.t0")
+    assert [(n.uri.rsplit(".", 1)[1], d) for n, d in down.nodes] == [
+        ("t1", 1),
+        ("t2", 2),
+        ("t3", 3),
+        ("t4", 4),
+        ("t5", 5),
+    ]
+    assert down.partial is False
+    cut = graph.downstream(f"{NS}/d.s.t0", depth=2)
+    assert [n.uri.rsplit(".", 1)[1] for n, _ in cut.nodes] == ["t1", "t2"]
+    assert cut.partial is True and "depth" in (cut.reason or "")
+    up = graph.upstream(f"{NS}/d.s.t3", depth=5)
+    assert [n.uri.rsplit(".", 1)[1] for n, _ in up.nodes] == ["t2", "t1", "t0"]
+    assert up.partial is False
+    assert up.edges[0].fields == {"id": ["id"]}
+    # An alias names the same node.
+    assert graph.downstream("hive://meta:9083/t0", depth=1).nodes[0][0].uri == f"{NS}/d.s.t1"
+
+
+def test_path_and_at_risk_paths() -> None:
+    graph = LineageGraph()
+    for name in "abcde":
+        graph.add_node(Node(name, "dataset", 1, False, False))
+    for s, t in ("ab", "bc", "cd", "ae"):
+        graph.add_edge(s, t, "reads")
+    assert graph.path("a", "d") == ["a", "b", "c", "d"]
+    assert graph.path("d", "a") is None
+    paths = graph.paths_downstream(["b"])
+    assert paths == {"c": ["b", "c"], "d": ["b", "c", "d"]}
+
+
+def test_time_budget_cuts_the_walk() -> None:
+    graph = LineageGraph()
+    for i in range(2000):
+        graph.add_node(Node(str(i), "dataset", 1, False, False))
+        if i:
+            graph.add_edge(str(i - 1), str(i), "reads")
+    walk = graph.downstream("0", budget=1e-9)
+    assert walk.partial is True and "time budget" in (walk.reason or "")
+
+
+def test_lineage_cli(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    store = Store(url)
+    chain_catalog(store, 4)
+    store.dispose()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--catalog", url, "lineage", "downstream", "t1", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert [n["uri"] for n in data["nodes"]] == [f"{NS}/d.s.t2", f"{NS}/d.s.t3"]
+    text = runner.invoke(
+        cli, ["--catalog", url, "lineage", "upstream", "t3", "--depth", "1", "--fields"]
+    )
+    assert text.exit_code == 0
+    assert f"{NS}/d.s.t2" in text.stdout and f"{NS}/d.s.t3.id <- {NS}/d.s.t2.id" in text.stdout
+    assert "partial: depth limit 1 reached" in text.stderr
+    path = runner.invoke(cli, ["--catalog", url, "lineage", "path", "t0", "t3"])
+    assert path.stdout.strip() == " -> ".join(f"{NS}/d.s.t{i}" for i in range(4))
+    none = runner.invoke(cli, ["--catalog", url, "lineage", "path", "t3", "t0"])
+    assert none.exit_code == 2 and "no lineage path" in none.stderr
+    missing = runner.invoke(cli, ["--catalog", url, "lineage", "upstream", "nope"])
+    assert missing.exit_code == 2 and "no asset matches" in missing.stderr

@@ -530,7 +530,9 @@ def run_rules(
     for finding in findings:
         if finding.severity != "error":
             continue
-        paths = facts.graph.paths_downstream(a for a in finding.assets if a in facts.graph)
+        # What the finding is about is its first asset; the others are context
+        # (a model that built many indexes does not put them all at risk).
+        paths = facts.graph.paths_downstream(a for a in finding.assets[:1] if a in facts.graph)
         finding.at_risk = [
             {"uri": uri, "path": path}
             for uri, path in sorted(paths.items())

@@ -152,6 +152,19 @@ def _dedupe(specs: Iterable[AssetSpec]) -> dict[str, AssetSpec]:
     return out
 
 
+def _existing(row: Any) -> _Existing:
+    return _Existing(
+        row.id,
+        row.kind,
+        row.current_version,
+        row.fingerprint,
+        row.deleted,
+        row.unresolved,
+        row.observed or {},
+        row.description,
+    )
+
+
 def _load_existing(conn: Connection, uris: Sequence[str]) -> dict[str, _Existing]:
     """Current state of the assets with these URIs (or aliases), by URI."""
     hashes = {key_hash(uri): uri for uri in uris}
@@ -169,16 +182,7 @@ def _load_existing(conn: Connection, uris: Sequence[str]) -> dict[str, _Existing
     )
     for chunk in _chunks(list(hashes)):
         for row in conn.execute(select(*columns).where(ASSET.c.key_hash.in_(chunk))):
-            found[hashes[row.key_hash]] = _Existing(
-                row.id,
-                row.kind,
-                row.current_version,
-                row.fingerprint,
-                row.deleted,
-                row.unresolved,
-                row.observed or {},
-                row.description,
-            )
+            found[hashes[row.key_hash]] = _existing(row)
     missing = [h for h, uri in hashes.items() if uri not in found]
     alias_ids: dict[str, int] = {}
     for chunk in _chunks(missing):
@@ -188,19 +192,7 @@ def _load_existing(conn: Connection, uris: Sequence[str]) -> dict[str, _Existing
             alias_ids[hashes[row.key_hash]] = row.asset_id
     if alias_ids:
         rows = conn.execute(select(*columns).where(ASSET.c.id.in_(set(alias_ids.values()))))
-        by_id = {
-            row.id: _Existing(
-                row.id,
-                row.kind,
-                row.current_version,
-                row.fingerprint,
-                row.deleted,
-                row.unresolved,
-                row.observed or {},
-                row.description,
-            )
-            for row in rows
-        }
+        by_id = {row.id: _existing(row) for row in rows}
         for uri, asset_id in alias_ids.items():
             found[uri] = by_id[asset_id]
     return found

@@ -109,7 +109,8 @@ def _split(text: str) -> SplitResult:
 
 def redact_url(url: str) -> str:
     """The URL with its password and secret query parameters masked, for messages."""
-    text = re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    # Greedy up to the last '@' of the authority: a password may hold an '@' itself.
+    text = re.sub(r"(://[^/@:]*):[^/]*@", r"\1:***@", url)
     return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
 
 

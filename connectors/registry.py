@@ -32,8 +32,14 @@ def available() -> dict[str, type[Connector[Any]]]:
         try:
             found[ep.name] = ep.load()
         except Exception as err:  # a third-party plugin may fail in any way
-            log.warning("connector %s could not be loaded: %s", ep.name, err)
+            # Said only when no connector reads a URL: not noise on every scan.
+            log.debug("connector %s could not be loaded: %s", ep.name, err)
+            BROKEN[ep.name] = str(err)
     return found
+
+
+#: Entry points that failed to load, with why.
+BROKEN: dict[str, str] = {}
 
 
 def for_url(url: str, **options: Any) -> Connector[Any]:
@@ -43,6 +49,7 @@ def for_url(url: str, **options: Any) -> Connector[Any]:
             config = cls.config_class.from_options(url, options)
             return cls(config)
     kinds = ", ".join(sorted(available())) or "none installed"
+    broken = "".join(f"; {name} failed to load: {why}" for name, why in sorted(BROKEN.items()))
     raise InvalidInput(
-        f"no connector reads {redact_url(url)!r}", hint=f"installed connectors: {kinds}"
+        f"no connector reads {redact_url(url)!r}", hint=f"installed connectors: {kinds}{broken}"
     )

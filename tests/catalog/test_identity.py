@@ -70,3 +70,8 @@ def test_dataset_uris_parse_to_keys() -> None:
     for bad in ("events", "postgres://db:5432", "file:///"):
         with pytest.raises(InvalidInput):
             parse_uri(bad)
+
+
+def test_a_password_holding_an_at_sign_is_masked_whole() -> None:
+    shown = redact_url("postgres://u:p@ss@host:5432/db")
+    assert shown == "postgres://u:***@host:5432/db"

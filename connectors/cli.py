@@ -9,14 +9,11 @@ from typing import Any
 
 import click
 
-from catalog.apply import apply, plan
 from catalog.cli import AppContext
-from catalog.identity import redact_url
 from catalog.output import echo_json, info
 from catalog.render import echo_plan, summary_line
 from connectors.base import Progress
-from connectors.registry import for_url
-from connectors.sampling import after_apply
+from connectors.scanning import run_scan
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -96,28 +93,14 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
     version with a diff; an asset the source no longer has is marked deleted.
     Credentials in URL are used to connect and never stored or printed.
     """
-    connector = for_url(url, **options)
     with progress_bar(not app.quiet and not as_json) as progress:
-        result = connector.scan(progress)
-    store = app.store()
-    if plan_only:
-        outcome = plan(store, result.specs, result.scopes)
-    else:
-        outcome = apply(store, result.specs, result.scopes, origin=result.origin)
-    baselines = after_apply(store, connector, result, None if plan_only else outcome)
-    source = result.origin or redact_url(url)
-    for warning in result.warnings:
+        done = run_scan(app.store, url, plan_only=plan_only, progress=progress, **options)
+    for warning in done.scan.warnings:
         info(f"warning: {warning}")
     if as_json:
-        echo_json(
-            {
-                **outcome.to_json(),
-                "source": source,
-                "warnings": result.warnings,
-                "baselines": baselines,
-            }
-        )
+        echo_json(done.to_json())
         return
+    outcome, source, baselines = done.plan, done.source, done.baselines
     if plan_only:
         echo_plan(outcome)
     if not app.quiet:

@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from catalog.errors import InvalidInput
-from catalog.identity import AssetKey
+from catalog.identity import AssetKey, parse_uri
 
 MODEL_KEY, REVISION_KEY, SOURCE_KEY = "embedding_model", "embedding_revision", "embedding_source"
 MAX_NAME = 255
@@ -81,18 +80,15 @@ def split_dataset_uri(value: Any) -> AssetKey:
         if isinstance(namespace, str) and isinstance(name, str):
             return AssetKey.of(namespace, name)
         raise InvalidInput("embedding_source must have string 'namespace' and 'name'")
-    if not isinstance(value, str) or "://" not in value:
+    if not isinstance(value, str):
         raise InvalidInput(f"embedding_source {value!r} is not a dataset URI (SCHEME://...)")
-    parts = urlsplit(value.strip())
-    path = parts.path
-    if not parts.netloc:
-        if not path.strip("/"):
-            raise InvalidInput(f"embedding_source {value!r} names no dataset")
-        return AssetKey.of(f"{parts.scheme}://", path)
-    name = path.lstrip("/")
-    if not name:
-        raise InvalidInput(f"embedding_source {value!r} names no dataset (no path)")
-    return AssetKey.of(f"{parts.scheme}://{parts.netloc}", name)
+    try:
+        return parse_uri(value)
+    except InvalidInput:
+        raise InvalidInput(
+            f"embedding_source {value!r} is not a dataset URI",
+            hint="write SCHEME://HOST:PORT/NAME or file:///PATH",
+        ) from None
 
 
 def text_value(value: Any) -> str | None:

@@ -272,7 +272,9 @@ def source_newer_than_index(facts: Facts, settings: Settings) -> list[Finding]:
             source = facts.assets.get(edge.source)
             if source is None or source.unresolved or source.version_created_at is None:
                 continue
-            if source.version_created_at <= asset.version_created_at:
+            # The index was built from the source version current at the time (v1 when
+            # the source was first described later): only a later version is newer.
+            if source.version < 2 or source.version_created_at <= asset.version_created_at:
                 continue
             out.append(
                 Finding(

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "lineage.checks_cli:lineage",
     "check": "lineage.checks_cli:check",
     "findings": "lineage.checks_cli:findings",
+    "demo": "reports.demo_cli:demo",
     "models": "catalog.embeddings_cli:models",
 }
 
@@ -47,6 +48,7 @@ SHORT_HELP: dict[str, str] = {
     "lineage": "Walk the lineage graph: upstream, downstream, path.",
     "check": "Run the governance rules; exit 1 on findings (for CI).",
     "findings": "List the findings of the last check.",
+    "demo": "Build a small AI stack and run steward over it end to end.",
     "models": "Register embedding models, the revision in use, and what they built.",
 }
 

@@ -88,6 +88,9 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
       qdrant+local:///ABS/PATH                  Qdrant local storage
       features.toml or a directory of them     native feature definitions
       feast://PATH/TO/REPO                     a Feast repository
+      mlflow+file:///ABS/PATH/mlruns           an MLflow file store
+      mlflow+sqlite:///ABS/PATH/mlflow.db      an MLflow SQLite store
+      mlflow://HOST:PORT, mlflows://HOST:PORT  an MLflow tracking server
 
     Re-scanning an unchanged source writes nothing; a changed asset gets a new
     version with a diff; an asset the source no longer has is marked deleted.

@@ -23,7 +23,9 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")] or available()
+    # Benchmark names first; everything from the first option on is the benchmarks' own.
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, rest = argv[:first_option] or available(), argv[first_option:]
     unknown = sorted(set(names) - set(available()))
     if unknown:
         print(
@@ -31,7 +33,6 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    rest = [a for a in argv if a.startswith("-")]
     for name in names:
         print(f"== {name}", flush=True)
         importlib.import_module(f"benchmarks.bench_{name}").main(rest)

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "findings": "lineage.checks_cli:findings",
     "demo": "reports.demo_cli:demo",
     "models": "catalog.embeddings_cli:models",
+    "report": "reports.cli:report",
 }
 
 #: One-line help of each subcommand, so `steward --help` imports nothing more.
@@ -50,6 +51,7 @@ SHORT_HELP: dict[str, str] = {
     "findings": "List the findings of the last check.",
     "demo": "Build a small AI stack and run steward over it end to end.",
     "models": "Register embedding models, the revision in use, and what they built.",
+    "report": "Write the lineage and governance report as one self-contained HTML file.",
 }
 
 EXIT_CODES = """\b

@@ -22,8 +22,8 @@ An alarm (severity "warning") needs a *material* and *real* difference: the
 distance above `threshold` (default 0.1) and significant in a permutation test
 (`p_value < alpha`, 200 relabellings of the pooled sample, the same test as
 for embedding drift), because a distance over a sample is biased upwards
-(two samples of 100 from one distribution typically show a JS distance near
-0.1 over ten bins; `noise_floor` reports the median distance under
+(two samples of 100 from one distribution typically show a JS distance of
+0.15 to 0.2 over ten bins; `noise_floor` reports the median distance under
 relabelling). Or: the share of keys whose values differ above
 `mismatch_threshold` (default 0.05), which needs no test: a pipeline computing
 a feature the same way agrees on every key.
@@ -145,8 +145,13 @@ def feature_skew(
     keyed = isinstance(offline, Mapping) and isinstance(online, Mapping)
     off_values = _values(offline, "offline")
     on_values = _values(online, "online")
+    numeric = _all_numeric(off_values) and _all_numeric(on_values)
     if kind is None:
-        kind = "numeric" if _all_numeric(off_values) and _all_numeric(on_values) else "categorical"
+        kind = "numeric" if numeric else "categorical"
+    elif kind not in ("numeric", "categorical"):
+        raise InvalidInput(f"kind must be 'numeric' or 'categorical', not {kind!r}")
+    elif kind == "numeric" and not numeric:
+        raise InvalidInput("kind is 'numeric' but the samples hold values that are not numbers")
     rng = np.random.default_rng(seed)
     off_values = _subsample(off_values, max_rows, rng)
     on_values = _subsample(on_values, max_rows, rng)

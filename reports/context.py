@@ -1,0 +1,366 @@
+"""The report's context: a pure function from a `Snapshot` to plain, sorted data.
+
+Same snapshot, same context, same bytes: everything is sorted, nodes are
+numbered by their URI's rank, and the only times shown are the catalog's
+own. Catalog text is never trusted: it goes to the template as data
+(autoescaped) and to the page's script as JSON with `<`, `>`, `&` and the
+two JavaScript line separators escaped (`embed_json`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from reports import layout
+from reports.load import Snapshot
+from reports.view import LABEL_CHARS, draw, edge_class, initial_view, kind_class
+
+SCHEMA_VERSION = 1
+SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
+SEVERITIES = ("error", "warning", "info")
+#: At-risk paths drawn per finding when the page opens.
+RISK_PATHS = 4
+DEFAULT_DEPTH = 1
+TOP_FINDINGS = 6
+#: Most telling rules first, for an AI stack: what silently degrades answers and predictions.
+RULE_ORDER = (
+    "stale_embeddings",
+    "embedding_mismatch",
+    "feature_definition_skew",
+    "embedding_drift",
+    "feature_value_skew",
+    "source_newer_than_index",
+    "breaking_schema_change",
+    "unresolved_reference",
+)
+
+
+def importance(finding: dict[str, Any]) -> tuple[Any, ...]:
+    """Sort key of a finding: severity, then rule, then how much it puts at risk."""
+    rule = RULE_ORDER.index(finding["rule"]) if finding["rule"] in RULE_ORDER else len(RULE_ORDER)
+    return (
+        -SEVERITY_RANK.get(finding["severity"], 0),
+        rule,
+        -len(finding.get("at_risk") or []),
+        finding["title"],
+        finding["id"],
+    )
+
+
+def asset_href(uri: str) -> str:
+    """The in-page route of an asset (handled by `report.js`)."""
+    return "#asset:" + quote(uri, safe="")
+
+
+def embed_json(data: Any) -> str:
+    """JSON that is safe inside `<script type="application/json">` (and deterministic)."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def when(iso: str | None) -> str:
+    """`2026-11-20T02:04:10.123456Z` -> `2026-11-20 02:04:10 UTC` (the catalog's own time)."""
+    if not iso:
+        return ""
+    return iso[:19].replace("T", " ") + " UTC"
+
+
+def _text(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# -- pieces of the context -------------------------------------------------------------
+
+
+def _overview(snap: Snapshot, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    kinds = Counter(a["kind"] for a in snap.assets.values())
+    sources: dict[str, dict[str, Any]] = {}
+    for uri in sorted(snap.assets):
+        a = snap.assets[uri]
+        src = sources.setdefault(
+            a["namespace"], {"namespace": a["namespace"], "count": 0, "kinds": Counter()}
+        )
+        src["count"] += 1
+        src["kinds"][a["kind"]] += 1
+        seen = a["observed_at"] or a["updated_at"]
+        if seen and (src.get("last") is None or seen > src["last"]):
+            src["last"], src["origin"] = seen, a["origin"]
+    by_source = [
+        {
+            "namespace": s["namespace"],
+            "count": s["count"],
+            "kinds": ", ".join(f"{n} {k}" for k, n in sorted(s["kinds"].items())),
+            "last": s.get("last"),
+            "origin": s.get("origin"),
+        }
+        for s in sorted(sources.values(), key=lambda s: (-s["count"], s["namespace"]))
+    ]
+    scanned = [
+        (a["observed_at"], a["origin"] or "")
+        for a in snap.assets.values()
+        if a["observed_at"] and not a["unresolved"]
+    ]
+    last_scan = max(scanned) if scanned else None
+    severity = Counter(f["severity"] for f in findings)
+    return {
+        "assets": len(snap.assets),
+        "edges": len(snap.edges),
+        "deleted": snap.deleted,
+        "unresolved": sum(a["unresolved"] for a in snap.assets.values()),
+        "by_kind": [
+            {"kind": k, "count": n, "css": kind_class(k)}
+            for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "by_source": by_source,
+        "severity": [{"severity": s, "count": severity.get(s, 0)} for s in SEVERITIES],
+        "findings": len(findings),
+        "last_scan": {"at": last_scan[0], "origin": last_scan[1]} if last_scan else None,
+        "events": snap.events or None,
+    }
+
+
+def _finding_rows(snap: Snapshot, index: dict[str, int]) -> list[dict[str, Any]]:
+    rows = []
+    for f in snap.findings:
+        at_risk = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
+        rows.append(
+            {
+                "id": f["id"],
+                "anchor": "finding-" + f["id"],
+                "severity": f["severity"],
+                "rule": f["rule"],
+                "title": f["title"],
+                "remedy": f["remedy"],
+                "assets": [
+                    {
+                        "uri": uri,
+                        "name": snap.assets[uri]["name"] if uri in snap.assets else uri,
+                        "href": asset_href(uri) if uri in index else None,
+                    }
+                    for uri in f["assets"]
+                ],
+                "evidence": [(k, _text(v)) for k, v in sorted(f["evidence"].items())],
+                "at_risk": len(at_risk),
+                "risk_paths": [
+                    [
+                        {
+                            "uri": uri,
+                            "name": snap.assets[uri]["name"] if uri in snap.assets else uri,
+                            "href": asset_href(uri) if uri in index else None,
+                        }
+                        for uri in r.get("path", [r["uri"]])
+                    ]
+                    for r in at_risk[:3]
+                ],
+                "first_seen": f["first_seen"],
+            }
+        )
+    return rows
+
+
+def _details(snap: Snapshot, uri: str) -> dict[str, Any]:
+    a = snap.assets[uri]
+    out: dict[str, Any] = {"ns": a["namespace"], "v": a["version"]}
+    for key, value in (
+        ("desc", a["description"]),
+        ("origin", a["origin"]),
+        ("seen", a["observed_at"]),
+        ("observed", a["observed"]),
+        ("props", snap.properties.get(uri)),
+        ("bindings", snap.bindings.get(uri)),
+        ("runs", snap.runs.get(uri)),
+    ):
+        if value:
+            out[key] = value
+    fields = snap.fields.get(uri)
+    if fields:
+        out["fields"] = [
+            [
+                f["name"],
+                f["type"],
+                bool(f.get("nullable", True)),
+                _text(f["attributes"], 200) if f.get("attributes") else "",
+            ]
+            for f in fields
+        ]
+    versions = []
+    for v in snap.versions.get(uri, []):
+        item: dict[str, Any] = {
+            "v": v["version"],
+            "at": v["created_at"],
+            "fp": v["fingerprint"][:16],
+        }
+        if v["origin"]:
+            item["origin"] = v["origin"]
+        if v["breaking"]:
+            item["breaking"] = True
+        if v["restored"]:
+            item["restored"] = True
+        diff = v["diff"] or {}
+        if v["version"] > 1 and diff:
+            item["diff"] = {
+                "added": [[d["name"], d.get("type", "")] for d in diff.get("added", [])],
+                "removed": [[d["name"], d.get("type", "")] for d in diff.get("removed", [])],
+                "changed": [
+                    [
+                        c.get("field") or c.get("key") or c.get("change", ""),
+                        c.get("change", "")
+                        + (f" {c['key']}" if c.get("field") and "key" in c else ""),
+                        _text(c.get("from"), 160),
+                        _text(c.get("to"), 160),
+                        bool(c.get("breaking")),
+                    ]
+                    for c in diff.get("changed", [])
+                ],
+            }
+        versions.append(item)
+    if versions:
+        out["versions"] = versions
+    in_use = {
+        b["model"]: snap.models_in_use[b["model"]]
+        for b in snap.bindings.get(uri, [])
+        if b["model"] in snap.models_in_use
+    }
+    if in_use:
+        out["inUse"] = in_use
+    return out
+
+
+def build_context(
+    snap: Snapshot,
+    focus: str | None = None,
+    depth: int = DEFAULT_DEPTH,
+    title: str = "steward report",
+) -> dict[str, Any]:
+    """Everything the template shows. Pure: no database, no clock."""
+    snap = replace(snap, findings=sorted(snap.findings, key=importance))
+    uris = sorted(snap.assets)
+    index = {uri: i for i, uri in enumerate(uris)}
+    kinds = sorted({a["kind"] for a in snap.assets.values()})
+    kind_index = {k: i for i, k in enumerate(kinds)}
+    edge_kinds = sorted({k for _, _, k in snap.edges})
+    edge_kind_index = {k: i for i, k in enumerate(edge_kinds)}
+    edges = sorted(
+        [index[s], index[t], edge_kind_index[k]]
+        for s, t, k in snap.edges
+        if s in index and t in index
+    )
+    succ: list[list[int]] = [[] for _ in uris]
+    pred: list[list[int]] = [[] for _ in uris]
+    for s, t, _ in edges:
+        if s != t:
+            succ[s].append(t)
+            pred[t].append(s)
+    neighbours = [set(succ[n]) | set(pred[n]) for n in range(len(uris))]
+
+    findings = _finding_rows(snap, index)
+    severity: dict[int, int] = {}
+    risk: dict[int, list[int]] = {}
+    involved: dict[int, list[int]] = {}
+    seeds: list[int] = []
+    paths: list[list[int]] = []
+    every_path: list[list[int]] = []
+    for fi, f in enumerate(snap.findings):
+        rank = SEVERITY_RANK.get(f["severity"], 1)
+        for uri in f["assets"]:
+            if uri in index:
+                n = index[uri]
+                severity[n] = max(severity.get(n, 0), rank)
+                involved.setdefault(n, []).append(fi)
+                seeds.append(n)
+        ordered = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
+        for r in ordered:
+            if r["uri"] in index:
+                risk.setdefault(index[r["uri"]], []).append(fi)
+        every_path.extend([index[u] for u in r.get("path", []) if u in index] for r in ordered)
+        paths.extend(
+            [index[u] for u in r.get("path", []) if u in index] for r in ordered[:RISK_PATHS]
+        )
+
+    nodes = [
+        [
+            uri,
+            snap.assets[uri]["name"],
+            kind_index[snap.assets[uri]["kind"]],
+            severity.get(n, 0),
+            1 if n in risk else 0,
+            1 if snap.assets[uri]["unresolved"] else 0,
+            snap.assets[uri]["version"],
+        ]
+        for n, uri in enumerate(uris)
+    ]
+    focus_index = index.get(focus) if focus is not None else None
+    view = initial_view(len(uris), succ, pred, seeds, paths, focus_index, depth)
+    details = []
+    for n, uri in enumerate(uris):
+        d = _details(snap, uri)
+        if n in involved:
+            d["findings"] = sorted(set(involved[n]))
+        if n in risk:
+            d["risk"] = sorted(set(risk[n]))
+        details.append(d)
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "kinds": kinds,
+        "kindClass": [kind_class(k) for k in kinds],
+        "edgeKinds": edge_kinds,
+        "edgeClass": [edge_class(k) for k in edge_kinds],
+        "nodes": nodes,
+        "edges": edges,
+        "details": details,
+        "findings": [
+            {
+                "id": f["id"],
+                "rule": f["rule"],
+                "severity": f["severity"],
+                "title": f["title"],
+                "assets": f["assets"],
+                "remedy": f["remedy"],
+                "evidence": f["evidence"],
+                "at_risk": f.get("at_risk") or [],
+            }
+            for f in snap.findings
+        ],
+        "view": view,
+        "focus": focus_index,
+        "depth": depth,
+        "layout": {
+            "W": layout.NODE_W,
+            "H": layout.NODE_H,
+            "GX": layout.GAP_X,
+            "GY": layout.GAP_Y,
+            "M": layout.MARGIN,
+            "sweeps": layout.SWEEPS,
+            "label": LABEL_CHARS,
+        },
+    }
+    times = [a["updated_at"] or "" for a in snap.assets.values()]
+    # A finding seen again is no change to the catalog: only when it first appeared counts,
+    # so that re-running the same checks renders the same bytes.
+    times += [f["first_seen"] or "" for f in snap.findings]
+    return {
+        "title": title,
+        "as_of": max(times, default="") or None,
+        "overview": _overview(snap, snap.findings),
+        "top_findings": findings[:TOP_FINDINGS],
+        "findings": findings,
+        "rules": sorted({f["rule"] for f in findings}),
+        "severities": list(SEVERITIES),
+        "edge_kinds": [{"kind": k, "css": edge_class(k)} for k in edge_kinds],
+        "graph": draw(view, nodes, edges, edge_kinds, kinds, neighbours, every_path),
+        "focus": uris[focus_index] if focus_index is not None else None,
+        "depth": depth,
+        "shown": len(view),
+        "data": embed_json(data),
+    }

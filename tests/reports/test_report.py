@@ -1,0 +1,285 @@
+"""The HTML report: structure, determinism, escaping, the CLI (no browser here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from catalog.cli import cli
+from catalog.db import Store
+from catalog.models import Asset
+from catalog.queries import history
+from lineage.findings import list_findings
+from reports import layout
+from reports.context import build_context, embed_json
+from reports.load import Snapshot, load_snapshot
+from reports.render import assets as static_assets
+from reports.render import render_html, render_report
+from reports.view import MAX_VIEW
+from tests.reports.stack import HOSTILE, build_stack
+
+#: Elements with no end tag.
+VOID = {"meta", "link", "input", "br", "img", "hr", "source", "wbr", "area", "col", "base"}
+
+
+class Page(HTMLParser):
+    """Ids, links, elements and script blocks of a page, and its visible text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.hrefs: list[str] = []
+        self.tags: list[str] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.text: list[str] = []
+        self.svg_nodes: list[int] = []
+        self._script: dict[str, str | None] | None = None
+        self.open: list[str] = []
+        self.feed(html)
+        self.close()
+        assert self.open == [], f"unclosed elements: {self.open}"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.tags.append(tag)
+        if tag not in VOID:
+            self.open.append(tag)
+        if found.get("id"):
+            self.ids.add(str(found["id"]))
+        if tag == "a" and found.get("href"):
+            self.hrefs.append(str(found["href"]))
+        if tag == "script":
+            self._script = found
+        if tag == "g" and "node" in (found.get("class") or "").split():
+            self.svg_nodes.append(int(str(found["data-i"])))
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self.scripts.append((self._script, data))
+            self._script = None
+        else:
+            self.text.append(data)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.open.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1:]}>"
+        self.open.pop()
+        if tag == "script" and self._script is not None:
+            self.scripts.append((self._script, ""))
+            self._script = None
+
+    def data(self) -> dict[str, Any]:
+        (block,) = [b for a, b in self.scripts if a.get("type") == "application/json"]
+        loaded: dict[str, Any] = json.loads(block)
+        return loaded
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str]]:
+    """The demo stack with hostile names, on SQLite, rendered once for this module."""
+    tmp = tmp_path_factory.mktemp("demo")
+    store = Store(f"sqlite:///{tmp / 'catalog.db'}")
+    build_stack(store, tmp, hostile=True)
+    yield store, render_report(store)
+    store.dispose()
+
+
+def check_structure(store: Store, html: str) -> Page:
+    page = Page(html)
+    data = page.data()
+    uris = [n[0] for n in data["nodes"]]
+    with store.session() as session:
+        live = session.exec(select(Asset).where(Asset.deleted == False)).all()  # noqa: E712
+        assert sorted(a.uri for a in live) == uris
+        for asset in live:
+            versions = data["details"][uris.index(asset.uri)].get("versions", [])
+            assert [v["v"] for v in versions] == [h["version"] for h in history(session, asset)]
+        findings = list_findings(session)
+    assert findings
+    assert sorted(f["id"] for f in data["findings"]) == sorted(f["id"] for f in findings)
+    for f in findings:
+        assert f"finding-{f['id']}" in page.ids
+    # Every in-page link is an anchor of the page or a route the script handles.
+    for href in page.hrefs:
+        assert href.startswith("#"), href
+        if href.startswith("#asset:"):
+            assert unquote(href[len("#asset:") :]) in uris, href
+        else:
+            assert href[1:] in page.ids, href
+    # The graph is drawn, and it is the view the data says it opens on.
+    assert sorted(page.svg_nodes) == data["view"] and data["view"]
+    return page
+
+
+def test_structure_on_both_backends(store: Store, tmp_path: Path) -> None:
+    build_stack(store, tmp_path)
+    page = check_structure(store, render_report(store))
+    data = page.data()
+    names = {data["nodes"][i][1] for i in data["view"]}
+    # The stale collection, the skewed feature set and what they put at risk are on screen.
+    assert {"docs_chunks", "support-rag", "user_activity", "churn"} <= names
+    first = [f["rule"] for f in data["findings"][:2]]
+    assert first == ["stale_embeddings", "feature_definition_skew"]
+    text = " ".join(page.text)
+    assert "Re-embed docs_chunks with all-MiniLM-L6-v2@2" in text
+
+
+def test_demo_structure(demo: tuple[Store, str]) -> None:
+    check_structure(*demo)
+
+
+def test_same_catalog_same_bytes(demo: tuple[Store, str]) -> None:
+    store, html = demo
+    assert render_report(store) == html
+    snap = load_snapshot(store)
+    assert build_context(snap) == build_context(load_snapshot(store))
+
+
+def test_same_bytes_in_another_process(demo: tuple[Store, str]) -> None:
+    """No set or dict order leaks into the page: other hash seeds, same bytes."""
+    store, html = demo
+    code = (
+        "import sys; from catalog.db import Store; from reports.render import render_report; "
+        "sys.stdout.write(render_report(Store(sys.argv[1])))"
+    )
+    for seed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, store.url],
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+        )
+        assert out.stdout.decode("utf-8") == html
+
+
+def test_hostile_names_are_text(demo: tuple[Store, str]) -> None:
+    _, html = demo
+    page = Page(html)
+    # No element came from the data: one JSON block and the packaged script, no images.
+    assert "img" not in page.tags
+    assert [a.get("type") for a, _ in page.scripts] == ["application/json", None]
+    assert page.scripts[1][1] == str(static_assets()["js"])
+    for hostile in HOSTILE:
+        assert hostile not in html
+        assert hostile in "".join(page.text)  # shown, as text
+    data = page.data()
+    names = [n[1] for n in data["nodes"]]
+    fields = [f[0] for d in data["details"] for f in d.get("fields", [])]
+    titles = [f["title"] for f in data["findings"]]
+    for hostile in HOSTILE:
+        assert hostile in names and hostile in fields
+    assert f"{HOSTILE[0]} {HOSTILE[1]}" in titles
+    # The policy allows only the packaged script and no network access at all.
+    csp = static_assets()["csp"]
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
+
+
+def test_embed_json_is_inert_and_round_trips() -> None:
+    value = {"x": "</script><!-- & \u2028\u2029 >", "</": ["<b>"]}
+    text = embed_json(value)
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == value
+
+
+# -- pure parts: layout, the opening view ---------------------------------------------------
+
+
+def test_layout_is_layered_and_survives_cycles() -> None:
+    rng = random.Random(3)
+    nodes = list(range(60))
+    edges = [(rng.randrange(60), rng.randrange(60)) for _ in range(150)]
+    placed = layout.layered(nodes, edges)
+    assert sorted(placed.pos) == nodes
+    assert len(set(placed.pos.values())) == 60  # no two nodes on one spot
+    assert placed == layout.layered(list(reversed(nodes)), list(reversed(edges)))
+    dag = [(s, t) for s, t in edges if s < t]
+    ranks = layout.layered(nodes, dag).layer
+    assert all(ranks[s] < ranks[t] for s, t in dag)
+    cycle = layout.layered([1, 2, 3], [(1, 2), (2, 3), (3, 1)])
+    assert sorted(cycle.layer.values()) == [0, 1, 2]
+
+
+def synthetic(count: int, edges: int, seed: int = 0) -> Snapshot:
+    rng = random.Random(seed)
+    snap = Snapshot()
+    for i in range(count):
+        snap.assets[f"bench://h:1/n{i:05d}"] = {
+            "namespace": "bench://h:1",
+            "name": f"n{i:05d}",
+            "kind": ("table", "view", "collection", "model")[i % 4],
+            "version": 1,
+            "unresolved": False,
+            "origin": "bench",
+            "description": None,
+            "observed": {},
+            "observed_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    uris = sorted(snap.assets)
+    pairs = {(rng.randrange(count), rng.randrange(count)) for _ in range(edges)}
+    snap.edges = sorted((uris[s], uris[t], "reads") for s, t in pairs)
+    return snap
+
+
+def test_opening_view_is_capped_and_everything_is_in_the_data() -> None:
+    snap = synthetic(3000, 9000)
+    context = build_context(snap)
+    data = json.loads(context["data"])
+    assert len(data["nodes"]) == 3000 and len(data["edges"]) == len(snap.edges)
+    assert 0 < len(data["view"]) <= MAX_VIEW and context["shown"] == len(data["view"])
+    focused = build_context(snap, focus="bench://h:1/n00007", depth=1)
+    view = json.loads(focused["data"])["view"]
+    neighbours = {s for s, t, _ in snap.edges if t.endswith("n00007")}
+    neighbours |= {t for s, t, _ in snap.edges if s.endswith("n00007")}
+    assert {data["nodes"][i][0] for i in view} == neighbours | {"bench://h:1/n00007"}
+    page = render_html(context)
+    assert len(Page(page).svg_nodes) == len(data["view"])
+
+
+def test_empty_catalog(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    page = Page(render_report(store))
+    assert page.data()["nodes"] == [] and "No open findings" in " ".join(page.text)
+    store.dispose()
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def test_report_command(demo: tuple[Store, str], tmp_path: Path) -> None:
+    store, html = demo
+    out = tmp_path / "report.html"
+    run = CliRunner().invoke(cli, ["--catalog", store.url, "report", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    assert out.read_text(encoding="utf-8") == html
+    assert "wrote" in run.stderr and run.stdout == ""
+    focused = CliRunner().invoke(
+        cli, ["--catalog", store.url, "report", "-o", "-", "--focus", "docs_chunks", "--depth", "2"]
+    )
+    assert focused.exit_code == 0, focused.output
+    data = Page(focused.stdout).data()
+    assert data["nodes"][data["focus"]][1] == "docs_chunks" and data["depth"] == 2
+    missing = CliRunner().invoke(cli, ["--catalog", store.url, "report", "--focus", "nope"])
+    assert missing.exit_code == 2 and "no asset matches 'nope'" in missing.stderr
+
+
+def test_report_has_help_in_root_listing() -> None:
+    run = CliRunner().invoke(cli, ["--help"])
+    assert "report" in run.stdout and "self-contained HTML" in run.stdout

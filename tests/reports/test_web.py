@@ -1,0 +1,61 @@
+"""`GET /`: the report served live (mounted on any FastAPI app)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from catalog.apply import apply
+from catalog.db import Store
+from catalog.specs import AssetSpec, EdgeSpec
+from reports.render import render_report
+from reports.web import mount_report
+
+PG = "postgres://db:5432"
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    apply(
+        store,
+        [
+            AssetSpec(namespace=PG, name="shop.public.orders", kind="table"),
+            AssetSpec(
+                namespace=PG,
+                name="shop.public.orders_v",
+                kind="view",
+                edges=[EdgeSpec(source_namespace=PG, source_name="shop.public.orders")],
+            ),
+        ],
+    )
+    yield store
+    store.dispose()
+
+
+def test_serves_the_report(catalog: Store) -> None:
+    app = FastAPI()
+    mount_report(app, catalog)
+    client = TestClient(app)
+    page = client.get("/")
+    assert page.status_code == 200 and page.text == render_report(catalog)
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    focused = client.get("/", params={"focus": "orders_v", "depth": 2})
+    assert focused.status_code == 200
+    assert focused.text == render_report(catalog, focus="orders_v", depth=2)
+    assert client.get("/", params={"focus": "nope"}).status_code == 404
+    assert client.get("/", params={"depth": 0}).status_code == 422
+
+
+def test_token_protects_the_page(catalog: Store) -> None:
+    app = FastAPI()
+    mount_report(app, catalog, token="s3cret")
+    client = TestClient(app)
+    assert client.get("/").status_code == 401
+    assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "check": "lineage.checks_cli:check",
     "findings": "lineage.checks_cli:findings",
     "demo": "reports.demo_cli:demo",
+    "ingest": "lineage.cli:ingest",
+    "serve": "reports.serve_cli:serve",
     "models": "catalog.embeddings_cli:models",
     "report": "reports.cli:report",
 }
@@ -50,6 +52,8 @@ SHORT_HELP: dict[str, str] = {
     "check": "Run the governance rules; exit 1 on findings (for CI).",
     "findings": "List the findings of the last check.",
     "demo": "Build a small AI stack and run steward over it end to end.",
+    "ingest": "Ingest OpenLineage events from files (JSON, NDJSON, gzip) or stdin.",
+    "serve": "Receive OpenLineage events over HTTP (Marquez-compatible API).",
     "models": "Register embedding models, the revision in use, and what they built.",
     "report": "Write the lineage and governance report as one self-contained HTML file.",
 }

@@ -1,0 +1,261 @@
+"""OpenLineage ingestion: file ingest and the HTTP server, in events per second.
+
+A seeded generator writes realistic RunEvents (START + COMPLETE pairs, 2 to 5
+inputs and outputs with schema facets, about 5,000 datasets and 1,000 jobs)
+to an NDJSON file. Figures:
+
+- baseline: `json.loads` of every line and `executemany` of the run, job,
+  dataset and edge rows into SQLite, in one transaction;
+- `steward ingest` of the same file (raw log, dedupe, all projections);
+- the server: single POSTs from 8 concurrent clients, and the batch endpoint.
+
+`python -m benchmarks ingest [--events N] [--server-events N]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import report, timed
+
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/client/python"
+SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+SCHEMA_FACET = "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json"
+TYPES = ("integer", "bigint", "text", "varchar", "timestamp", "boolean", "numeric", "date")
+
+
+def generate(path: Path, events: int, seed: int = 7, datasets: int = 5000, jobs: int = 1000) -> int:
+    """Write `events` events (START/COMPLETE pairs) as NDJSON; returns how many."""
+    rng = random.Random(seed)
+    names = [f"warehouse.schema_{i % 40}.table_{i}" for i in range(datasets)]
+    namespaces = ["postgres://db.internal:5432", "s3://lake-bucket", "bigquery"]
+    schemas = [
+        [{"name": f"col_{j}", "type": rng.choice(TYPES)} for j in range(rng.randint(3, 8))]
+        for _ in range(datasets)
+    ]
+    job_io = []
+    for _ in range(jobs):
+        picked = rng.sample(range(datasets), rng.randint(4, 10))
+        cut = rng.randint(2, min(5, len(picked) - 2))
+        job_io.append((picked[:cut], picked[cut : cut + 5]))
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+
+    def dataset(i: int, output: bool, complete: bool) -> dict[str, Any]:
+        facets: dict[str, Any] = {
+            "schema": {"_producer": PRODUCER, "_schemaURL": SCHEMA_FACET, "fields": schemas[i]}
+        }
+        item: dict[str, Any] = {
+            "namespace": namespaces[i % len(namespaces)],
+            "name": names[i],
+            "facets": facets,
+        }
+        if output and complete:
+            item["outputFacets"] = {
+                "outputStatistics": {
+                    "_producer": PRODUCER,
+                    "_schemaURL": SCHEMA_FACET,
+                    "rowCount": rng.randint(1, 10**6),
+                }
+            }
+        return item
+
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(events // 2):
+            job = rng.randrange(jobs)
+            inputs, outputs = job_io[job]
+            run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            when = start + timedelta(seconds=n * 7)
+            for kind, offset in (("START", 0), ("COMPLETE", 45)):
+                complete = kind == "COMPLETE"
+                event = {
+                    "eventType": kind,
+                    "eventTime": (when + timedelta(seconds=offset)).isoformat(),
+                    "producer": PRODUCER,
+                    "schemaURL": SCHEMA_URL,
+                    "run": {"runId": run_id, "facets": {}},
+                    "job": {"namespace": "airflow-prod", "name": f"dag_{job // 10}.task_{job}"},
+                    "inputs": [dataset(i, False, complete) for i in inputs],
+                    "outputs": [dataset(i, True, complete) for i in outputs],
+                }
+                out.write(json.dumps(event) + "\n")
+                written += 1
+    return written
+
+
+def baseline(path: Path, db: Path) -> int:
+    """json.loads + executemany of runs, jobs, datasets and edges, one transaction."""
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        "CREATE TABLE job(ns TEXT, name TEXT, PRIMARY KEY(ns, name));"
+        "CREATE TABLE dataset(ns TEXT, name TEXT, fields TEXT, PRIMARY KEY(ns, name));"
+        "CREATE TABLE run(id TEXT PRIMARY KEY, job TEXT, state TEXT, at TEXT);"
+        "CREATE TABLE edge(src TEXT, dst TEXT, kind TEXT, PRIMARY KEY(src, dst, kind));"
+    )
+    runs, jobs, datasets, edges = [], [], [], []
+    count = 0
+    with path.open(encoding="utf-8") as stream:
+        for line in stream:
+            e = json.loads(line)
+            count += 1
+            job = (e["job"]["namespace"], e["job"]["name"])
+            jobs.append(job)
+            runs.append((e["run"]["runId"], "/".join(job), e["eventType"], e["eventTime"]))
+            for direction in ("inputs", "outputs"):
+                for d in e[direction]:
+                    key = f"{d['namespace']}/{d['name']}"
+                    fields = json.dumps(d.get("facets", {}).get("schema", {}).get("fields", []))
+                    datasets.append((d["namespace"], d["name"], fields))
+                    pair = (key, "/".join(job)) if direction == "inputs" else ("/".join(job), key)
+                    edges.append((*pair, direction))
+    with conn:
+        conn.executemany("INSERT OR REPLACE INTO job VALUES (?, ?)", jobs)
+        conn.executemany("INSERT OR REPLACE INTO dataset VALUES (?, ?, ?)", datasets)
+        conn.executemany("INSERT OR REPLACE INTO run VALUES (?, ?, ?, ?)", runs)
+        conn.executemany("INSERT OR IGNORE INTO edge VALUES (?, ?, ?)", edges)
+    conn.close()
+    return count
+
+
+def file_ingest(path: Path, url: str) -> int:
+    from catalog.db import Store
+    from lineage.ingest import Ingester, read_path
+
+    store = Store(url)
+    summary = Ingester(store).ingest_stream(read_path(str(path)))
+    store.dispose()
+    if summary.rejected:
+        raise SystemExit(f"benchmark events rejected: {summary.reasons}")
+    return summary.accepted
+
+
+def _serve(url: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`steward serve` in its own process (as deployed), on a free loopback port."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    steward = str(Path(sys.executable).parent / "steward")
+    server = subprocess.Popen(
+        [steward, "-q", "--catalog", url, "serve", "--port", str(port), "--max-body", "50MB"]
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server, port
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.terminate()
+    raise SystemExit("steward serve did not start")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def server_single(lines: list[str], url: str, clients: int = 8) -> int:
+    import httpx
+
+    server, port = _serve(url)
+    parts = [lines[i::clients] for i in range(clients)]
+    failures: list[int] = []
+
+    def post(part: list[str]) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for line in part:
+                response = client.post(
+                    "/api/v1/lineage",
+                    content=line,
+                    headers={"Content-Type": "application/json"},
+                )
+                if response.status_code != 201:
+                    failures.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(p,)) for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _stop(server)
+    if failures:
+        raise SystemExit(f"{len(failures)} POSTs failed, e.g. {failures[0]}")
+    return len(lines)
+
+
+def server_batch(lines: list[str], url: str, size: int = 500) -> int:
+    import httpx
+
+    server, port = _serve(url)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        for start in range(0, len(lines), size):
+            body = "[" + ",".join(lines[start : start + size]) + "]"
+            response = client.post(
+                "/api/v1/lineage/batch",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            if response.status_code != 200 or response.json()["summary"]["rejected"]:
+                raise SystemExit(f"batch failed: {response.status_code} {response.text[:200]}")
+    _stop(server)
+    return len(lines)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks ingest")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--server-events", type=int, default=20_000)
+    parser.add_argument("--part", choices=("all", "file", "server"), default="all")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        events_file = root / "events.ndjson"
+        count = generate(events_file, args.events)
+        size_mb = events_file.stat().st_size / 1e6
+        print(f"{count} events, {size_mb:.0f} MB NDJSON", flush=True)
+        if args.part != "server":
+            _file_figures(events_file, root, count)
+        if args.part != "file":
+            _server_figures(events_file, root, args.server_events)
+
+
+def _file_figures(events_file: Path, root: Path, count: int) -> None:
+    base_s, _ = timed(lambda: baseline(events_file, root / "baseline.db"))
+    report(
+        "baseline: json.loads + executemany (SQLite)",
+        base_s,
+        note=f"{count / base_s:,.0f} ev/s",
+    )
+    ours_s, accepted = timed(lambda: file_ingest(events_file, f"sqlite:///{root / 'a.db'}"))
+    report(
+        "steward ingest FILE (SQLite, all projections)",
+        ours_s,
+        base_s,
+        note=f"{accepted / ours_s:,.0f} ev/s, {base_s / ours_s:.2f} of baseline ev/s",
+    )
+
+
+def _server_figures(events_file: Path, root: Path, server_events: int) -> None:
+    with events_file.open(encoding="utf-8") as stream:
+        lines = [line.strip() for _, line in zip(range(server_events), stream, strict=False)]
+    single_s, n = timed(lambda: server_single(lines, f"sqlite:///{root / 'b.db'}"))
+    report("server: single POSTs, 8 clients (SQLite)", single_s, note=f"{n / single_s:,.0f} ev/s")
+    batch_s, n = timed(lambda: server_batch(lines, f"sqlite:///{root / 'c.db'}"))
+    report("server: batch endpoint, 500/batch (SQLite)", batch_s, note=f"{n / batch_s:,.0f} ev/s")

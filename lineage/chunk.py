@@ -1,0 +1,280 @@
+"""The in-memory state of one chunk of events: assets, runs, and how they are loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Connection,
+    select,
+)
+
+from catalog.models import (
+    Alias,
+    Asset,
+    AssetVersion,
+    Edge,
+    Run,
+    RunDataset,
+    key_hash,
+)
+from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from lineage.openlineage import (
+    DatasetRef,
+    canonical,
+    field_specs,
+)
+
+ORIGIN = "openlineage"
+CHUNK = 900
+ASSET = Asset.__table__  # type: ignore[attr-defined]
+VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
+ALIAS = Alias.__table__  # type: ignore[attr-defined]
+EDGE = Edge.__table__  # type: ignore[attr-defined]
+RUN = Run.__table__  # type: ignore[attr-defined]
+RUN_DATASET = RunDataset.__table__  # type: ignore[attr-defined]
+
+
+#: Dataset facets that are the definition or identity, not observations.
+DEFINING_FACETS = frozenset({"schema", "symlinks", "columnLineage"})
+
+
+def run_facets(ref: DatasetRef) -> dict[str, Any]:
+    """What a run saw of a dataset: its facets but those that define it (schema, ...)."""
+    out = {k: v for k, v in ref.facets.items() if k not in DEFINING_FACETS}
+    out.update(ref.io_facets)
+    return out
+
+
+def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(slots=True, eq=False)
+class AssetState:
+    uri: str
+    namespace: str
+    name: str
+    kind: str
+    id: int | None = None
+    version: int = 0
+    fingerprint: str | None = None
+    origin: str | None = None
+    #: Facets to merge into `observed["openlineage"]`, in event order.
+    facets: dict[str, Any] = field(default_factory=dict)
+    #: The merged observations, once computed at write time.
+    observed: dict[str, Any] | None = None
+    props: dict[str, Any] | None = None
+    props_json: str | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.version == 0 or (self.origin or "").startswith(ORIGIN)
+
+
+@dataclass(slots=True)
+class RunLink:
+    asset: AssetState
+    direction: str
+    version: int = 0
+    version_id: int | None = None
+    facets: dict[str, Any] = field(default_factory=dict)
+    row_id: int | None = None
+    dirty: bool = True
+
+
+@dataclass(slots=True, eq=False)
+class RunState:
+    uuid: str
+    job: AssetState
+    id: int | None = None
+    state: str = "NEW"
+    state_time: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    parent: str | None = None
+    facets: dict[str, Any] = field(default_factory=dict)
+    io: dict[tuple[str, str], RunLink] = field(default_factory=dict)
+    dirty: bool = True
+
+
+class Caches(Protocol):
+    """What a chunk keeps between chunks: facts that never change."""
+
+    version_ids: dict[tuple[int, int], int]
+    fingerprints: dict[Any, str]
+
+
+class ChunkState:
+    """The assets and runs a chunk touches, loaded in a few set-wise queries."""
+
+    def __init__(self, projector: Caches, conn: Connection) -> None:
+        self.projector = projector
+        self.conn = conn
+        self.assets: dict[str, AssetState] = {}
+        self.runs: dict[str, RunState] = {}
+        self.pending: list[tuple[AssetState, str, dict[str, Any]]] = []
+        self.aliases: dict[str, tuple[AssetState, str, str]] = {}
+        self.new_version_ids: dict[tuple[int, int], int] = {}
+
+    def _load_assets(self, uris: set[str]) -> None:
+        columns = (
+            ASSET.c.id,
+            ASSET.c.key_hash,
+            ASSET.c.uri,
+            ASSET.c.namespace,
+            ASSET.c.name,
+            ASSET.c.kind,
+            ASSET.c.current_version,
+            ASSET.c.fingerprint,
+            ASSET.c.origin,
+        )
+        hashes = {key_hash(uri): uri for uri in uris}
+        by_id: dict[int, AssetState] = {}
+
+        def make(row: Any) -> AssetState:
+            found = by_id.get(row.id)
+            if found is None:
+                found = AssetState(
+                    row.uri,
+                    row.namespace,
+                    row.name,
+                    row.kind,
+                    row.id,
+                    row.current_version,
+                    row.fingerprint,
+                    row.origin,
+                )
+                by_id[row.id] = found
+                self.assets.setdefault(row.uri, found)
+            return found
+
+        for part in chunks(list(hashes)):
+            for row in self.conn.execute(select(*columns).where(ASSET.c.key_hash.in_(part))):
+                self.assets[hashes[row.key_hash]] = make(row)
+        missing = [h for h, uri in hashes.items() if uri not in self.assets]
+        alias_of: dict[str, int] = {}
+        for part in chunks(missing):
+            query = select(ALIAS.c.key_hash, ALIAS.c.asset_id).where(ALIAS.c.key_hash.in_(part))
+            alias_of.update({hashes[r.key_hash]: r.asset_id for r in self.conn.execute(query)})
+        wanted = sorted(set(alias_of.values()) - set(by_id))
+        for part in chunks(wanted):
+            for row in self.conn.execute(select(*columns).where(ASSET.c.id.in_(part))):
+                make(row)
+        for uri, asset_id in alias_of.items():
+            self.assets[uri] = by_id[asset_id]
+
+    def _load_job_props(self) -> None:
+        jobs = {
+            a.id: a
+            for a in self.assets.values()
+            if a.kind == "job" and a.version > 0 and a.props is None
+        }
+        for part in chunks(list(jobs)):
+            rows = self.conn.execute(
+                select(VERSION.c.asset_id, VERSION.c.definition)
+                .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
+                .where(VERSION.c.asset_id.in_(part))
+                .where(VERSION.c.version == ASSET.c.current_version)
+            )
+            for row in rows:
+                job = jobs[row.asset_id]
+                job.props = dict((row.definition or {}).get("properties") or {})
+                job.props_json = canonical(job.props)
+        # Inputs and outputs of the current versions: needed to re-version these jobs.
+        named: set[str] = set()
+        for job in jobs.values():
+            props = job.props or {}
+            named.update(props.get("inputs", []), props.get("outputs", []))
+            for mapping in (props.get("columnLineage") or {}).values():
+                for sources in mapping.values():
+                    named.update(src for src, _ in sources)
+        missing = named - set(self.assets)
+        if missing:
+            self._load_assets(missing)
+
+    def _load_runs(self, uuids: set[str]) -> None:
+        by_id: dict[int, RunState] = {}
+        found: list[Any] = []
+        for part in chunks(sorted(uuids)):
+            found.extend(
+                self.conn.execute(
+                    select(RUN, ASSET.c.uri)
+                    .join(ASSET, ASSET.c.id == RUN.c.job_id)
+                    .where(RUN.c.run_uuid.in_(part))
+                ).all()
+            )
+        missing = {row.uri for row in found} - set(self.assets)
+        if missing:
+            self._load_assets(missing)
+        for row in found:
+            run = RunState(
+                row.run_uuid,
+                self.assets[row.uri],
+                row.id,
+                row.state,
+                row.state_time,
+                row.started_at,
+                row.ended_at,
+                row.parent_run_uuid,
+                dict(row.facets or {}),
+                dirty=False,
+            )
+            self.runs[run.uuid] = run
+            by_id[row.id] = run
+        linked: list[Any] = []
+        for part in chunks(list(by_id)):
+            linked.extend(
+                self.conn.execute(
+                    select(RUN_DATASET, ASSET.c.uri)
+                    .join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id)
+                    .where(RUN_DATASET.c.run_id.in_(part))
+                ).all()
+            )
+        missing = {row.uri for row in linked} - set(self.assets)
+        if missing:
+            self._load_assets(missing)
+        for row in linked:
+            asset = self.assets[row.uri]
+            by_id[row.run_id].io[(asset.uri, row.direction)] = RunLink(
+                asset,
+                row.direction,
+                version_id=row.version_id,
+                facets=dict(row.facets or {}),
+                row_id=row.id,
+                dirty=False,
+            )
+
+    def _asset(self, uri: str, namespace: str, name: str, kind: str) -> AssetState:
+        found = self.assets.get(uri)
+        if found is None:
+            found = AssetState(uri, namespace, name, kind, origin=ORIGIN)
+            self.assets[uri] = found
+        return found
+
+    def _dataset_spec(self, asset: AssetState, fields: list[dict[str, Any]]) -> AssetSpec:
+        return AssetSpec(
+            namespace=asset.namespace,
+            name=asset.name,
+            kind="dataset",
+            fields=[FieldSpec(**f) for f in field_specs(fields)],
+            observed=asset.observed or {},
+        )
+
+    def _job_spec(self, job: AssetState, props: dict[str, Any]) -> AssetSpec:
+        edges = [
+            EdgeSpec(source_namespace=a.namespace, source_name=a.name, kind="reads")
+            for a in (self.assets[uri] for uri in props["inputs"])
+        ]
+        return AssetSpec(
+            namespace=job.namespace,
+            name=job.name,
+            kind="job",
+            properties=props,
+            edges=edges,
+            observed=job.observed or {},
+        )

@@ -1,0 +1,260 @@
+"""Writing a played chunk: placeholders, versions (through `apply_in`), edges, runs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    bindparam,
+    insert,
+    select,
+    update,
+)
+
+from catalog.apply import apply_in, ensure_assets
+from catalog.identity import AssetKey
+from catalog.models import (
+    key_hash,
+    utcnow,
+)
+from lineage.chunk import (
+    ALIAS,
+    ASSET,
+    EDGE,
+    ORIGIN,
+    VERSION,
+    AssetState,
+    ChunkState,
+    RunState,
+    chunks,
+)
+from lineage.rows import RUN_DATASET_W, RUN_W, dumps, insert_rows
+
+
+class ChunkWriter(ChunkState):
+    """Writes what a chunk's events changed, in the caller's transaction."""
+
+    def _write(self) -> None:
+        conn, now = self.conn, utcnow()
+        missing: dict[str, list[AssetState]] = defaultdict(list)
+        seen: set[int] = set()
+        for asset in self.assets.values():
+            if asset.id is None and id(asset) not in seen:
+                seen.add(id(asset))
+                missing[asset.kind].append(asset)
+        for kind, assets in missing.items():
+            ids = ensure_assets(
+                conn, [AssetKey(a.namespace, a.name) for a in assets], kind=kind, origin=ORIGIN
+            )
+            for a in assets:
+                a.id = ids[a.uri]
+        changed = self._merge_observed()
+        self._apply_pending(now)
+        self._write_runs(now)
+        if changed:
+            conn.execute(
+                update(ASSET)
+                .where(ASSET.c.id == bindparam("b_id"))
+                .values(observed=bindparam("b_observed"), observed_at=now),
+                [{"b_id": a.id, "b_observed": a.observed} for a in changed],
+            )
+        if self.aliases:
+            known = {
+                r.key_hash
+                for part in chunks([key_hash(u) for u in self.aliases])
+                for r in conn.execute(select(ALIAS.c.key_hash).where(ALIAS.c.key_hash.in_(part)))
+            }
+            rows = [
+                {
+                    "asset_id": asset.id,
+                    "key_hash": key_hash(uri),
+                    "namespace": namespace,
+                    "name": name,
+                    "uri": uri,
+                    "created_at": now,
+                }
+                for uri, (asset, namespace, name) in self.aliases.items()
+                if key_hash(uri) not in known
+            ]
+            if rows:
+                conn.execute(insert(ALIAS), rows)
+
+    def _merge_observed(self) -> list[AssetState]:
+        """Merge the facets seen into each asset's observations; the changed assets."""
+        touched = {id(a): a for a in self.assets.values() if a.facets}
+        touched.update({id(a): a for a, _, _ in self.pending})
+        current: dict[int, dict[str, Any]] = {}
+        ids = [a.id for a in touched.values() if a.id is not None]
+        for part in chunks(ids):
+            rows = self.conn.execute(
+                select(ASSET.c.id, ASSET.c.observed).where(ASSET.c.id.in_(part))
+            )
+            current.update({r.id: dict(r.observed or {}) for r in rows})
+        changed = []
+        for asset in touched.values():
+            before = current.get(asset.id or -1, {})
+            merged = {**before.get("openlineage", {}), **asset.facets}
+            asset.observed = {**before, "openlineage": merged}
+            if asset.observed != before:
+                changed.append(asset)
+        return changed
+
+    def _apply_pending(self, now: datetime) -> None:
+        waves: list[list[tuple[AssetState, str, dict[str, Any]]]] = []
+        count: dict[int, int] = defaultdict(int)
+        for asset, kind, payload in self.pending:
+            index = count[id(asset)]
+            count[id(asset)] += 1
+            if index == len(waves):
+                waves.append([])
+            waves[index].append((asset, kind, payload))
+        for wave in waves:
+            specs = [
+                self._job_spec(a, p) if k == "job" else self._dataset_spec(a, p["fields"])
+                for a, k, p in wave
+            ]
+            apply_in(self.conn, specs, origin=ORIGIN)
+            edges: list[dict[str, Any]] = []
+            for job, kind, props in wave:
+                if kind != "job":
+                    continue
+                for uri in props["outputs"]:
+                    edges.append(self._edge(job, job, self.assets[uri], "writes", {}, now))
+                by_pair: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(dict)
+                for out_uri, mapping in (props.get("columnLineage") or {}).items():
+                    for out_field, sources in mapping.items():
+                        for src_uri, src_field in sources:
+                            by_pair[(src_uri, out_uri)].setdefault(out_field, []).append(src_field)
+                for (src_uri, out_uri), mapping in by_pair.items():
+                    source = self.assets[src_uri]
+                    target = self.assets[out_uri]
+                    edges.append(self._edge(job, source, target, "column_lineage", mapping, now))
+            if edges:
+                self.conn.execute(insert(EDGE), edges)
+
+    @staticmethod
+    def _edge(
+        origin: AssetState,
+        source: AssetState,
+        target: AssetState,
+        kind: str,
+        fields: dict[str, list[str]],
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "source_id": source.id,
+            "target_id": target.id,
+            "kind": kind,
+            "origin_id": origin.id,
+            "fields": fields,
+            "created_at": now,
+        }
+
+    def _version_id(self, asset_id: int, version: int) -> int | None:
+        key = (asset_id, version)
+        return self.projector.version_ids.get(key) or self.new_version_ids.get(key)
+
+    def _write_runs(self, now: datetime) -> None:
+        conn = self.conn
+        ios = [io for run in self.runs.values() for io in run.io.values() if io.dirty]
+        wanted = {
+            io.asset.id
+            for io in ios
+            if io.version > 0
+            and io.asset.id is not None
+            and self._version_id(io.asset.id, io.version) is None
+        }
+        for part in chunks(sorted(a for a in wanted if a is not None)):
+            rows = conn.execute(
+                select(VERSION.c.id, VERSION.c.asset_id, VERSION.c.version).where(
+                    VERSION.c.asset_id.in_(part)
+                )
+            )
+            self.new_version_ids.update({(r.asset_id, r.version): r.id for r in rows})
+        fresh = [run for run in self.runs.values() if run.id is None]
+        stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
+        if fresh:
+            result = conn.execute(
+                insert(RUN_W).returning(RUN_W.c.id, sort_by_parameter_order=True),
+                [
+                    self._run_row(run, now) | {"run_uuid": run.uuid, "created_at": now}
+                    for run in fresh
+                ],
+            )
+            for run, row in zip(fresh, result.all(), strict=True):
+                run.id = row.id
+        if stale:
+            conn.execute(
+                update(RUN_W)
+                .where(RUN_W.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    state_time=bindparam("b_state_time"),
+                    started_at=bindparam("b_started_at"),
+                    ended_at=bindparam("b_ended_at"),
+                    parent_run_uuid=bindparam("b_parent"),
+                    facets=bindparam("b_facets"),
+                    updated_at=bindparam("b_now"),
+                ),
+                [
+                    {
+                        "b_id": run.id,
+                        "b_state": row["state"],
+                        "b_state_time": run.state_time,
+                        "b_started_at": run.started_at,
+                        "b_ended_at": run.ended_at,
+                        "b_parent": run.parent,
+                        "b_facets": dumps(run.facets),
+                        "b_now": now,
+                    }
+                    for run, row in ((r, self._run_row(r, now)) for r in stale)
+                ],
+            )
+        new_rows: list[tuple[Any, ...]] = []
+        updates: list[dict[str, Any]] = []
+        for run in self.runs.values():
+            for io in run.io.values():
+                if not io.dirty:
+                    continue
+                assert io.asset.id is not None
+                version_id = io.version_id
+                if version_id is None and io.version > 0:
+                    version_id = self._version_id(io.asset.id, io.version)
+                if io.row_id is None:
+                    new_rows.append(
+                        (run.id, io.asset.id, version_id, io.direction, dumps(io.facets))
+                    )
+                else:
+                    updates.append(
+                        {"b_id": io.row_id, "b_vid": version_id, "b_f": dumps(io.facets)}
+                    )
+        if new_rows:
+            insert_rows(
+                conn,
+                "run_dataset",
+                ("run_id", "asset_id", "version_id", "direction", "facets"),
+                new_rows,
+                frozenset({"facets"}),
+            )
+        if updates:
+            conn.execute(
+                update(RUN_DATASET_W)
+                .where(RUN_DATASET_W.c.id == bindparam("b_id"))
+                .values(version_id=bindparam("b_vid"), facets=bindparam("b_f")),
+                updates,
+            )
+
+    @staticmethod
+    def _run_row(run: RunState, now: datetime) -> dict[str, Any]:
+        return {
+            "job_id": run.job.id,
+            "state": "UNKNOWN" if run.state == "NEW" and run.state_time is None else run.state,
+            "state_time": run.state_time,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "parent_run_uuid": run.parent,
+            "facets": dumps(run.facets),
+            "updated_at": now,
+        }

@@ -1,0 +1,378 @@
+"""OpenLineage events to plain data: parsing, validation and mapping, no I/O.
+
+Lenient where real producers are sloppy, strict where identity is at stake:
+
+- rejected (`EventRejected`, naming the field): an event that is not a JSON
+  object, a RunEvent without a UUID `run.runId`, a job or dataset without
+  `namespace`/`name`, an `eventTime` that is missing or not a date-time, a
+  namespace that cannot be read (e.g. an invalid port);
+- accepted with a warning: a naive `eventTime` (taken as UTC), no `producer`
+  or `schemaURL`, facets without `_producer`, unknown or custom facets (kept
+  as they are), an unknown `eventType` (taken as OTHER), and a malformed
+  *standard* facet (kept in the raw event, left out of the projections).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from catalog.errors import InvalidInput
+from catalog.identity import asset_uri, normalize_namespace
+from lineage.facets import check_facets, is_text, is_uuid, parse_time
+
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+TERMINAL = frozenset({"COMPLETE", "ABORT", "FAIL"})
+#: Facets kept on the job asset and run; the versioned ones define the job.
+JOB_CODE_FACETS = ("sourceCode", "sourceCodeLocation", "sql")
+
+
+class EventRejected(Exception):
+    """An event whose identity is broken: `field` says where, `status` the HTTP code."""
+
+    def __init__(self, field: str, reason: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(slots=True)
+class DatasetRef:
+    """A dataset an event names, with what its facets say about it."""
+
+    namespace: str
+    name: str
+    #: Dataset facets that passed validation (standard ones) or are custom.
+    facets: dict[str, Any] = field(default_factory=dict)
+    #: inputFacets / outputFacets.
+    io_facets: dict[str, Any] = field(default_factory=dict)
+    #: The `fields` of a valid `schema` facet, as sent; None when there is none.
+    fields: list[dict[str, Any]] | None = None
+    #: A hashable summary of `fields` (equal fields, equal keys).
+    schema_key: Any = None
+    #: Other names (`symlinks`), as (namespace, name).
+    symlinks: list[tuple[str, str]] = field(default_factory=list)
+    #: `columnLineage`: output field -> [(namespace, name, field)] it derives from.
+    column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return asset_uri(self.namespace, self.name)
+
+
+@dataclass(slots=True)
+class ParentRef:
+    run_id: str
+    job_namespace: str
+    job_name: str
+
+    @property
+    def job_uri(self) -> str:
+        return asset_uri(self.job_namespace, self.job_name)
+
+
+@dataclass(slots=True)
+class ParsedEvent:
+    """One valid event, mapped to plain data."""
+
+    kind: str  # run | job | dataset
+    event_time: datetime
+    digest: str
+    event_type: str | None = None
+    run_id: str | None = None
+    job_namespace: str | None = None
+    job_name: str | None = None
+    job_facets: dict[str, Any] = field(default_factory=dict)
+    run_facets: dict[str, Any] = field(default_factory=dict)
+    inputs: list[DatasetRef] = field(default_factory=list)
+    outputs: list[DatasetRef] = field(default_factory=list)
+    parent: ParentRef | None = None
+    producer: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def job_uri(self) -> str | None:
+        if self.job_namespace is None or self.job_name is None:
+            return None
+        return asset_uri(self.job_namespace, self.job_name)
+
+
+# -- reading documents ------------------------------------------------------------
+
+
+def canonical(value: Any) -> str:
+    """Sorted-key, compact JSON: the form an event's digest is taken over."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, deep nesting
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except RecursionError:
+            return repr(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode JSON (fast path, then the standard library for what orjson refuses)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def digest_of(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+
+
+def split_documents(text: str) -> Iterator[tuple[str, Any]]:
+    """(raw text, decoded value) of each event in a text.
+
+    The text is one JSON value (an event, or an array of events: each item is
+    one event) or JSON lines (NDJSON). A line that is not JSON yields
+    `(line, DecodeFailed)` so that the caller can keep it and reject it.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        value = loads(stripped)
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    else:
+        if isinstance(value, list):
+            for item in value:
+                yield canonical(item), item
+        else:
+            yield stripped, value
+        return
+    lines = [line.strip() for line in stripped.splitlines() if line.strip()]
+    for number, line in enumerate(lines):
+        try:
+            yield line, loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            if number == 0 and not (line.startswith("{") and line.endswith("}")):
+                # Not JSON lines either: the whole text is one unreadable document.
+                yield stripped, DecodeFailed(f"not valid JSON: {getattr(err, 'msg', err)}")
+                return
+            yield line, DecodeFailed(f"not valid JSON: {getattr(err, 'msg', err)}")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailed:
+    """Marks a document that could not be decoded, with why."""
+
+    reason: str
+
+
+def _namespace(value: Any, where: str) -> str:
+    if not is_text(value):
+        raise EventRejected(f"{where}.namespace", "is required (a non-empty string)")
+    try:
+        return normalize_namespace(value)
+    except InvalidInput as err:
+        raise EventRejected(f"{where}.namespace", str(err), status=400) from None
+
+
+def _name(value: Any, where: str) -> str:
+    if not is_text(value):
+        raise EventRejected(f"{where}.name", "is required (a non-empty string)")
+    return str(value)
+
+
+def field_specs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FieldSpec arguments for the fields of a checked schema facet."""
+    out = []
+    for item in items:
+        spec: dict[str, Any] = {"name": item["name"], "type": item.get("type") or ""}
+        description = item.get("description")
+        if type(description) is str and description:
+            spec["description"] = description
+        if item.get("fields"):
+            spec["attributes"] = {"fields": item["fields"]}
+        out.append(spec)
+    return out
+
+
+def _schema_key(items: list[dict[str, Any]]) -> Any:
+    """A hashable key of a checked schema's fields: equal keys, equal definitions."""
+    try:
+        return orjson.dumps(items)
+    except (orjson.JSONEncodeError, TypeError):
+        return canonical(items)
+
+
+def _dataset(
+    item: Any, where: str, io_key: str | None, warnings: list[str], unproduced: list[str]
+) -> DatasetRef:
+    if not isinstance(item, dict):
+        raise EventRejected(where, "must be an object with namespace and name")
+    ref = DatasetRef(_namespace(item.get("namespace"), where), _name(item.get("name"), where))
+    ref.facets = check_facets(item.get("facets"), f"{where}.facets", warnings, unproduced)
+    if io_key is not None:
+        ref.io_facets = check_facets(item.get(io_key), f"{where}.{io_key}", warnings, unproduced)
+    schema = ref.facets.get("schema")
+    if schema is not None and not schema.get("_deleted"):
+        ref.fields = schema["fields"]
+        ref.schema_key = _schema_key(schema["fields"])
+    symlinks = ref.facets.get("symlinks")
+    if symlinks is not None and not symlinks.get("_deleted"):
+        for i, ident in enumerate(symlinks["identifiers"]):
+            try:
+                ref.symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
+            except InvalidInput as err:
+                warnings.append(f"{where}.facets.symlinks.identifiers[{i}]: {err}; ignored")
+    lineage = ref.facets.get("columnLineage")
+    if lineage is not None and not lineage.get("_deleted"):
+        for out_field, spec in lineage["fields"].items():
+            sources = []
+            for src in spec["inputFields"]:
+                try:
+                    sources.append(
+                        (normalize_namespace(src["namespace"]), src["name"], src["field"])
+                    )
+                except InvalidInput as err:
+                    warnings.append(f"{where}.facets.columnLineage.fields.{out_field}: {err}")
+            ref.column_lineage[out_field] = sources
+    return ref
+
+
+def _datasets(
+    event: dict[str, Any], key: str, io_key: str, warnings: list[str], unproduced: list[str]
+) -> list[DatasetRef]:
+    items = event.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise EventRejected(key, "must be an array of datasets")
+    return [
+        _dataset(item, f"{key}[{i}]", io_key, warnings, unproduced) for i, item in enumerate(items)
+    ]
+
+
+def _kind(event: dict[str, Any]) -> str:
+    url = event.get("schemaURL")
+    if isinstance(url, str):
+        if url.endswith("/DatasetEvent"):
+            return "dataset"
+        if url.endswith("/JobEvent"):
+            return "job"
+        if url.endswith("/RunEvent"):
+            return "run"
+    if "run" in event or "eventType" in event:
+        return "run"
+    if "dataset" in event:
+        return "dataset"
+    return "job" if "job" in event else "run"
+
+
+def parse_event(value: Any, digest: str | None = None) -> ParsedEvent:
+    """Validate and map one decoded event; raises `EventRejected`."""
+    if not isinstance(value, dict):
+        raise EventRejected("(event)", f"an event must be a JSON object, not {_json_type(value)}")
+    warnings: list[str] = []
+    unproduced: list[str] = []
+    try:
+        event_time, naive = parse_time(value.get("eventTime"))
+    except ValueError as err:
+        if value.get("eventTime") is None:
+            raise EventRejected("eventTime", "is required") from None
+        raise EventRejected("eventTime", str(err), status=400) from None
+    if naive:
+        warnings.append("eventTime: no timezone; taken as UTC")
+    kind = _kind(value)
+    parsed = ParsedEvent(kind=kind, event_time=event_time, digest=digest or digest_of(value))
+    producer = value.get("producer")
+    if is_text(producer):
+        parsed.producer = producer
+    else:
+        warnings.append("producer: missing")
+    if not isinstance(value.get("schemaURL"), str):
+        warnings.append("schemaURL: missing; taken as a " + kind.capitalize() + "Event")
+
+    if kind == "dataset":
+        parsed.outputs = [_dataset(value.get("dataset"), "dataset", None, warnings, unproduced)]
+        return _finish(parsed, warnings, unproduced)
+
+    job = value.get("job")
+    if not isinstance(job, dict):
+        raise EventRejected("job", "is required (an object with namespace and name)")
+    parsed.job_namespace = _namespace(job.get("namespace"), "job")
+    parsed.job_name = _name(job.get("name"), "job")
+    parsed.job_facets = check_facets(job.get("facets"), "job.facets", warnings, unproduced)
+    parsed.inputs = _datasets(value, "inputs", "inputFacets", warnings, unproduced)
+    parsed.outputs = _datasets(value, "outputs", "outputFacets", warnings, unproduced)
+    if kind == "job":
+        return _finish(parsed, warnings, unproduced)
+
+    run = value.get("run")
+    if not isinstance(run, dict):
+        raise EventRejected("run.runId", "is required (a RunEvent needs a run with a UUID runId)")
+    if run.get("runId") is None:
+        raise EventRejected("run.runId", "is required (a UUID)")
+    if not is_uuid(run["runId"]):
+        raise EventRejected("run.runId", "must be a UUID")
+    parsed.run_id = str(UUID(run["runId"]))
+    event_type = value.get("eventType")
+    if event_type is None:
+        parsed.event_type = "RUNNING"
+    elif isinstance(event_type, str) and event_type.upper() in EVENT_TYPES:
+        parsed.event_type = event_type.upper()
+    else:
+        warnings.append(f"eventType: unknown value {str(event_type)[:40]!r}; taken as OTHER")
+        parsed.event_type = "OTHER"
+    parsed.run_facets = check_facets(run.get("facets"), "run.facets", warnings, unproduced)
+    parent = parsed.run_facets.get("parent")
+    if parent is not None and not parent.get("_deleted"):
+        try:
+            parsed.parent = ParentRef(
+                str(UUID(parent["run"]["runId"])),
+                normalize_namespace(parent["job"]["namespace"]),
+                parent["job"]["name"],
+            )
+        except InvalidInput as err:
+            warnings.append(f"run.facets.parent.job.namespace: {err}; parent not linked")
+    return _finish(parsed, warnings, unproduced)
+
+
+def _finish(parsed: ParsedEvent, warnings: list[str], unproduced: list[str]) -> ParsedEvent:
+    if unproduced:
+        shown = ", ".join(unproduced[:5]) + (
+            f" and {len(unproduced) - 5} more" if len(unproduced) > 5 else ""
+        )
+        warnings.append(f"facets without _producer: {shown}")
+    parsed.warnings = warnings
+    return parsed
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+# -- definitions of what events describe ---------------------------------------------
+
+
+def job_code(facets: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a job's facets that define its code (versioned), without metadata keys."""
+    out: dict[str, Any] = {}
+    for name in JOB_CODE_FACETS:
+        facet = facets.get(name)
+        if facet is not None and not facet.get("_deleted"):
+            out[name] = {k: v for k, v in facet.items() if not k.startswith("_")}
+    return out

@@ -1,0 +1,249 @@
+"""Projection of parsed OpenLineage events into the catalog, one chunk at a time.
+
+A chunk of events is first played in memory, in order (datasets get a new
+version when their `schema` facet changes, jobs when their inputs, outputs or
+code change, runs move through their states by `eventTime`), then written
+with a handful of set-wise statements. Definitions go through
+`catalog.apply.apply_in`, so versions and diffs are the same as for scanned
+assets.
+
+Decisions:
+
+- A dataset named without a `schema` facet is only referenced (an
+  unresolved placeholder if never seen); it never gets a version with no
+  fields.
+- A dataset a connector registered (a resolved asset whose origin is not
+  `openlineage`) keeps its scanned definition: events link runs to its
+  current version and never re-version it from their `schema` facet.
+- A job's version is defined by its inputs, outputs, code facets
+  (`sourceCode`, `sourceCodeLocation`, `sql`) and column lineage. While a run
+  is going, new inputs or outputs are added to the job; when it ends, the
+  job's inputs and outputs are exactly the run's (accumulated over its
+  events). A job's `reads` edges are part of its spec; its `writes` and
+  `column_lineage` edges are re-inserted with origin = the job every time it
+  gets a new version, since `apply` replaces that job's edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+)
+
+from catalog.identity import asset_uri
+from catalog.versioning import fingerprint
+from lineage.chunk import DEFINING_FACETS, AssetState, RunLink, RunState, run_facets
+from lineage.chunk_write import ChunkWriter
+from lineage.openlineage import (
+    JOB_CODE_FACETS,
+    TERMINAL,
+    DatasetRef,
+    ParsedEvent,
+    canonical,
+    job_code,
+)
+
+
+class Projector:
+    """Projects chunks of events; caches facts that never change (version ids)."""
+
+    def __init__(self) -> None:
+        self.version_ids: dict[tuple[int, int], int] = {}
+        self.fingerprints: dict[Any, str] = {}
+
+    def clear(self) -> None:
+        self.version_ids.clear()
+
+    def project(self, conn: Connection, events: list[ParsedEvent]) -> Callable[[], None]:
+        """Write the events' projections in `conn`'s transaction.
+
+        Returns a function to call once the transaction has committed (it
+        keeps the new version ids in the cache).
+        """
+        chunk = _Chunk(self, conn)
+        chunk.run(events)
+        new_ids = chunk.new_version_ids
+        return lambda: self.version_ids.update(new_ids)
+
+
+class _Chunk(ChunkWriter):
+    # -- playing events in memory -------------------------------------------------------
+
+    def run(self, events: list[ParsedEvent]) -> None:
+        uris: set[str] = set()
+        run_ids: set[str] = set()
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                uris.add(ref.uri)
+                uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
+                for sources in ref.column_lineage.values():
+                    uris.update(asset_uri(ns, n) for ns, n, _ in sources)
+            if e.job_uri is not None:
+                uris.add(e.job_uri)
+            if e.run_id is not None:
+                run_ids.add(e.run_id)
+            if e.parent is not None:
+                uris.add(e.parent.job_uri)
+                run_ids.add(e.parent.run_id)
+        self._load_assets(uris)
+        self._load_runs(run_ids)
+        self._load_job_props()
+        if len(self.projector.fingerprints) > 200_000:
+            self.projector.fingerprints.clear()
+        for e in events:
+            self._play(e)
+        self._write()
+
+    def _dataset(self, ref: DatasetRef) -> AssetState:
+        asset = self._asset(ref.uri, ref.namespace, ref.name, "dataset")
+        if ref.fields is not None and asset.ours:
+            key = (asset.uri, ref.schema_key)
+            fp = self.projector.fingerprints.get(key)
+            if fp is None:
+                fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
+                self.projector.fingerprints[key] = fp
+            if fp != asset.fingerprint:
+                asset.version += 1
+                asset.fingerprint = fp
+                self.pending.append((asset, "dataset", {"fields": ref.fields}))
+        for facet, value in ref.facets.items():
+            if facet not in DEFINING_FACETS:
+                asset.facets[facet] = value
+        for namespace, name in ref.symlinks:
+            alias = asset_uri(namespace, name)
+            if alias != asset.uri and alias not in self.assets:
+                self.assets[alias] = asset
+                self.aliases[alias] = (asset, namespace, name)
+        return asset
+
+    def _play(self, e: ParsedEvent) -> None:
+        inputs = [self._dataset(ref) for ref in e.inputs]
+        outputs = [self._dataset(ref) for ref in e.outputs]
+        if e.kind == "dataset" or e.job_uri is None:
+            return
+        assert e.job_namespace is not None and e.job_name is not None
+        job = self._asset(e.job_uri, e.job_namespace, e.job_name, "job")
+        if e.job_facets:
+            job.facets.update(e.job_facets)
+        run: RunState | None = None
+        if e.run_id is not None:
+            run = self._run(e.run_id, job)
+            if run.job is not job:
+                e.warnings.append(
+                    f"run.runId: run {e.run_id} belongs to job {run.job.uri}; kept there"
+                )
+            self._advance(run, e)
+            for ref, asset in zip(e.inputs, inputs, strict=True):
+                self._link(run, asset, "input", run_facets(ref))
+            for ref, asset in zip(e.outputs, outputs, strict=True):
+                self._link(run, asset, "output", run_facets(ref))
+            if e.parent is not None:
+                parent_job = self._asset(
+                    e.parent.job_uri, e.parent.job_namespace, e.parent.job_name, "job"
+                )
+                self._run(e.parent.run_id, parent_job)
+                if run.parent != e.parent.run_id:
+                    run.parent = e.parent.run_id
+                    run.dirty = True
+        if run is not None and run.job is job:
+            run_in = {io.asset.uri for io in run.io.values() if io.direction == "input"}
+            run_out = {io.asset.uri for io in run.io.values() if io.direction == "output"}
+            exact = e.event_type in TERMINAL
+        else:
+            run_in = {a.uri for a in inputs}
+            run_out = {a.uri for a in outputs}
+            exact = True
+        self._version_job(job, e, run_in, run_out, exact, outputs)
+
+    def _run(self, uuid: str, job: AssetState) -> RunState:
+        run = self.runs.get(uuid)
+        if run is None:
+            run = RunState(uuid, job, state="NEW")
+            self.runs[uuid] = run
+        return run
+
+    @staticmethod
+    def _advance(run: RunState, e: ParsedEvent) -> None:
+        kind, when = e.event_type or "OTHER", e.event_time
+        run.dirty = True
+        if e.run_facets:
+            run.facets = {**run.facets, **e.run_facets}
+        if kind == "START" and (run.started_at is None or when < run.started_at):
+            run.started_at = when
+        if kind == "OTHER":
+            return
+        finished, ending = run.state in TERMINAL, kind in TERMINAL
+        if finished and not ending:
+            return  # a late START or RUNNING never reopens a finished run
+        if finished == ending and run.state_time is not None and when < run.state_time:
+            return
+        run.state, run.state_time = kind, when
+        if ending:
+            run.ended_at = when
+
+    def _link(
+        self, run: RunState, asset: AssetState, direction: str, facets: dict[str, Any]
+    ) -> None:
+        key = (asset.uri, direction)
+        io = run.io.get(key)
+        if io is None:
+            io = RunLink(asset, direction)
+            run.io[key] = io
+        if io.version != asset.version or (io.version_id is None and asset.version > 0):
+            io.version, io.version_id, io.dirty = asset.version, None, True
+        if facets:
+            merged = {**io.facets, **facets}
+            if merged != io.facets:
+                io.facets, io.dirty = merged, True
+
+    def _version_job(
+        self,
+        job: AssetState,
+        e: ParsedEvent,
+        run_in: set[str],
+        run_out: set[str],
+        exact: bool,
+        outputs: list[AssetState],
+    ) -> None:
+        current = job.props or {}
+        if not job.ours:
+            return
+        if exact:
+            if not (run_in or run_out) and job.version > 0:
+                run_in, run_out = set(current.get("inputs", [])), set(current.get("outputs", []))
+        else:
+            run_in = run_in | set(current.get("inputs", []))
+            run_out = run_out | set(current.get("outputs", []))
+        lineage: dict[str, Any] = dict(current.get("columnLineage") or {})
+        for ref, asset in zip(e.outputs, outputs, strict=True):
+            if ref.column_lineage:
+                lineage[asset.uri] = {
+                    out: sorted(
+                        [self._asset(asset_uri(ns, n), ns, n, "dataset").uri, f]
+                        for ns, n, f in sources
+                    )
+                    for out, sources in sorted(ref.column_lineage.items())
+                }
+        props: dict[str, Any] = {"inputs": sorted(run_in), "outputs": sorted(run_out)}
+        code: dict[str, Any] = {k: current[k] for k in JOB_CODE_FACETS if k in current}
+        code.update(job_code(e.job_facets))
+        props.update(code)
+        lineage = {uri: value for uri, value in lineage.items() if uri in run_out}
+        if lineage:
+            props["columnLineage"] = lineage
+        text = canonical(props)
+        if text == job.props_json and job.version > 0:
+            return
+        key = (job.uri, text)
+        fp = self.projector.fingerprints.get(key)
+        if fp is None:
+            fp = fingerprint(self._job_spec(job, props).definition())
+            self.projector.fingerprints[key] = fp
+        job.props, job.props_json = props, text
+        if fp != job.fingerprint:
+            job.version += 1
+            job.fingerprint = fp
+            self.pending.append((job, "job", props))

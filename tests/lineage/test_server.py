@@ -1,0 +1,295 @@
+"""The HTTP endpoint: a real `steward serve` subprocess and the real openlineage client."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import Dataset, Job, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import schema_dataset
+
+from catalog.db import Store
+from lineage.server import create_app
+from tests.conftest import FIXTURES
+
+OL = FIXTURES / "openlineage"
+TOKEN = "s3cret-token-for-tests"
+PRODUCER = "https://example.com/steward-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(catalog_url: str, tmp_path: Path) -> Iterator[str]:
+    """`steward serve` on a free loopback port, with a token and a 64 KB body limit."""
+    port = free_port()
+    env = {**os.environ, "STEWARD_TOKEN": TOKEN}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "steward"),
+            "--catalog",
+            catalog_url,
+            "serve",
+            "--port",
+            str(port),
+            "--max-body",
+            "64KB",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "serve.log").read_text())
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _events(job: str) -> list[RunEvent]:
+    run = Run(runId=str(uuid4()))
+    schema = schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="user_id", type="bigint"),
+            schema_dataset.SchemaDatasetFacetFields(name="ts", type="timestamp"),
+        ]
+    )
+    return [
+        RunEvent(
+            eventType=state,
+            eventTime=datetime.now(UTC).isoformat(),
+            run=run,
+            job=Job(namespace="pipelines", name=job),
+            producer=PRODUCER,
+            inputs=[
+                Dataset(
+                    namespace="postgres://DB:5432",
+                    name="app.public.clicks",
+                    facets={"schema": schema},
+                )
+            ],
+            outputs=[Dataset(namespace="s3://curated", name="sessions")],
+        )
+        for state in (RunState.START, RunState.COMPLETE)
+    ]
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_the_openlineage_client_posts_to_steward_serve(served: str) -> None:
+    client = OpenLineageClient(
+        config={
+            "transport": {
+                "type": "http",
+                "url": served,
+                "auth": {"type": "api_key", "apiKey": TOKEN},
+                "compression": "gzip",
+            }
+        }
+    )
+    for event in _events("sessionize"):
+        client.emit(event)
+    response = httpx.get(
+        f"{served}/api/v1/lineage",
+        params={"nodeId": "job:pipelines:sessionize", "depth": 2},
+        headers=auth(),
+    )
+    assert response.status_code == 200
+    graph = {node["id"]: node for node in response.json()["graph"]}
+    job = graph["job:pipelines:sessionize"]
+    clicks = "dataset:postgres://db:5432:app.public.clicks"
+    assert job["type"] == "JOB"
+    assert job["inEdges"] == [{"origin": clicks, "destination": job["id"]}]
+    assert job["outEdges"] == [
+        {"origin": job["id"], "destination": "dataset:s3://curated:sessions"}
+    ]
+    assert job["data"]["latestRun"]["state"] == "COMPLETE"
+    assert [f["name"] for f in graph[clicks]["data"]["fields"]] == ["user_id", "ts"]
+    by_dataset = httpx.get(
+        f"{served}/api/v1/lineage", params={"nodeId": clicks, "depth": 1}, headers=auth()
+    )
+    assert {n["id"] for n in by_dataset.json()["graph"]} == {clicks, job["id"]}
+
+
+def test_status_codes_of_the_endpoint(served: str) -> None:
+    with httpx.Client(base_url=served, headers=auth()) as http:
+        assert httpx.get(f"{served}/health").status_code == 200  # no token needed
+        assert httpx.post(f"{served}/api/v1/lineage", content=b"{}").status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (
+            httpx.get(f"{served}/api/v1/lineage?nodeId=job:a:b", headers=wrong).status_code == 401
+        )
+
+        ok = (OL / "marquez/open_lineage/event_simple.json").read_bytes()
+        assert http.post("/api/v1/lineage", content=ok).status_code == 201
+        assert http.post("/api/v1/lineage", content=ok).json()["status"] == "duplicate"
+
+        bad = http.post("/api/v1/lineage", content=b'{"eventType": ')
+        assert bad.status_code == 400 and bad.json()["field"] == "(body)"
+        no_run = http.post(
+            "/api/v1/lineage",
+            content=(OL / "negative/proxy-fluentd__event_no_run_id.json").read_bytes(),
+        )
+        assert no_run.status_code == 422 and no_run.json()["field"] == "run.runId"
+        date_only = http.post(
+            "/api/v1/lineage",
+            content=(OL / "marquez/negative/400_eventTime_date_only.json").read_bytes(),
+        )
+        assert date_only.status_code == 400 and date_only.json()["field"] == "eventTime"
+        facet = http.post(
+            "/api/v1/lineage",
+            content=(OL / "negative/proxy-fluentd__event_invalid_job_facet.json").read_bytes(),
+        )
+        assert facet.status_code == 201
+        assert any(w.startswith("job.facets.ownership") for w in facet.json()["warnings"])
+
+        large = (OL / "marquez/open_lineage/event_large.json").read_bytes()
+        assert len(large) > 64 * 1024
+        assert http.post("/api/v1/lineage", content=large).status_code == 413
+        bomb = gzip.compress(b" " * (200 * 1024) + b"{}")
+        too_big = http.post("/api/v1/lineage", content=bomb, headers={"Content-Encoding": "gzip"})
+        assert too_big.status_code == 413
+        not_gzip = http.post("/api/v1/lineage", content=ok, headers={"Content-Encoding": "gzip"})
+        assert not_gzip.status_code == 400
+
+        unknown = http.get("/api/v1/lineage", params={"nodeId": "dataset:nowhere:nothing"})
+        assert unknown.status_code == 404
+
+
+def test_batch_endpoint_answers_per_event(served: str) -> None:
+    events: list[Any] = [
+        json.loads((OL / f"marquez/apples/{name}").read_text())
+        for name in ("1_pick_apples.json", "2_apple_filling.json")
+    ]
+    events.append(json.loads((OL / "marquez/negative/422_job_null_name.json").read_text()))
+    events.append(events[0])
+    response = httpx.post(f"{served}/api/v1/lineage/batch", json=events, headers=auth())
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == [
+        "accepted",
+        "accepted",
+        "rejected",
+        "duplicate",
+    ]
+    assert body["results"][2]["field"] == "job.name"
+    assert body["summary"]["rejected"] == 1
+    not_array = httpx.post(f"{served}/api/v1/lineage/batch", json={"a": 1}, headers=auth())
+    assert not_array.status_code == 422
+    graph = httpx.get(
+        f"{served}/api/v1/lineage",
+        params={"nodeId": "dataset:grandmas.kitchen:apples", "depth": 4},
+        headers=auth(),
+    ).json()["graph"]
+    ids = {n["id"] for n in graph}
+    assert "job:grandmas.kitchen:gather_apples" in ids
+    assert "dataset:grandmas.kitchen:apple.filling" in ids
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('app') / 'c.db'}")
+    with TestClient(create_app(store, max_body=256 * 1024)) as client:
+        yield client
+    store.dispose()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=25,
+)
+EVENTISH = st.fixed_dictionaries(
+    {
+        "eventTime": st.sampled_from(["2024-06-01T12:00:00Z", "2024-06-01", "x", None]),
+        "run": st.fixed_dictionaries({"runId": st.sampled_from([str(uuid4()), "bad", None])}),
+        "job": st.fixed_dictionaries(
+            {
+                "namespace": st.sampled_from(["ns", "", "postgres://h:x"]),
+                "name": st.text(max_size=5),
+            }
+        ),
+    },
+    optional={"inputs": JSON, "outputs": JSON, "eventType": JSON, "producer": JSON},
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=JSON | EVENTISH)
+def test_any_json_gets_201_400_or_422(app_client: TestClient, value: Any) -> None:
+    response = app_client.post("/api/v1/lineage", content=json.dumps(value))
+    assert response.status_code in (201, 400, 422), response.text
+    assert app_client.get("/health").status_code == 200
+
+
+@settings(max_examples=50, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_any_bytes_get_201_400_or_422(app_client: TestClient, body: bytes) -> None:
+    response = app_client.post("/api/v1/lineage", content=body)
+    assert response.status_code in (201, 400, 422), response.text
+
+
+def test_a_locked_sqlite_catalog_answers_503_not_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import catalog.db
+    import lineage.ingest
+
+    monkeypatch.setattr(catalog.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(lineage.ingest, "LOCK_RETRIES", 2)
+    path = tmp_path / "c.db"
+    store = Store(f"sqlite:///{path}")
+    body = (OL / "marquez/open_lineage/event_simple.json").read_bytes()
+    with TestClient(create_app(store)) as client:
+        holder = sqlite3.connect(path, timeout=0, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+        try:
+            response = client.post("/api/v1/lineage", content=body)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert response.status_code == 503
+        assert response.headers["Retry-After"]
+        assert client.post("/api/v1/lineage", content=body).status_code == 201
+    store.dispose()

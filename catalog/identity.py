@@ -36,7 +36,9 @@ DEFAULT_PORTS: dict[str, int] = {
 #: Scheme spellings that mean the same thing.
 SCHEME_ALIASES: dict[str, str] = {"postgresql": "postgres"}
 
-_SECRET_PARAM = re.compile(r"(password|passwd|pwd|secret|token|api[_-]?key|key)=[^&]*", re.I)
+_SECRET_PARAM = re.compile(
+    r"\b(password|passwd|pwd|secret|token|api[_-]?key|key)=[^&;\s'\"]*", re.I
+)
 
 
 class AssetKey(NamedTuple):

@@ -75,3 +75,9 @@ def test_dataset_uris_parse_to_keys() -> None:
 def test_a_password_holding_an_at_sign_is_masked_whole() -> None:
     shown = redact_url("postgres://u:p@ss@host:5432/db")
     assert shown == "postgres://u:***@host:5432/db"
+
+
+def test_secret_parameters_are_masked_without_eating_the_message() -> None:
+    shown = redact_url("namespace 'postgres://h:1?password=pw' has an invalid port")
+    assert shown == "namespace 'postgres://h:1?password=***' has an invalid port"
+    assert redact_url("x?primary_key=id&api_key=k") == "x?primary_key=id&api_key=***"

@@ -452,8 +452,14 @@ def breaking_schema_change(facts: Facts, settings: Settings) -> list[Finding]:
         if not broken:
             continue
         readers: list[dict[str, Any]] = []
-        for edge in facts.graph.edges_out_of(asset.uri):
+        edges = facts.graph.edges_out_of(asset.uri)
+        # Where OpenLineage gave column lineage, it says which fields the jobs use: a
+        # job's bare `reads` edge then adds nothing.
+        column_level = any(e.kind == "column_lineage" for e in edges)
+        for edge in edges:
             reader = facts.assets.get(edge.target)
+            if column_level and reader is not None and reader.kind == "job" and not edge.fields:
+                continue
             if (
                 reader is not None
                 and reader.version_created_at

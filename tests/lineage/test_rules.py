@@ -322,3 +322,79 @@ def test_findings_are_resolved_when_fixed_and_check_gates(steward: Catalog, tmp_
 def test_unknown_rule_is_a_usage_error(steward: Catalog) -> None:
     result = steward.run("check", "--rule", "nope")
     assert result.exit_code == 2
+
+
+# -- OpenLineage events: a breaking change reaching a reader through column lineage ----------
+
+
+def _event(
+    run: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], minute: int
+) -> dict[str, Any]:
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": f"2026-01-01T00:{minute:02d}:00Z",
+        "run": {"runId": run},
+        "job": {"namespace": "etl", "name": "build_orders_summary"},
+        "inputs": inputs,
+        "outputs": outputs,
+        "producer": "https://example.com/etl",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+
+
+def _dataset(
+    name: str, fields: list[str], lineage: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    facets: dict[str, Any] = {"schema": {"fields": [{"name": f, "type": "int"} for f in fields]}}
+    if lineage:
+        facets["columnLineage"] = {
+            "fields": {
+                target: {
+                    "inputFields": [
+                        {"namespace": "s3://lake", "name": "orders", "field": f} for f in sources
+                    ]
+                }
+                for target, sources in lineage.items()
+            }
+        }
+    return {"namespace": "s3://lake", "name": name, "facets": facets}
+
+
+def test_breaking_change_through_openlineage_column_lineage(
+    steward: Catalog, tmp_path: Path
+) -> None:
+    summary = _dataset("orders_summary", ["total"], {"total": ["amount"]})
+    first = [
+        _event(
+            "11111111-1111-4111-8111-111111111111",
+            [_dataset("orders", ["id", "amount", "note"])],
+            [summary],
+            1,
+        )
+    ]
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(json.dumps(e) + "\n" for e in first))
+    steward.ok("ingest", str(events))
+    # The producer drops a column nobody reads: not breaking for anyone downstream.
+    later = [
+        _event(
+            "22222222-2222-4222-8222-222222222222",
+            [_dataset("orders", ["id", "amount"])],
+            [summary],
+            2,
+        )
+    ]
+    events.write_text("".join(json.dumps(e) + "\n" for e in later))
+    steward.ok("ingest", str(events))
+    assert steward.check("breaking_schema_change") == []
+    # Then the column the summary is computed from.
+    last = [
+        _event("33333333-3333-4333-8333-333333333333", [_dataset("orders", ["id"])], [summary], 3)
+    ]
+    events.write_text("".join(json.dumps(e) + "\n" for e in last))
+    steward.ok("ingest", str(events))
+    (f,) = steward.check("breaking_schema_change")
+    assert f["assets"][0] == "s3://lake/orders"
+    assert f["evidence"]["broken_fields"] == {"amount": "removed"}
+    readers = {r["uri"]: r["fields"] for r in f["evidence"]["readers"]}
+    assert readers.get("s3://lake/orders_summary") == ["amount"]

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlmodel import col
 
-from catalog.db import Store
+from catalog.db import Store, update_by_id
 from catalog.errors import InvalidInput
 from catalog.identity import AssetKey, asset_uri
 from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash, utcnow
@@ -367,32 +367,22 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
 
         updated = [c for c in changes if c.uri in work.existing]
         if updated:
-            conn.execute(
-                update(ASSET)
-                .where(ASSET.c.id == bindparam("b_id"))
-                .values(
-                    kind=bindparam("b_kind"),
-                    current_version=bindparam("b_version"),
-                    fingerprint=bindparam("b_fingerprint"),
-                    description=bindparam("b_description"),
-                    observed=bindparam("b_observed"),
-                    observed_at=bindparam("b_observed_at"),
-                    deleted=False,
-                    unresolved=False,
-                    origin=bindparam("b_origin"),
-                    updated_at=bindparam("b_now"),
-                ),
+            update_by_id(
+                conn,
+                ASSET,
                 [
                     {
-                        "b_id": ids[c.uri],
-                        "b_kind": c.kind,
-                        "b_version": c.version,
-                        "b_fingerprint": c.fingerprint,
-                        "b_description": work.specs[c.uri].description,
-                        "b_observed": work.specs[c.uri].observed,
-                        "b_observed_at": now,
-                        "b_origin": origin,
-                        "b_now": now,
+                        "id": ids[c.uri],
+                        "kind": c.kind,
+                        "current_version": c.version,
+                        "fingerprint": c.fingerprint,
+                        "description": work.specs[c.uri].description,
+                        "observed": work.specs[c.uri].observed,
+                        "observed_at": now,
+                        "deleted": False,
+                        "unresolved": False,
+                        "origin": origin,
+                        "updated_at": now,
                     }
                     for c in updated
                 ],
@@ -400,20 +390,15 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
         _sync_edges(conn, work, [c.uri for c in changes], ids, origin, now)
 
     if work.observed_only:
-        conn.execute(
-            update(ASSET)
-            .where(ASSET.c.id == bindparam("b_id"))
-            .values(
-                observed=bindparam("b_observed"),
-                description=bindparam("b_description"),
-                observed_at=bindparam("b_now"),
-            ),
+        update_by_id(
+            conn,
+            ASSET,
             [
                 {
-                    "b_id": ids[uri],
-                    "b_observed": work.specs[uri].observed,
-                    "b_description": work.specs[uri].description,
-                    "b_now": now,
+                    "id": ids[uri],
+                    "observed": work.specs[uri].observed,
+                    "description": work.specs[uri].description,
+                    "observed_at": now,
                 }
                 for uri in work.observed_only
             ],

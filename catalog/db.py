@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session
@@ -173,3 +173,16 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE: each row has `id` and the new values of the same columns."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({c: bindparam(f"b_{c}") for c in columns})
+    )
+    conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])

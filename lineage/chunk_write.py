@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    bindparam,
     insert,
     select,
-    update,
 )
 
 from catalog.apply import apply_in, ensure_assets
+from catalog.db import update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
     key_hash,
@@ -54,11 +53,10 @@ class ChunkWriter(ChunkState):
         self._apply_pending(now)
         self._write_runs(now)
         if changed:
-            conn.execute(
-                update(ASSET)
-                .where(ASSET.c.id == bindparam("b_id"))
-                .values(observed=bindparam("b_observed"), observed_at=now),
-                [{"b_id": a.id, "b_observed": a.observed} for a in changed],
+            update_by_id(
+                conn,
+                ASSET,
+                [{"id": a.id, "observed": a.observed, "observed_at": now} for a in changed],
             )
         if self.aliases:
             known = {
@@ -186,32 +184,7 @@ class ChunkWriter(ChunkState):
             for run, row in zip(fresh, result.all(), strict=True):
                 run.id = row.id
         if stale:
-            conn.execute(
-                update(RUN_W)
-                .where(RUN_W.c.id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    state_time=bindparam("b_state_time"),
-                    started_at=bindparam("b_started_at"),
-                    ended_at=bindparam("b_ended_at"),
-                    parent_run_uuid=bindparam("b_parent"),
-                    facets=bindparam("b_facets"),
-                    updated_at=bindparam("b_now"),
-                ),
-                [
-                    {
-                        "b_id": run.id,
-                        "b_state": row["state"],
-                        "b_state_time": run.state_time,
-                        "b_started_at": run.started_at,
-                        "b_ended_at": run.ended_at,
-                        "b_parent": run.parent,
-                        "b_facets": dumps(run.facets),
-                        "b_now": now,
-                    }
-                    for run, row in ((r, self._run_row(r, now)) for r in stale)
-                ],
-            )
+            update_by_id(conn, RUN_W, [{"id": r.id, **self._run_row(r, now)} for r in stale])
         new_rows: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
         for run in self.runs.values():
@@ -228,7 +201,7 @@ class ChunkWriter(ChunkState):
                     )
                 else:
                     updates.append(
-                        {"b_id": io.row_id, "b_vid": version_id, "b_f": dumps(io.facets)}
+                        {"id": io.row_id, "version_id": version_id, "facets": dumps(io.facets)}
                     )
         if new_rows:
             insert_rows(
@@ -239,12 +212,7 @@ class ChunkWriter(ChunkState):
                 frozenset({"facets"}),
             )
         if updates:
-            conn.execute(
-                update(RUN_DATASET_W)
-                .where(RUN_DATASET_W.c.id == bindparam("b_id"))
-                .values(version_id=bindparam("b_vid"), facets=bindparam("b_f")),
-                updates,
-            )
+            update_by_id(conn, RUN_DATASET_W, updates)
 
     @staticmethod
     def _run_row(run: RunState, now: datetime) -> dict[str, Any]:

@@ -24,10 +24,10 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from catalog.db import Store
+from catalog.db import Store, update_by_id
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     Alias,
@@ -307,22 +307,16 @@ class Ingester:
             )
         old = [i for i in batch if i.raw_id is not None]
         if old:
-            conn.execute(
-                update(RAW_W)
-                .where(RAW_W.c.id == bindparam("b_id"))
-                .values(
-                    digest=bindparam("b_digest"),
-                    status=bindparam("b_status"),
-                    error=bindparam("b_error"),
-                    warnings=bindparam("b_warnings"),
-                ),
+            update_by_id(
+                conn,
+                RAW_W,
                 [
                     {
-                        "b_id": i.raw_id,
-                        "b_digest": i.result.digest,
-                        "b_status": i.result.status,
-                        "b_error": i.result.error,
-                        "b_warnings": dumps(i.result.warnings),
+                        "id": i.raw_id,
+                        "digest": i.result.digest,
+                        "status": i.result.status,
+                        "error": i.result.error,
+                        "warnings": dumps(i.result.warnings),
                     }
                     for i in old
                 ],

@@ -1,4 +1,4 @@
-"""Render the demo stack's report and save a screenshot of it from headless Chromium.
+"""Run `steward demo` and save a screenshot of its report from headless Chromium.
 
     python -m tests.reports.screenshot docs/report.png
 
@@ -11,24 +11,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from catalog.db import Store
+from reports.demo import run_demo
 from reports.render import render_report
 from tests.reports.browser import Browser
-from tests.reports.stack import build_stack
 
 WIDTH, HEIGHT = 1600, 1000
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[0] if argv else "docs/report.png")
+    target = Path(argv[0] if argv else "docs/report.png").resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'catalog.db'}")
-        build_stack(store, Path(tmp))
-        page_path = Path(tmp) / "report.html"
-        page_path.write_text(render_report(store), encoding="utf-8")
-        store.dispose()
+        result = run_demo(
+            Path(tmp) / "steward-demo",
+            "postgresql://postgres@127.0.0.1:5432/postgres",
+            lambda store, path: path.write_text(render_report(store), encoding="utf-8"),
+        )
         with Browser() as browser:
-            page = browser.load(page_path)
+            page = browser.load(result.report)
             if page.errors:
                 print("\n".join(page.errors), file=sys.stderr)
                 return 1

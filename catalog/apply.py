@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlmodel import col
 
-from catalog.db import Store, update_by_id
+from catalog.db import Store, insert_rows, update_by_id
 from catalog.errors import InvalidInput
 from catalog.identity import AssetKey, asset_uri
 from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash, utcnow
@@ -363,7 +363,7 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             for (version_id, asset_id), c in zip(version_ids, changes, strict=True)
             for position, f in enumerate(work.specs[c.uri].fields)
         ]
-        _insert_fields(conn, field_rows)
+        insert_rows(conn, "asset_field", _FIELD_COLUMNS, field_rows, frozenset({"attributes"}))
 
         updated = [c for c in changes if c.uri in work.existing]
         if updated:
@@ -430,21 +430,6 @@ _FIELD_COLUMNS = (
 
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else "{}"
-
-
-def _insert_fields(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Field rows straight to the driver's executemany.
-
-    Fields are most of the rows an apply writes (20 per asset is common);
-    SQLAlchemy's per-row parameter processing cost more than the insert
-    itself, so this one statement skips it. JSON is serialised here.
-    """
-    if not rows:
-        return
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    columns = ", ".join(f'"{name}"' for name in _FIELD_COLUMNS)
-    markers = ", ".join([marker] * len(_FIELD_COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO asset_field ({columns}) VALUES ({markers})", rows)
 
 
 def _asset_row(spec: AssetSpec, fp: str, origin: str | None, now: Any) -> dict[str, Any]:

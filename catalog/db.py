@@ -186,3 +186,27 @@ def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> No
         .values({c: bindparam(f"b_{c}") for c in columns})
     )
     conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    json_columns: frozenset[str] = frozenset(),
+) -> None:
+    """`executemany` straight to the driver: no per-value type processing.
+
+    For the bulk of an apply (field rows) and the hot tables of the ingester,
+    where SQLAlchemy's per-row parameter processing costs more than the insert.
+    Values must be ready for the driver: JSON as text, timestamps naive UTC.
+    """
+    if not rows:
+        return
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    names = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(
+        f"CAST({mark} AS JSON)" if postgres and c in json_columns else mark for c in columns
+    )
+    conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({values})', rows)

@@ -12,7 +12,7 @@ from sqlalchemy import (
 )
 
 from catalog.apply import apply_in, ensure_assets
-from catalog.db import update_by_id
+from catalog.db import insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
     key_hash,
@@ -29,7 +29,7 @@ from lineage.chunk import (
     RunState,
     chunks,
 )
-from lineage.rows import RUN_DATASET_W, RUN_W, dumps, insert_rows
+from lineage.rows import RUN_DATASET_W, RUN_W, dumps
 
 
 class ChunkWriter(ChunkState):

@@ -27,7 +27,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from catalog.db import Store, update_by_id
+from catalog.db import Store, insert_rows, update_by_id
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     Alias,
@@ -51,7 +51,7 @@ from lineage.openlineage import (
     split_documents,
 )
 from lineage.project import Projector
-from lineage.rows import RAW_W, db_time, dumps, insert_rows
+from lineage.rows import RAW_W, db_time, dumps
 
 log = logging.getLogger(__name__)
 

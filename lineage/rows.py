@@ -10,18 +10,13 @@ from sqlalchemy import (
     JSON,
     Column,
     Connection,
-    Integer,
     MetaData,
-    String,
     Table,
-    Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
 
-from catalog.models import (
-    UTCDateTime,
-)
+from catalog.models import RawEvent, Run, RunDataset
 
 
 class JSONText(TypeDecorator[str]):
@@ -34,66 +29,21 @@ class JSONText(TypeDecorator[str]):
         return None
 
 
+def _write_table(table: Table) -> Table:
+    """A model's table again, with its JSON columns taking ready JSON text."""
+    columns = [
+        Column(c.name, JSONText if isinstance(c.type, JSON) else c.type, primary_key=c.primary_key)
+        for c in table.columns
+    ]
+    return Table(table.name, _WRITE, *columns)
+
+
 #: The hot tables again, with JSON columns as plain text: rows are written with
 #: JSON serialised once by orjson instead of per value by the JSON type.
 _WRITE = MetaData()
-RUN_W = Table(
-    "run",
-    _WRITE,
-    Column("id", Integer, primary_key=True),
-    Column("run_uuid", String),
-    Column("job_id", Integer),
-    Column("state", String),
-    Column("state_time", UTCDateTime),
-    Column("started_at", UTCDateTime),
-    Column("ended_at", UTCDateTime),
-    Column("parent_run_uuid", String),
-    Column("facets", JSONText),
-    Column("created_at", UTCDateTime),
-    Column("updated_at", UTCDateTime),
-)
-RUN_DATASET_W = Table(
-    "run_dataset",
-    _WRITE,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer),
-    Column("asset_id", Integer),
-    Column("version_id", Integer),
-    Column("direction", String),
-    Column("facets", JSONText),
-)
-RAW_W = Table(
-    "raw_event",
-    _WRITE,
-    Column("id", Integer, primary_key=True),
-    Column("digest", String),
-    Column("received_at", UTCDateTime),
-    Column("body", Text),
-    Column("status", String),
-    Column("error", Text),
-    Column("warnings", JSONText),
-    Column("source", Text),
-)
-
-
-def insert_rows(
-    conn: Connection,
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    json_columns: frozenset[str] = frozenset(),
-) -> None:
-    """`executemany` straight to the driver: no per-value type processing.
-
-    Values must be ready for the driver: JSON as text, timestamps through
-    `db_time`. Only for the hot, append-only tables.
-    """
-    postgres = conn.dialect.name == "postgresql"
-    mark = "%s" if postgres else "?"
-    values = ", ".join(
-        f"CAST({mark} AS JSON)" if postgres and c in json_columns else mark for c in columns
-    )
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})", rows)
+RUN_W = _write_table(Run.__table__)  # type: ignore[attr-defined]
+RUN_DATASET_W = _write_table(RunDataset.__table__)  # type: ignore[attr-defined]
+RAW_W = _write_table(RawEvent.__table__)  # type: ignore[attr-defined]
 
 
 def db_time(conn: Connection, value: datetime) -> Any:

@@ -301,9 +301,8 @@ def _rank(origin: str) -> int:
     return ORIGINS.index(origin) if origin in ORIGINS else len(ORIGINS)
 
 
-def effective_bindings(session: Session, asset_id: int) -> list[ModelBinding]:
-    """The bindings that say what built an asset: those of its strongest origin, per part."""
-    rows = session.exec(select(ModelBinding).where(ModelBinding.asset_id == asset_id)).all()
+def strongest(rows: Iterable[ModelBinding]) -> list[ModelBinding]:
+    """Per part, the bindings of the strongest origin present, largest share first."""
     by_part: dict[str, list[ModelBinding]] = {}
     for row in rows:
         by_part.setdefault(row.part, []).append(row)
@@ -314,6 +313,13 @@ def effective_bindings(session: Session, asset_id: int) -> list[ModelBinding]:
         chosen = [b for b in group if _rank(b.origin) == best]
         out.extend(sorted(chosen, key=lambda b: (-b.share, b.model, b.revision)))
     return out
+
+
+def effective_bindings(session: Session, asset_id: int) -> list[ModelBinding]:
+    """The bindings that say what built an asset: those of its strongest origin, per part."""
+    return strongest(
+        session.exec(select(ModelBinding).where(ModelBinding.asset_id == asset_id)).all()
+    )
 
 
 def in_use_revision(session: Session, model_name: str) -> str | None:

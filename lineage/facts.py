@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlmodel import Session
+from sqlmodel import select as sm_select
 
 from catalog.embeddings import KIND as MODEL_KIND
-from catalog.embeddings import ORIGINS
+from catalog.embeddings import strongest
 from catalog.models import Asset, AssetVersion, ModelBinding, ModelInUse, Profile
 from catalog.profiles import KIND as VECTOR_SAMPLE
 from catalog.profiles import StoredSample, samples_of
@@ -24,7 +25,6 @@ from lineage.graph import LineageGraph
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
-BINDING = ModelBinding.__table__  # type: ignore[attr-defined]
 IN_USE = ModelInUse.__table__  # type: ignore[attr-defined]
 PROFILE = Profile.__table__  # type: ignore[attr-defined]
 
@@ -115,30 +115,24 @@ def load_facts(conn: Connection, session: Session) -> Facts:
         by_id[r.id] = facts
 
     out = Facts(graph=graph, assets=assets)
-    _load_bindings(conn, out, by_id)
+    _load_bindings(session, out, by_id)
     _load_models(conn, out, by_id)
     _load_trained_on(conn, out)
     _load_samples(conn, session, out, by_id)
     return out
 
 
-def _load_bindings(conn: Connection, out: Facts, by_id: dict[int, AssetFacts]) -> None:
-    grouped: dict[tuple[int, str], list[Any]] = defaultdict(list)
-    for row in conn.execute(select(BINDING)):
-        grouped[(row.asset_id, row.part)].append(row)
-    rank = {origin: i for i, origin in enumerate(ORIGINS)}
-    for (asset_id, part), rows in sorted(grouped.items()):
+def _load_bindings(session: Session, out: Facts, by_id: dict[int, AssetFacts]) -> None:
+    grouped: dict[int, list[ModelBinding]] = defaultdict(list)
+    for row in session.exec(sm_select(ModelBinding)):
+        grouped[row.asset_id].append(row)
+    for asset_id, rows in sorted(grouped.items()):
         asset = by_id.get(asset_id)
-        if asset is None:
-            continue
-        best = min(rank.get(r.origin, len(ORIGINS)) for r in rows)
-        chosen = sorted(
-            (r for r in rows if rank.get(r.origin, len(ORIGINS)) == best),
-            key=lambda r: (-r.share, r.model, r.revision),
-        )
-        out.bindings.setdefault(asset.uri, []).extend(
-            Binding(part, r.model, r.revision, r.origin, float(r.share)) for r in chosen
-        )
+        if asset is not None:
+            out.bindings[asset.uri] = [
+                Binding(b.part, b.model, b.revision, b.origin, float(b.share))
+                for b in strongest(rows)
+            ]
 
 
 def _load_models(conn: Connection, out: Facts, by_id: dict[int, AssetFacts]) -> None:

@@ -197,20 +197,23 @@ class ChunkState:
         if missing:
             self._load_assets(missing)
 
-    def _load_runs(self, uuids: set[str]) -> None:
-        by_id: dict[int, RunState] = {}
-        found: list[Any] = []
-        for part in chunks(sorted(uuids)):
-            found.extend(
-                self.conn.execute(
-                    select(RUN, ASSET.c.uri)
-                    .join(ASSET, ASSET.c.id == RUN.c.job_id)
-                    .where(RUN.c.run_uuid.in_(part))
-                ).all()
-            )
-        missing = {row.uri for row in found} - set(self.assets)
+    def _rows_with_assets(self, query: Any, column: Any, keys: list[Any]) -> list[Any]:
+        """The rows of `query` whose `column` is one of `keys`, their assets loaded too."""
+        rows = [
+            row for part in chunks(keys) for row in self.conn.execute(query.where(column.in_(part)))
+        ]
+        missing = {row.uri for row in rows} - set(self.assets)
         if missing:
             self._load_assets(missing)
+        return rows
+
+    def _load_runs(self, uuids: set[str]) -> None:
+        by_id: dict[int, RunState] = {}
+        found = self._rows_with_assets(
+            select(RUN, ASSET.c.uri).join(ASSET, ASSET.c.id == RUN.c.job_id),
+            RUN.c.run_uuid,
+            sorted(uuids),
+        )
         for row in found:
             run = RunState(
                 row.run_uuid,
@@ -226,18 +229,11 @@ class ChunkState:
             )
             self.runs[run.uuid] = run
             by_id[row.id] = run
-        linked: list[Any] = []
-        for part in chunks(list(by_id)):
-            linked.extend(
-                self.conn.execute(
-                    select(RUN_DATASET, ASSET.c.uri)
-                    .join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id)
-                    .where(RUN_DATASET.c.run_id.in_(part))
-                ).all()
-            )
-        missing = {row.uri for row in linked} - set(self.assets)
-        if missing:
-            self._load_assets(missing)
+        linked = self._rows_with_assets(
+            select(RUN_DATASET, ASSET.c.uri).join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id),
+            RUN_DATASET.c.run_id,
+            list(by_id),
+        )
         for row in linked:
             asset = self.assets[row.uri]
             by_id[row.run_id].io[(asset.uri, row.direction)] = RunLink(

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from sqlalchemy import Connection, insert, select
@@ -51,7 +51,10 @@ class VectorSample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@runtime_checkable
 class VectorSampler(Protocol):
+    """Optional ability of a connector: a reproducible sample of stored vectors."""
+
     def sample_vectors(self, asset_name: str, size: int, seed: int) -> list[VectorSample]: ...
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -84,10 +84,3 @@ class Connector(ABC, Generic[C]):
     @abstractmethod
     def scan(self, progress: Progress | None = None) -> Scan:
         """Read the source and describe every asset in it."""
-
-
-@runtime_checkable
-class VectorSampler(Protocol):
-    """Optional ability: sample stored vectors for the drift rule."""
-
-    def sample_vectors(self, asset_name: str, size: int, seed: int) -> Any: ...

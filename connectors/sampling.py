@@ -14,8 +14,13 @@ from typing import Any
 from catalog.apply import Plan
 from catalog.db import Store
 from catalog.embeddings import sync_detected_bindings
-from catalog.profiles import DEFAULT_SAMPLE_SIZE, baseline_targets, take_baselines
-from connectors.base import Connector, Scan, VectorSampler
+from catalog.profiles import (
+    DEFAULT_SAMPLE_SIZE,
+    VectorSampler,
+    baseline_targets,
+    take_baselines,
+)
+from connectors.base import Connector, Scan
 
 
 def after_apply(

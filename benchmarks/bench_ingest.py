@@ -7,7 +7,8 @@ to an NDJSON file. Figures:
 - baseline: `json.loads` of every line and `executemany` of the run, job,
   dataset and edge rows into SQLite, in one transaction;
 - `steward ingest` of the same file (raw log, dedupe, all projections);
-- the server: single POSTs from 8 concurrent clients, and the batch endpoint.
+- the server (`steward serve` in its own process, timed once it answers):
+  single POSTs from 8 concurrent clients, and the batch endpoint.
 
 `python -m benchmarks ingest [--events N] [--server-events N]`
 """
@@ -171,7 +172,9 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     server.wait(timeout=30)
 
 
-def server_single(lines: list[str], url: str, clients: int = 8) -> int:
+def server_single(lines: list[str], url: str, clients: int = 8) -> float:
+    """Seconds to POST every line, one event a request, from `clients` threads
+    (the server started beforehand: its start-up is not counted)."""
     import httpx
 
     server, port = _serve(url)
@@ -190,23 +193,27 @@ def server_single(lines: list[str], url: str, clients: int = 8) -> int:
                     failures.append(response.status_code)
 
     threads = [threading.Thread(target=post, args=(p,)) for p in parts]
+    start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    elapsed = time.perf_counter() - start
     _stop(server)
     if failures:
         raise SystemExit(f"{len(failures)} POSTs failed, e.g. {failures[0]}")
-    return len(lines)
+    return elapsed
 
 
-def server_batch(lines: list[str], url: str, size: int = 500) -> int:
+def server_batch(lines: list[str], url: str, size: int = 500) -> float:
+    """Seconds to POST every line in batches of `size` (start-up not counted)."""
     import httpx
 
     server, port = _serve(url)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-        for start in range(0, len(lines), size):
-            body = "[" + ",".join(lines[start : start + size]) + "]"
+        start = time.perf_counter()
+        for first in range(0, len(lines), size):
+            body = "[" + ",".join(lines[first : first + size]) + "]"
             response = client.post(
                 "/api/v1/lineage/batch",
                 content=body,
@@ -214,8 +221,9 @@ def server_batch(lines: list[str], url: str, size: int = 500) -> int:
             )
             if response.status_code != 200 or response.json()["summary"]["rejected"]:
                 raise SystemExit(f"batch failed: {response.status_code} {response.text[:200]}")
+        elapsed = time.perf_counter() - start
     _stop(server)
-    return len(lines)
+    return elapsed
 
 
 def main(argv: list[str]) -> None:
@@ -255,7 +263,8 @@ def _file_figures(events_file: Path, root: Path, count: int) -> None:
 def _server_figures(events_file: Path, root: Path, server_events: int) -> None:
     with events_file.open(encoding="utf-8") as stream:
         lines = [line.strip() for _, line in zip(range(server_events), stream, strict=False)]
-    single_s, n = timed(lambda: server_single(lines, f"sqlite:///{root / 'b.db'}"))
+    n = len(lines)
+    single_s = server_single(lines, f"sqlite:///{root / 'b.db'}")
     report("server: single POSTs, 8 clients (SQLite)", single_s, note=f"{n / single_s:,.0f} ev/s")
-    batch_s, n = timed(lambda: server_batch(lines, f"sqlite:///{root / 'c.db'}"))
+    batch_s = server_batch(lines, f"sqlite:///{root / 'c.db'}")
     report("server: batch endpoint, 500/batch (SQLite)", batch_s, note=f"{n / batch_s:,.0f} ev/s")

@@ -38,15 +38,11 @@ RUN = Run.__table__  # type: ignore[attr-defined]
 RUN_DATASET = RunDataset.__table__  # type: ignore[attr-defined]
 
 
-#: Dataset facets that are the definition or identity, not observations.
-DEFINING_FACETS = frozenset({"schema", "symlinks", "columnLineage"})
-
-
 def run_facets(ref: DatasetRef) -> dict[str, Any]:
     """What a run saw of a dataset: its facets but those that define it (schema, ...)."""
-    out = {k: v for k, v in ref.facets.items() if k not in DEFINING_FACETS}
-    out.update(ref.io_facets)
-    return out
+    if not ref.io_facets:
+        return ref.described
+    return {**ref.described, **ref.io_facets}
 
 
 def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:

@@ -29,7 +29,7 @@ from lineage.chunk import (
     RunState,
     chunks,
 )
-from lineage.rows import RUN_DATASET_W, RUN_W, dumps
+from lineage.rows import RUN_DATASET_W, RUN_W, db_time, dumps
 
 
 class ChunkWriter(ChunkState):
@@ -174,15 +174,19 @@ class ChunkWriter(ChunkState):
         fresh = [run for run in self.runs.values() if run.id is None]
         stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
         if fresh:
-            result = conn.execute(
-                insert(RUN_W).returning(RUN_W.c.id, sort_by_parameter_order=True),
-                [
-                    self._run_row(run, now) | {"run_uuid": run.uuid, "created_at": now}
-                    for run in fresh
-                ],
+            at = db_time(conn, now)
+            insert_rows(
+                conn,
+                "run",
+                ("run_uuid", "created_at", *RUN_COLUMNS),
+                [(run.uuid, at, *self._run_values(conn, run, at)) for run in fresh],
+                frozenset({"facets"}),
             )
-            for run, row in zip(fresh, result.all(), strict=True):
-                run.id = row.id
+            by_uuid = {run.uuid: run for run in fresh}
+            for part in chunks(list(by_uuid)):
+                query = select(RUN_W.c.id, RUN_W.c.run_uuid).where(RUN_W.c.run_uuid.in_(part))
+                for row in conn.execute(query):
+                    by_uuid[row.run_uuid].id = row.id
         if stale:
             update_by_id(conn, RUN_W, [{"id": r.id, **self._run_row(r, now)} for r in stale])
         new_rows: list[tuple[Any, ...]] = []
@@ -218,7 +222,7 @@ class ChunkWriter(ChunkState):
     def _run_row(run: RunState, now: datetime) -> dict[str, Any]:
         return {
             "job_id": run.job.id,
-            "state": "UNKNOWN" if run.state == "NEW" and run.state_time is None else run.state,
+            "state": _state(run),
             "state_time": run.state_time,
             "started_at": run.started_at,
             "ended_at": run.ended_at,
@@ -226,3 +230,38 @@ class ChunkWriter(ChunkState):
             "facets": dumps(run.facets),
             "updated_at": now,
         }
+
+    @staticmethod
+    def _run_values(conn: Any, run: RunState, at: Any) -> tuple[Any, ...]:
+        """The values of `RUN_COLUMNS` for the driver (timestamps as the catalog stores them)."""
+
+        def when(value: datetime | None) -> Any:
+            return None if value is None else db_time(conn, value)
+
+        return (
+            run.job.id,
+            _state(run),
+            when(run.state_time),
+            when(run.started_at),
+            when(run.ended_at),
+            run.parent,
+            dumps(run.facets),
+            at,
+        )
+
+
+#: The columns of a run row a chunk writes (in `_run_values`' order).
+RUN_COLUMNS = (
+    "job_id",
+    "state",
+    "state_time",
+    "started_at",
+    "ended_at",
+    "parent_run_uuid",
+    "facets",
+    "updated_at",
+)
+
+
+def _state(run: RunState) -> str:
+    return "UNKNOWN" if run.state == "NEW" and run.state_time is None else run.state

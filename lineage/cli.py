@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import os
 import sys
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from catalog.db import Store
 
 pass_app = click.make_pass_decorator(AppContext)
+#: Allocations between two collections of the young generation in `steward serve`.
+SERVER_GC_THRESHOLD = 50_000
 
 
 class _Counter:
@@ -154,6 +157,10 @@ def run_server(
     api = create_app(store, token=token, max_body=limit)
     if extend is not None:
         extend(api, store, token)
+    # Every request decodes thousands of objects that hold no cycles: collect
+    # the young generation rarely, and never walk what start-up loaded.
+    gc.freeze()
+    gc.set_threshold(SERVER_GC_THRESHOLD, 20, 20)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,8 @@ from lineage.facets import check_facets, is_text, is_uuid, parse_time
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 TERMINAL = frozenset({"COMPLETE", "ABORT", "FAIL"})
+#: Dataset facets that are the definition or identity, not observations.
+DEFINING_FACETS = frozenset({"schema", "symlinks", "columnLineage"})
 #: Facets kept on the job asset and run; the versioned ones define the job.
 JOB_CODE_FACETS = ("sourceCode", "sourceCodeLocation", "sql")
 
@@ -63,9 +66,10 @@ class DatasetRef:
     #: `columnLineage`: output field -> [(namespace, name, field)] it derives from.
     column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
-    @property
-    def uri(self) -> str:
-        return asset_uri(self.namespace, self.name)
+    #: The dataset's URI (from namespace and name).
+    uri: str = ""
+    #: The facets that describe rather than define it (all but `DEFINING_FACETS`).
+    described: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,7 +132,12 @@ def loads(text: str | bytes) -> Any:
 
 
 def digest_of(value: Any) -> str:
-    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+    """SHA-256 of the canonical JSON: equal events, equal digests, whatever their key order."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        text = canonical(value).encode("utf-8")
+    return hashlib.sha256(text).hexdigest()
 
 
 def split_documents(text: str) -> Iterator[tuple[str, Any]]:
@@ -171,11 +180,15 @@ class DecodeFailed:
     reason: str
 
 
+#: The same few namespaces come in every event: normalise each once.
+_normalized = lru_cache(maxsize=4096)(normalize_namespace)
+
+
 def _namespace(value: Any, where: str) -> str:
     if not is_text(value):
         raise EventRejected(f"{where}.namespace", "is required (a non-empty string)")
     try:
-        return normalize_namespace(value)
+        return _normalized(value)
     except InvalidInput as err:
         raise EventRejected(f"{where}.namespace", str(err), status=400) from None
 
@@ -208,27 +221,55 @@ def _schema_key(items: list[dict[str, Any]]) -> Any:
         return canonical(items)
 
 
-def _dataset(
-    item: Any, where: str, io_key: str | None, warnings: list[str], unproduced: list[str]
-) -> DatasetRef:
-    if not isinstance(item, dict):
-        raise EventRejected(where, "must be an object with namespace and name")
-    ref = DatasetRef(_namespace(item.get("namespace"), where), _name(item.get("name"), where))
-    ref.facets = check_facets(item.get("facets"), f"{where}.facets", warnings, unproduced)
-    if io_key is not None:
-        ref.io_facets = check_facets(item.get(io_key), f"{where}.{io_key}", warnings, unproduced)
-    schema = ref.facets.get("schema")
+@dataclass(frozen=True, slots=True)
+class _Facets:
+    """What the `facets` of a dataset at one place in an event say (shared, read-only)."""
+
+    facets: dict[str, Any]
+    described: dict[str, Any]
+    warnings: list[str]
+    unproduced: list[str]
+    fields: list[dict[str, Any]] | None
+    schema_key: Any
+    symlinks: list[tuple[str, str]]
+    column_lineage: dict[str, list[tuple[str, str, str]]]
+
+
+#: Dataset facets already checked, by place and JSON: producers name the same
+#: datasets with the same facets again and again, so most checks are one lookup.
+_SEEN_FACETS: dict[tuple[str, bytes], _Facets] = {}
+_SEEN_LIMIT = 20_000
+
+
+def _dataset_facets(value: Any, where: str) -> _Facets:
+    key: tuple[str, bytes] | None = None
+    if type(value) is dict:
+        try:
+            key = (where, orjson.dumps(value))
+        except (orjson.JSONEncodeError, TypeError):
+            key = None
+        else:
+            found = _SEEN_FACETS.get(key)
+            if found is not None:
+                return found
+    warnings: list[str] = []
+    unproduced: list[str] = []
+    facets = check_facets(value, f"{where}.facets", warnings, unproduced)
+    fields, schema_key = None, None
+    schema = facets.get("schema")
     if schema is not None and not schema.get("_deleted"):
-        ref.fields = schema["fields"]
-        ref.schema_key = _schema_key(schema["fields"])
-    symlinks = ref.facets.get("symlinks")
-    if symlinks is not None and not symlinks.get("_deleted"):
-        for i, ident in enumerate(symlinks["identifiers"]):
+        fields = schema["fields"]
+        schema_key = _schema_key(fields)
+    symlinks: list[tuple[str, str]] = []
+    links = facets.get("symlinks")
+    if links is not None and not links.get("_deleted"):
+        for i, ident in enumerate(links["identifiers"]):
             try:
-                ref.symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
+                symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
             except InvalidInput as err:
                 warnings.append(f"{where}.facets.symlinks.identifiers[{i}]: {err}; ignored")
-    lineage = ref.facets.get("columnLineage")
+    column_lineage: dict[str, list[tuple[str, str, str]]] = {}
+    lineage = facets.get("columnLineage")
     if lineage is not None and not lineage.get("_deleted"):
         for out_field, spec in lineage["fields"].items():
             sources = []
@@ -239,7 +280,41 @@ def _dataset(
                     )
                 except InvalidInput as err:
                     warnings.append(f"{where}.facets.columnLineage.fields.{out_field}: {err}")
-            ref.column_lineage[out_field] = sources
+            column_lineage[out_field] = sources
+    described = {k: v for k, v in facets.items() if k not in DEFINING_FACETS}
+    found = _Facets(
+        facets, described, warnings, unproduced, fields, schema_key, symlinks, column_lineage
+    )
+    if key is not None:
+        if len(_SEEN_FACETS) >= _SEEN_LIMIT:
+            _SEEN_FACETS.clear()
+        _SEEN_FACETS[key] = found
+    return found
+
+
+def _dataset(
+    item: Any, where: str, io_key: str | None, warnings: list[str], unproduced: list[str]
+) -> DatasetRef:
+    if not isinstance(item, dict):
+        raise EventRejected(where, "must be an object with namespace and name")
+    namespace = _namespace(item.get("namespace"), where)
+    name = _name(item.get("name"), where)
+    seen = _dataset_facets(item.get("facets"), where)
+    warnings.extend(seen.warnings)
+    unproduced.extend(seen.unproduced)
+    ref = DatasetRef(
+        namespace,
+        name,
+        seen.facets,
+        fields=seen.fields,
+        schema_key=seen.schema_key,
+        symlinks=seen.symlinks,
+        column_lineage=seen.column_lineage,
+        uri=asset_uri(namespace, name),
+        described=seen.described,
+    )
+    if io_key is not None:
+        ref.io_facets = check_facets(item.get(io_key), f"{where}.{io_key}", warnings, unproduced)
     return ref
 
 

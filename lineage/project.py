@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from catalog.identity import asset_uri
 from catalog.versioning import fingerprint
-from lineage.chunk import DEFINING_FACETS, AssetState, RunLink, RunState, run_facets
+from lineage.chunk import AssetState, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
 from lineage.openlineage import (
     JOB_CODE_FACETS,
@@ -98,7 +98,7 @@ class _Chunk(ChunkWriter):
         self._write()
 
     def _dataset(self, ref: DatasetRef) -> AssetState:
-        asset = self._asset(ref.uri, ref.namespace, ref.name, "dataset")
+        asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
         if ref.fields is not None and asset.ours:
             key = (asset.uri, ref.schema_key)
             fp = self.projector.fingerprints.get(key)
@@ -109,9 +109,8 @@ class _Chunk(ChunkWriter):
                 asset.version += 1
                 asset.fingerprint = fp
                 self.pending.append((asset, "dataset", {"fields": ref.fields}))
-        for facet, value in ref.facets.items():
-            if facet not in DEFINING_FACETS:
-                asset.facets[facet] = value
+        if ref.described:
+            asset.facets.update(ref.described)
         for namespace, name in ref.symlinks:
             alias = asset_uri(namespace, name)
             if alias != asset.uri and alias not in self.assets:

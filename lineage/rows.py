@@ -50,7 +50,7 @@ def db_time(conn: Connection, value: datetime) -> Any:
     """A timestamp as the catalog stores it (naive UTC; SQLite: SQLAlchemy's text form)."""
     naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     if conn.dialect.name == "sqlite":
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return naive.isoformat(" ", "microseconds")
     return naive
 
 

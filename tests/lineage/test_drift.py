@@ -109,8 +109,14 @@ def test_fp16_and_int8_storage_do_not_alarm(world: World) -> None:
     plain = drift_test(baseline, current)
     half = drift_test(baseline, as_fp16(current))
     quantised = drift_test(baseline, as_int8(current))
-    assert not half.alarm and not quantised.alarm
-    assert half.p_value == pytest.approx(plain.p_value, abs=0.05)
+    assert not plain.alarm and not half.alarm and not quantised.alarm
+    # What the test measures barely moves with the storage type. (The p-values
+    # themselves are permutation counts near no threshold: a rounding can move
+    # one statistic past a few permuted ones, so they are not compared.)
+    for stored in (half, quantised):
+        assert stored.euclidean == pytest.approx(plain.euclidean, rel=0.05)
+        assert stored.whitened == pytest.approx(plain.whitened, rel=0.05)
+        assert stored.spread_ratio == pytest.approx(plain.spread_ratio, rel=0.01)
 
 
 def test_the_result_is_reproducible_with_a_seed() -> None:

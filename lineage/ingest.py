@@ -160,6 +160,7 @@ class Ingester:
         self.store = store
         self.chunk_size = chunk_size
         self.projector = Projector()
+        self._committed: Callable[[], None] = _nothing
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         results: list[Result] = []
@@ -184,7 +185,8 @@ class Ingester:
                     on_result(item.result, item.source)
             batch.clear()
 
-        with _gc_paused():
+        with _gc_paused(), self.store.checkpointing() as committed:
+            self._committed = committed
             for raw, value, source in documents:
                 event, result = evaluate(raw, value)
                 batch.append(_Item(raw, source, event, result))
@@ -192,14 +194,17 @@ class Ingester:
                     flush()
             if batch:
                 flush()
+        self._committed = _nothing
         return summary
 
     def _write(self, batch: list[_Item]) -> None:
         for attempt in range(LOCK_RETRIES):
             try:
-                with self.store.write() as conn:
+                # Every id a chunk writes was read or created in its own transaction.
+                with self.store.write(checked=False) as conn:
                     on_commit = self._process(conn, batch)
                 on_commit()
+                self._committed()
                 return
             except OperationalError as err:
                 if "locked" not in str(err.orig) or attempt == LOCK_RETRIES - 1:
@@ -363,6 +368,10 @@ class Ingester:
                     if on_result is not None:
                         on_result(item.result, item.source)
         return summary
+
+
+def _nothing() -> None:
+    pass
 
 
 @contextmanager

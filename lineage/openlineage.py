@@ -221,54 +221,77 @@ def _schema_key(items: list[dict[str, Any]]) -> Any:
         return canonical(items)
 
 
-@dataclass(frozen=True, slots=True)
-class _Facets:
-    """What the `facets` of a dataset at one place in an event say (shared, read-only)."""
-
-    facets: dict[str, Any]
-    described: dict[str, Any]
-    warnings: list[str]
-    unproduced: list[str]
-    fields: list[dict[str, Any]] | None
-    schema_key: Any
-    symlinks: list[tuple[str, str]]
-    column_lineage: dict[str, list[tuple[str, str, str]]]
-
-
-#: Dataset facets already checked, by place and JSON: producers name the same
-#: datasets with the same facets again and again, so most checks are one lookup.
-_SEEN_FACETS: dict[tuple[str, bytes], _Facets] = {}
+#: Datasets already read, by place in the event and JSON (without the
+#: input/output facets): producers name the same datasets with the same facets
+#: again and again, so most are one lookup. The refs are shared: read-only.
+_SEEN: dict[tuple[str, bytes], tuple[DatasetRef, list[str], list[str]]] = {}
 _SEEN_LIMIT = 20_000
 
 
-def _dataset_facets(value: Any, where: str) -> _Facets:
-    key: tuple[str, bytes] | None = None
-    if type(value) is dict:
-        try:
-            key = (where, orjson.dumps(value))
-        except (orjson.JSONEncodeError, TypeError):
-            key = None
-        else:
-            found = _SEEN_FACETS.get(key)
-            if found is not None:
-                return found
+def _dataset(
+    item: Any, where: str, io_key: str | None, warnings: list[str], unproduced: list[str]
+) -> DatasetRef:
+    if not isinstance(item, dict):
+        raise EventRejected(where, "must be an object with namespace and name")
+    io = item.get(io_key) if io_key is not None else None
+    plain = item if io is None else {k: v for k, v in item.items() if k != io_key}
+    key: tuple[str, bytes] | None
+    try:
+        key = (where, orjson.dumps(plain))
+    except (orjson.JSONEncodeError, TypeError):
+        key = None
+    seen = _SEEN.get(key) if key is not None else None
+    if seen is None:
+        seen = _read_dataset(plain, where)
+        if key is not None:
+            if len(_SEEN) >= _SEEN_LIMIT:
+                _SEEN.clear()
+            _SEEN[key] = seen
+    ref, own_warnings, own_unproduced = seen
+    warnings.extend(own_warnings)
+    unproduced.extend(own_unproduced)
+    if io is None:
+        return ref
+    io_facets = check_facets(io, f"{where}.{io_key}", warnings, unproduced)
+    return DatasetRef(
+        ref.namespace,
+        ref.name,
+        ref.facets,
+        io_facets,
+        ref.fields,
+        ref.schema_key,
+        ref.symlinks,
+        ref.column_lineage,
+        ref.uri,
+        ref.described,
+    )
+
+
+def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[str], list[str]]:
+    """A dataset (but its input/output facets), with its warnings and unproduced facets."""
     warnings: list[str] = []
     unproduced: list[str] = []
-    facets = check_facets(value, f"{where}.facets", warnings, unproduced)
-    fields, schema_key = None, None
+    namespace = _namespace(item.get("namespace"), where)
+    name = _name(item.get("name"), where)
+    facets = check_facets(item.get("facets"), f"{where}.facets", warnings, unproduced)
+    ref = DatasetRef(
+        namespace,
+        name,
+        facets,
+        uri=asset_uri(namespace, name),
+        described={k: v for k, v in facets.items() if k not in DEFINING_FACETS},
+    )
     schema = facets.get("schema")
     if schema is not None and not schema.get("_deleted"):
-        fields = schema["fields"]
-        schema_key = _schema_key(fields)
-    symlinks: list[tuple[str, str]] = []
+        ref.fields = schema["fields"]
+        ref.schema_key = _schema_key(schema["fields"])
     links = facets.get("symlinks")
     if links is not None and not links.get("_deleted"):
         for i, ident in enumerate(links["identifiers"]):
             try:
-                symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
+                ref.symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
             except InvalidInput as err:
                 warnings.append(f"{where}.facets.symlinks.identifiers[{i}]: {err}; ignored")
-    column_lineage: dict[str, list[tuple[str, str, str]]] = {}
     lineage = facets.get("columnLineage")
     if lineage is not None and not lineage.get("_deleted"):
         for out_field, spec in lineage["fields"].items():
@@ -280,42 +303,8 @@ def _dataset_facets(value: Any, where: str) -> _Facets:
                     )
                 except InvalidInput as err:
                     warnings.append(f"{where}.facets.columnLineage.fields.{out_field}: {err}")
-            column_lineage[out_field] = sources
-    described = {k: v for k, v in facets.items() if k not in DEFINING_FACETS}
-    found = _Facets(
-        facets, described, warnings, unproduced, fields, schema_key, symlinks, column_lineage
-    )
-    if key is not None:
-        if len(_SEEN_FACETS) >= _SEEN_LIMIT:
-            _SEEN_FACETS.clear()
-        _SEEN_FACETS[key] = found
-    return found
-
-
-def _dataset(
-    item: Any, where: str, io_key: str | None, warnings: list[str], unproduced: list[str]
-) -> DatasetRef:
-    if not isinstance(item, dict):
-        raise EventRejected(where, "must be an object with namespace and name")
-    namespace = _namespace(item.get("namespace"), where)
-    name = _name(item.get("name"), where)
-    seen = _dataset_facets(item.get("facets"), where)
-    warnings.extend(seen.warnings)
-    unproduced.extend(seen.unproduced)
-    ref = DatasetRef(
-        namespace,
-        name,
-        seen.facets,
-        fields=seen.fields,
-        schema_key=seen.schema_key,
-        symlinks=seen.symlinks,
-        column_lineage=seen.column_lineage,
-        uri=asset_uri(namespace, name),
-        described=seen.described,
-    )
-    if io_key is not None:
-        ref.io_facets = check_facets(item.get(io_key), f"{where}.{io_key}", warnings, unproduced)
-    return ref
+            ref.column_lineage[out_field] = sources
+    return ref, warnings, unproduced
 
 
 def _datasets(

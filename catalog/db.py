@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -131,6 +131,7 @@ class Store:
         self.url = url
         self.shown_url = redact_url(url)
         self.engine = make_engine(url)
+        self._checkpointer: _Checkpointer | None = None
         if migrate:
             self.migrate()
 
@@ -197,23 +198,21 @@ class Store:
             raise
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.engine.dispose()
 
-    @contextmanager
-    def checkpointing(self) -> Iterator[Callable[[], None]]:
-        """A function to call after each bulk commit: on SQLite, it asks a thread of
-        its own to copy the write-ahead log into the database (a passive
-        checkpoint, which never blocks the writer). The copying then runs on
-        another core, while the writer goes on, instead of inside a later commit.
-        Elsewhere the function does nothing."""
+    def checkpoint_soon(self) -> None:
+        """After a bulk commit: on SQLite, ask a thread of the store's own to copy the
+        write-ahead log into the database (a passive checkpoint, which never
+        blocks a writer). The copying then runs on another core while the writer
+        goes on, instead of inside a later commit. Elsewhere it does nothing."""
         if self.dialect != "sqlite":
-            yield lambda: None
             return
-        checkpointer = _Checkpointer(self.engine)
-        try:
-            yield checkpointer.request
-        finally:
-            checkpointer.close()
+        if self._checkpointer is None:
+            self._checkpointer = _Checkpointer(self.engine)
+        self._checkpointer.request()
 
 
 class _Checkpointer:

@@ -160,7 +160,6 @@ class Ingester:
         self.store = store
         self.chunk_size = chunk_size
         self.projector = Projector()
-        self._committed: Callable[[], None] = _nothing
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         results: list[Result] = []
@@ -185,8 +184,7 @@ class Ingester:
                     on_result(item.result, item.source)
             batch.clear()
 
-        with _gc_paused(), self.store.checkpointing() as committed:
-            self._committed = committed
+        with _gc_paused():
             for raw, value, source in documents:
                 event, result = evaluate(raw, value)
                 batch.append(_Item(raw, source, event, result))
@@ -194,7 +192,6 @@ class Ingester:
                     flush()
             if batch:
                 flush()
-        self._committed = _nothing
         return summary
 
     def _write(self, batch: list[_Item]) -> None:
@@ -204,7 +201,7 @@ class Ingester:
                 with self.store.write(checked=False) as conn:
                     on_commit = self._process(conn, batch)
                 on_commit()
-                self._committed()
+                self.store.checkpoint_soon()
                 return
             except OperationalError as err:
                 if "locked" not in str(err.orig) or attempt == LOCK_RETRIES - 1:
@@ -368,10 +365,6 @@ class Ingester:
                     if on_result is not None:
                         on_result(item.result, item.source)
         return summary
-
-
-def _nothing() -> None:
-    pass
 
 
 @contextmanager

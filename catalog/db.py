@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CATALOG_URL = "sqlite:///steward.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds between two background checkpoints of a SQLite catalog, at least.
+CHECKPOINT_EVERY = 1.0
 
 
 def parse_catalog_url(url: str) -> URL:
@@ -238,6 +241,11 @@ class _Checkpointer:
         try:
             while True:
                 self.wanted.wait()
+                if self.closing:
+                    return
+                # At most one checkpoint a second: small commits (a server's single
+                # events) would otherwise each cost a checkpoint and its fsync.
+                time.sleep(CHECKPOINT_EVERY)
                 self.wanted.clear()
                 if self.closing:
                     return

@@ -27,7 +27,22 @@ def canonical_json(value: Any) -> str:
 
 def fingerprint(definition: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of a definition."""
-    return hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()
+    return sha256_held(canonical_json(definition).encode("utf-8"))
+
+
+def sha256_held(data: bytes) -> str:
+    """SHA-256 in pieces small enough that hashlib keeps the interpreter lock.
+
+    hashlib lets go of the lock for a buffer of 2 KiB or more; taking it back
+    then waits for whatever else runs (the server's event loop) to yield it,
+    up to the 5 ms switch interval: in the server's writer thread that wait,
+    once per event, cost more than the hashing.
+    """
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    for start in range(0, len(view), 2000):
+        digest.update(view[start : start + 2000])
+    return digest.hexdigest()
 
 
 def _fields_by_name(definition: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:

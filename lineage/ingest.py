@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -40,6 +39,7 @@ from catalog.models import (
     RunDataset,
     utcnow,
 )
+from catalog.versioning import sha256_held
 from lineage.chunk import ORIGIN
 from lineage.openlineage import (
     DecodeFailed,
@@ -135,7 +135,7 @@ def redact_body(text: str) -> str:
 def evaluate(raw: str, value: Any) -> tuple[ParsedEvent | None, Result]:
     """Parse one document: the event (if valid) and its provisional result."""
     if isinstance(value, DecodeFailed):
-        digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+        digest = sha256_held(raw.encode("utf-8", "replace"))
         return None, Result("rejected", digest, value.reason, "(body)", 400)
     try:
         parsed = parse_event(value)

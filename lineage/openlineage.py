@@ -14,7 +14,6 @@ Lenient where real producers are sloppy, strict where identity is at stake:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import orjson
 
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
+from catalog.versioning import sha256_held
 from lineage.facets import check_facets, is_text, is_uuid, parse_time
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -137,7 +137,7 @@ def digest_of(value: Any) -> str:
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         text = canonical(value).encode("utf-8")
-    return hashlib.sha256(text).hexdigest()
+    return sha256_held(text)
 
 
 def split_documents(text: str) -> Iterator[tuple[str, Any]]:

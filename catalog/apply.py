@@ -4,17 +4,22 @@ Both compute the same list of changes. A spec whose fingerprint matches the
 asset's current version is unchanged and writes nothing; a changed one gets a
 new version row with a classified diff; an asset that a full scan (`Scope`)
 no longer finds is marked deleted, and comes back as a new version if it
-reappears. `apply` runs in one transaction: it writes everything or nothing.
+reappears. `apply` runs in one transaction: it writes everything or nothing;
+on PostgreSQL one that conflicts with a concurrent writer is computed again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col
 
 from catalog.db import Store, insert_rows, update_by_id
@@ -24,8 +29,15 @@ from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_has
 from catalog.specs import AssetSpec
 from catalog.versioning import diff_definitions, fingerprint
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 #: Rows per `IN (...)` lookup: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 900
+#: Attempts at a write that conflicts with a concurrent writer (PostgreSQL).
+CONFLICT_RETRIES = 8
+#: unique_violation, deadlock_detected, serialization_failure.
+_CONFLICT_STATES = frozenset({"23505", "40P01", "40001"})
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
@@ -298,9 +310,38 @@ def apply(
     origin: str | None = None,
 ) -> Plan:
     """Write the changes `specs` make, in one transaction; returns the applied plan."""
-    with store.write() as conn:
-        result = apply_in(conn, specs, scopes, origin)
-    return result
+    specs = list(specs)
+    return write_retrying(store, lambda conn: apply_in(conn, specs, scopes, origin))
+
+
+def write_retrying(store: Store, work: Callable[[Connection], T]) -> T:
+    """`work` in one write transaction, run again from the start after a write conflict.
+
+    On PostgreSQL two writers (two scans of one source, a scan and the
+    ingester) both read the catalog before either commits; the one that then
+    creates an asset, a version or a binding the other has just committed
+    gets a unique violation (or a deadlock). Its transaction is rolled back
+    and `work` computed again from what is committed now, so nothing is
+    written twice and no version number is taken twice. SQLite writers queue
+    on `BEGIN IMMEDIATE` and never conflict: there any error is raised.
+    """
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            with store.write() as conn:
+                return work(conn)
+        except (IntegrityError, OperationalError) as err:
+            if not _conflict(store, err) or attempt == CONFLICT_RETRIES - 1:
+                raise
+            log.info("write conflict with another writer; trying again: %s", err.orig)
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _conflict(store: Store, err: DBAPIError) -> bool:
+    """A unique violation, deadlock or serialization failure on PostgreSQL."""
+    if store.dialect != "postgresql":
+        return False
+    return getattr(err.orig, "sqlstate", None) in _CONFLICT_STATES
 
 
 def apply_in(

@@ -33,6 +33,10 @@ DEFAULT_PORTS: dict[str, int] = {
     "https": 443,
 }
 
+#: Longest namespace kept (UTF-8 bytes): it is indexed, and PostgreSQL's index
+#: entries hold at most 2704 bytes.
+MAX_NAMESPACE_BYTES = 2048
+
 #: Scheme spellings that mean the same thing.
 SCHEME_ALIASES: dict[str, str] = {"postgresql": "postgres"}
 
@@ -85,6 +89,10 @@ def normalize_namespace(namespace: str) -> str:
     text = namespace.strip()
     if not text:
         raise InvalidInput("namespace is empty")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_NAMESPACE_BYTES:
+        raise InvalidInput(f"namespace is longer than {MAX_NAMESPACE_BYTES} bytes")
+    if "\x00" in text:
+        raise InvalidInput("namespace contains a NUL character")
     if "://" not in text:
         return text
     parts = _split(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.apply import Plan
+from catalog.apply import Plan, write_retrying
 from catalog.db import Store
 from catalog.embeddings import sync_detected_bindings
 from catalog.profiles import (
@@ -33,8 +33,7 @@ def after_apply(
     try:
         if plan is None or not plan.applied:
             return []
-        with store.write() as conn:
-            sync_detected_bindings(conn, scan.specs)
+        write_retrying(store, lambda conn: sync_detected_bindings(conn, scan.specs))
         if not isinstance(connector, VectorSampler):
             return []
         force = bool(getattr(connector.config, "profile", False))

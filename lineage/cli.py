@@ -145,8 +145,6 @@ def run_server(
     """Serve the API (and whatever `extend` mounts on it, e.g. the live report)."""
     import uvicorn
 
-    from lineage.server import create_app
-
     limit = _max_body(max_body)
     token = os.environ.get("STEWARD_TOKEN") or None
     store = app.store()
@@ -154,14 +152,27 @@ def run_server(
         info(f"warning: listening on {host} without STEWARD_TOKEN: anyone can post events")
     if not app.quiet:
         info(f"steward serving {store.shown_url} on http://{host}:{port} (Ctrl-C stops)")
-    api = create_app(store, token=token, max_body=limit)
-    if extend is not None:
-        extend(api, store, token)
+    api = server_app(store, token, limit, extend)
     # Every request decodes thousands of objects that hold no cycles: collect
     # the young generation rarely, and never walk what start-up loaded.
     gc.freeze()
     gc.set_threshold(SERVER_GC_THRESHOLD, 20, 20)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
+def server_app(
+    store: Store,
+    token: str | None,
+    limit: int,
+    extend: Callable[[FastAPI, Store, str | None], None] | None = None,
+) -> FastAPI:
+    """The app `steward serve` runs: the API, and whatever `extend` mounts on it."""
+    from lineage.server import create_app
+
+    api = create_app(store, token=token, max_body=limit)
+    if extend is not None:
+        extend(api, store, token)
+    return api
 
 
 def _loopback(host: str) -> bool:

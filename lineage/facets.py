@@ -38,6 +38,10 @@ def parse_time(value: Any) -> tuple[datetime, bool]:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC), True
+    try:
+        parsed.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00+01:00 is not a time there
+    except OverflowError:
+        raise ValueError("out of range: before year 1 or after year 9999 in UTC") from None
     return parsed, False
 
 
@@ -69,6 +73,8 @@ def _list_of_objects(facet: dict[str, Any], key: str, *required: str) -> str | N
         for req in required:
             if not isinstance(item.get(req), str):
                 return f"{key}[{i}].{req}: a string is required"
+            if "\x00" in item[req]:
+                return f"{key}[{i}].{req}: must not contain NUL characters"
     return None
 
 
@@ -85,6 +91,9 @@ def _schema_fields(items: Any, path: str) -> str | None:
         kind = item.get("type")
         if kind is not None and type(kind) is not str:
             return f"{path}[{i}].type: must be a string"
+        for key in ("name", "type", "description"):
+            if type(item.get(key)) is str and "\x00" in item[key]:
+                return f"{path}[{i}].{key}: must not contain NUL characters"
         nested = item.get("fields")
         if nested is not None:
             problem = _schema_fields(nested, f"{path}[{i}].fields")
@@ -101,6 +110,8 @@ def _parent(facet: dict[str, Any]) -> str | None:
         return "run.runId: a UUID is required"
     if not (is_text(facet["job"].get("namespace")) and is_text(facet["job"].get("name"))):
         return "job: namespace and name are required"
+    if "\x00" in facet["job"]["name"]:
+        return "job.name: must not contain NUL characters"
     return None
 
 
@@ -134,6 +145,10 @@ def _nominal_time(facet: dict[str, Any]) -> str | None:
 #: Schema facets already checked, by their JSON: producers send the same schema
 #: again and again, so most checks are one lookup.
 _CHECKED_SCHEMAS: dict[bytes, str | None] = {}
+#: The longest JSON (bytes) the caches of what was already read keep: a larger
+#: one is read again instead, so that what the server keeps stays bounded
+#: whatever large bodies clients send.
+CACHED_AT_MOST = 64 * 1024
 
 
 def _schema(facet: dict[str, Any]) -> str | None:
@@ -145,6 +160,8 @@ def _schema(facet: dict[str, Any]) -> str | None:
     if key in _CHECKED_SCHEMAS:
         return _CHECKED_SCHEMAS[key]
     problem = _schema_fields(fields, "fields")
+    if len(key) > CACHED_AT_MOST:
+        return problem
     if len(_CHECKED_SCHEMAS) > 50_000:
         _CHECKED_SCHEMAS.clear()
     _CHECKED_SCHEMAS[key] = problem

@@ -15,6 +15,8 @@ Lenient where real producers are sloppy, strict where identity is at stake:
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +29,7 @@ import orjson
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
 from catalog.versioning import sha256_held
-from lineage.facets import check_facets, is_text, is_uuid, parse_time
+from lineage.facets import CACHED_AT_MOST, check_facets, is_text, is_uuid, parse_time
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 TERMINAL = frozenset({"COMPLETE", "ABORT", "FAIL"})
@@ -113,22 +115,89 @@ class ParsedEvent:
 
 
 def canonical(value: Any) -> str:
-    """Sorted-key, compact JSON: the form an event's digest is taken over."""
+    """Sorted-key, compact JSON: the form an event's digest is taken over.
+
+    Raises `EventRejected` (400) for a value nested more than `MAX_NESTING`
+    levels deep: nothing downstream could write it back.
+    """
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
     except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, deep nesting
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        except RecursionError:
-            return repr(value)
+        if _nesting(value) > MAX_NESTING:
+            raise EventRejected(
+                "(event)", f"nested more than {MAX_NESTING} levels deep", status=400
+            ) from None
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+#: Arrays and objects an event may nest (orjson writes no deeper).
+MAX_NESTING = 254
+
+
+def _nesting(value: Any) -> int:
+    """How many arrays and objects deep a value goes (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def loads(text: str | bytes) -> Any:
-    """Decode JSON (fast path, then the standard library for what orjson refuses)."""
+    """Decode JSON (fast path, then the standard library for what orjson refuses).
+
+    Both read numbers alike, whichever decodes the text (so that an event
+    has one digest): an integer beyond 64 bits as a float, and NaN, Infinity
+    (Python's json writes them) and numbers beyond a float's range as null.
+    A lone surrogate (`"\\ud800"`: not Unicode text) is a `json.JSONDecodeError`.
+    """
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        pass
+    value = json.loads(text, parse_constant=lambda _: None, parse_float=_finite, parse_int=_integer)
+    if _lone_surrogate(value):
+        doc = text if isinstance(text, str) else ""
+        raise json.JSONDecodeError("a lone surrogate in a string (not Unicode text)", doc, 0)
+    return value
+
+
+def _finite(text: str) -> float | None:
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _integer(text: str) -> int | float | None:
+    """An integer as orjson reads it: beyond 64 bits, a float."""
+    if len(text) <= 20:
+        number = int(text)
+        if -(2**63) <= number < 2**64:
+            return number
+    return _finite(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a decoded value holds a surrogate the decoder could not pair (no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def digest_of(value: Any) -> str:
@@ -157,7 +226,11 @@ def split_documents(text: str) -> Iterator[tuple[str, Any]]:
     else:
         if isinstance(value, list):
             for item in value:
-                yield canonical(item), item
+                try:
+                    raw = canonical(item)
+                except EventRejected as err:  # too deep to write: its rejection stands in
+                    raw = json.dumps(str(err))
+                yield raw, item
         else:
             yield stripped, value
         return
@@ -196,6 +269,8 @@ def _namespace(value: Any, where: str) -> str:
 def _name(value: Any, where: str) -> str:
     if not is_text(value):
         raise EventRejected(f"{where}.name", "is required (a non-empty string)")
+    if "\x00" in value:
+        raise EventRejected(f"{where}.name", "must not contain NUL characters")
     return str(value)
 
 
@@ -243,7 +318,7 @@ def _dataset(
     seen = _SEEN.get(key) if key is not None else None
     if seen is None:
         seen = _read_dataset(plain, where)
-        if key is not None:
+        if key is not None and len(key[1]) <= CACHED_AT_MOST:
             if len(_SEEN) >= _SEEN_LIMIT:
                 _SEEN.clear()
             _SEEN[key] = seen

@@ -37,6 +37,7 @@ from catalog.identity import asset_uri
 from catalog.versioning import fingerprint
 from lineage.chunk import AssetState, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
+from lineage.facets import CACHED_AT_MOST
 from lineage.openlineage import (
     JOB_CODE_FACETS,
     TERMINAL,
@@ -104,7 +105,8 @@ class _Chunk(ChunkWriter):
             fp = self.projector.fingerprints.get(key)
             if fp is None:
                 fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
-                self.projector.fingerprints[key] = fp
+                if len(asset.uri) + len(ref.schema_key) <= CACHED_AT_MOST:
+                    self.projector.fingerprints[key] = fp
             if fp != asset.fingerprint:
                 asset.version += 1
                 asset.fingerprint = fp
@@ -240,7 +242,8 @@ class _Chunk(ChunkWriter):
         fp = self.projector.fingerprints.get(key)
         if fp is None:
             fp = fingerprint(self._job_spec(job, props).definition())
-            self.projector.fingerprints[key] = fp
+            if len(job.uri) + len(text) <= CACHED_AT_MOST:
+                self.projector.fingerprints[key] = fp
         job.props, job.props_json = props, text
         if fp != job.fingerprint:
             job.version += 1

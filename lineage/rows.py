@@ -63,5 +63,5 @@ def dumps(value: Any) -> str:
 
         try:
             return json.dumps(value, ensure_ascii=False)
-        except RecursionError:
-            return json.dumps(repr(value))
+        except RecursionError:  # repr() would recurse as deep: say what it was instead
+            return json.dumps("(a value nested too deeply to be written)")

@@ -3,7 +3,8 @@
 - `POST /api/v1/lineage`: one event. 201 when accepted (or a duplicate),
   400 for a body that is not JSON (or not valid gzip), 422 for an event whose
   identity is broken, with `{"error", "field"}`; 413 over the body limit.
-- `POST /api/v1/lineage/batch`: a JSON array of events, one result each.
+- `POST /api/v1/lineage/batch`: a JSON array of events, one result each
+  (at most `MAX_BATCH` events, else 413).
 - `GET /api/v1/lineage?nodeId=...&depth=N`: Marquez's lineage graph; 404 for
   an unknown node.
 - `GET /health`: no auth.
@@ -50,6 +51,9 @@ WRITER_CHUNK = 2000
 GATHER_SECONDS = 0.004
 RETRY_AFTER = "2"
 MAX_DEPTH = 100
+#: Events in one batch, at most: each costs its result in memory and in the answer
+#: (a 5 MB body of `{}` would otherwise be 1.7 million of them).
+MAX_BATCH = 10_000
 
 
 @dataclass
@@ -173,7 +177,14 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
         yield
         writer.close()
 
-    app = FastAPI(title="steward", description="OpenLineage endpoint of steward", lifespan=lifespan)
+    app = FastAPI(
+        title="steward",
+        description="OpenLineage endpoint of steward",
+        lifespan=lifespan,
+        # FastAPI's own pages (/openapi.json, /docs, /redoc) cannot ask for the
+        # token: with one, there are none.
+        openapi_url=None if token else "/openapi.json",
+    )
     expected = f"Bearer {token}".encode() if token else None
 
     def denied(request: Request) -> JSONResponse | None:
@@ -219,6 +230,8 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
         _, value = decoded
         if not isinstance(value, list):
             return _error(422, "a batch must be a JSON array of events", "(body)")
+        if len(value) > MAX_BATCH:
+            return _error(413, f"a batch holds at most {MAX_BATCH} events; send it in parts")
         documents: list[Document] = [(dumps(item), item, "http:batch") for item in value]
         results = await _submit(documents) if documents else []
         summary = Summary()

@@ -8,8 +8,10 @@ server as the API alone, with `GET /` mounted on it.
 from __future__ import annotations
 
 import click
+from fastapi import FastAPI
 
 from catalog.cli import AppContext
+from catalog.db import Store
 from lineage.cli import run_server
 from lineage.cli import serve as api_serve
 from reports.web import mount_report
@@ -21,16 +23,15 @@ GET  /?focus=ASSET&depth=N     the HTML report (`steward report`), rendered live
 """
 
 
+def mount_live(api: FastAPI, store: Store, token: str | None) -> None:
+    """What `steward serve` adds to the API: the report, live at `/`."""
+    mount_report(api, store, token=token)
+
+
 def _serve(host: str, port: int, max_body: str) -> None:
     app = click.get_current_context().find_object(AppContext)
     assert app is not None
-    run_server(
-        app,
-        host,
-        port,
-        max_body,
-        extend=lambda api, store, token: mount_report(api, store, token=token),
-    )
+    run_server(app, host, port, max_body, extend=mount_live)
 
 
 serve = click.Command(

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from sqlmodel import select
+from sqlmodel import col, select
 
 from catalog.apply import plan
 from catalog.cli import cli
@@ -25,6 +25,7 @@ from tests.connectors.pg_helpers import (
     asset,
     by_short_name,
     database,
+    dsn,
     execute,
     scan,
     scan_apply,
@@ -390,3 +391,73 @@ def test_a_locked_table_gives_an_error_not_a_hang(shop: str) -> None:
         " (waited 1 s); try again once it is released"
     )
     assert len(scan(shop).specs) == 3
+
+
+INJECTED = ('x"; DROP TABLE victim; --', "'); DELETE FROM victim; --")
+
+
+def relations(database: str) -> set[tuple[str, str]]:
+    """(schema, name) of every table and view PostgreSQL has in a database's own schemas."""
+    with psycopg.connect(dsn(database)) as conn:
+        rows = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND n.nspname NOT LIKE 'pg_toast%'"
+        ).fetchall()
+    return {(schema, name) for schema, name in rows}
+
+
+def ident(name: str) -> str:
+    """An SQL identifier, quoted the way PostgreSQL wants (the test's own SQL, not steward's)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def test_sql_in_names_runs_nothing_and_unicode_names_are_kept_exactly(store: Store) -> None:
+    drop, delete = INJECTED
+    schema, table, view = "схема 🚀", "表格 ✓", "v'iew; --"
+    long_name = "Ж" * 40  # 80 bytes: PostgreSQL keeps the first 63 bytes, whole characters
+    column = 'Ünï "q" 🚀'
+    comment = delete.replace("'", "''")  # as an SQL string literal
+    with database(
+        "CREATE TABLE victim (id int)",
+        "INSERT INTO victim VALUES (1), (2), (3)",
+        f"CREATE SCHEMA {ident(schema)}",
+        f"CREATE TABLE {ident(drop)} ({ident(delete)} int, {ident('列 ✓')} text)",
+        f"CREATE TABLE {ident(delete)} (id int CONSTRAINT {ident('c' + delete)} CHECK (id > 0))",
+        f"CREATE INDEX {ident('i' + drop)} ON {ident(delete)} (id)",
+        f"CREATE TABLE {ident(schema)}.{ident(table)} ({ident(column)} text)",
+        f"CREATE TABLE {ident(schema)}.{ident(long_name)} (id int)",
+        f"COMMENT ON TABLE {ident(schema)}.{ident(table)} IS '{comment}'",
+        f"CREATE VIEW {ident(schema)}.{ident(view)} AS SELECT {ident(column)} AS {ident('out; --')}"
+        f" FROM {ident(schema)}.{ident(table)}",
+    ) as name:
+        url = database_url(name, "postgres")
+        code, out, err = run_cli("--catalog", store.url, "scan", url, "--json")
+        assert code == 0, err
+        with psycopg.connect(dsn(name)) as conn:
+            assert conn.execute("SELECT count(*) FROM victim").fetchone() == (3,)
+        have = relations(name)
+        assert (schema, "Ж" * 31) in have  # what PostgreSQL made of the long name
+        expected = {f"{name}.{s}.{t}" for s, t in have}
+        with store.session() as session:
+            assets = session.exec(select(Asset).where(col(Asset.namespace) == NAMESPACE)).all()
+            catalogued = {a.name: a.kind for a in assets if a.name.startswith(f"{name}.")}
+        assert set(catalogued) == expected
+        assert catalogued[f"{name}.{schema}.{view}"] == "view"
+        assert {c["uri"] for c in json.loads(out)["changes"]} == {
+            f"{NAMESPACE}/{n}" for n in expected
+        }
+        specs = by_short_name(scan(name))
+        assert [f.name for f in specs[f"public.{drop}"].fields] == [delete, "列 ✓"]
+        assert list(specs[f"public.{delete}"].properties["checks"]) == [f"c{delete}"]
+        assert list(specs[f"public.{delete}"].properties["indexes"]) == [f"i{drop}"]
+        described = specs[f"{schema}.{table}"]
+        assert (described.description, [f.name for f in described.fields]) == (delete, [column])
+        [edge] = specs[f"{schema}.{view}"].edges
+        assert (edge.source_name, edge.fields) == (described.name, {"out; --": [column]})
+        code, _, err = run_cli("--catalog", store.url, "scan", url)
+        assert code == 0 and "0 created, 0 changed" in err  # found again under the same names
+        with psycopg.connect(dsn(name)) as conn:
+            assert conn.execute("SELECT count(*) FROM victim").fetchone() == (3,)

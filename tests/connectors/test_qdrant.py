@@ -84,8 +84,8 @@ def fill(client: QdrantClient) -> None:
     )
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> Path:
+def filled_storage(tmp_path: Path) -> Path:
+    """A local-mode Qdrant storage folder holding the collections of `fill`."""
     path = tmp_path / "qdrant"
     client = QdrantClient(path=str(path))
     try:
@@ -93,6 +93,11 @@ def storage(tmp_path: Path) -> Path:
     finally:
         client.close()
     return path
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    return filled_storage(tmp_path)
 
 
 @pytest.fixture

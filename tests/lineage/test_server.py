@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,56 +22,18 @@ from openlineage.client.facet_v2 import schema_dataset
 from catalog.db import Store
 from lineage.server import create_app
 from tests.conftest import FIXTURES
+from tests.serving import steward_serve
 
 OL = FIXTURES / "openlineage"
 TOKEN = "s3cret-token-for-tests"
 PRODUCER = "https://example.com/steward-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(catalog_url: str, tmp_path: Path) -> Iterator[str]:
     """`steward serve` on a free loopback port, with a token and a 64 KB body limit."""
-    port = free_port()
-    env = {**os.environ, "STEWARD_TOKEN": TOKEN}
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "steward"),
-            "--catalog",
-            catalog_url,
-            "serve",
-            "--port",
-            str(port),
-            "--max-body",
-            "64KB",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "serve.log").read_text())
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with steward_serve(catalog_url, tmp_path / "serve.log", "--max-body", "64KB", token=TOKEN) as s:
+        yield s.base
 
 
 def _events(job: str) -> list[RunEvent]:
@@ -293,3 +250,20 @@ def test_a_locked_sqlite_catalog_answers_503_not_500(
         assert response.headers["Retry-After"]
         assert client.post("/api/v1/lineage", content=body).status_code == 201
     store.dispose()
+
+
+def listening(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net shows them) that listen on a TCP port."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_steward_serve_listens_on_loopback_only_unless_told_otherwise(tmp_path: Path) -> None:
+    with steward_serve(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "serve.log") as server:
+        assert listening(server.port) == {"0100007F"}  # 127.0.0.1 only, no IPv6, no 0.0.0.0

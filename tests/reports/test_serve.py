@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from starlette.routing import Route
 
 from catalog.apply import apply
 from catalog.db import Store
 from catalog.specs import AssetSpec, FieldSpec
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from lineage.cli import server_app
+from reports.serve_cli import mount_live
+from tests.serving import steward_serve
 
 
 @pytest.fixture
@@ -38,29 +33,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
             )
         ],
     )
-    port, token = free_port(), "s3cret-token"
-    exe = Path(sys.executable).with_name("steward")
-    env = {**os.environ, "STEWARD_TOKEN": token}
-    proc = subprocess.Popen(
-        [str(exe), "--catalog", url, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("steward serve did not start")
-        yield base, token
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    token = "s3cret-token"
+    with steward_serve(url, tmp_path / "serve.log", token=token) as server:
+        yield server.base, token
 
 
 def test_the_report_is_served_live_behind_the_token(served: tuple[str, str]) -> None:
@@ -75,3 +50,36 @@ def test_the_report_is_served_live_behind_the_token(served: tuple[str, str]) -> 
         f"{base}/?focus=nope", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     assert missing.status_code == 404
+
+
+def routes_of_steward_serve(tmp_path: Path, token: str) -> list[tuple[str, str]]:
+    """(method, path) of every route of the app `steward serve` runs, from its route table."""
+    store = Store(f"sqlite:///{tmp_path / 'routes.db'}")
+    api = server_app(store, token, 1024, mount_live)
+    with TestClient(api):  # runs the app's lifespan, so that its writer thread ends
+        routes = list(api.routes)
+    store.dispose()
+    calls = []
+    for route in routes:
+        assert isinstance(route, Route), f"{route!r}: a kind of route this test cannot call"
+        path = re.sub(r"\{[^}]*\}", "x", route.path)
+        calls += [(method, path) for method in sorted(route.methods or ())]
+    return calls
+
+
+def test_every_route_but_health_answers_401_without_the_token_or_with_a_wrong_one(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    base, token = served
+    calls = routes_of_steward_serve(tmp_path, token)
+    paths = {path for _, path in calls}
+    assert {"/", "/health", "/api/v1/lineage", "/api/v1/lineage/batch"} <= paths
+    for method, path in calls:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+            response = httpx.request(
+                method, f"{base}{path}", headers=headers, content=b"{}", timeout=30
+            )
+            expected = 200 if path == "/health" else 401
+            assert response.status_code == expected, (method, path, headers)
+    page = httpx.get(f"{base}/", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert page.status_code == 200  # the token itself is enough

@@ -1,0 +1,51 @@
+"""`steward serve` as a real subprocess on a free loopback port, for the tests that need one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.load import Server, free_port
+
+STEWARD = str(Path(sys.executable).with_name("steward"))
+
+__all__ = ["STEWARD", "Served", "free_port", "steward_serve"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running `steward serve`: its URL, process and combined stdout/stderr log."""
+
+    base: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@contextmanager
+def steward_serve(
+    catalog_url: str,
+    log: Path,
+    *args: str,
+    token: str | None = None,
+    root: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """Run `steward ROOT --catalog URL serve --port P ARGS` until the block ends.
+
+    `root` are options of `steward` itself (`-vv`). Without `--host` in
+    `args` the server picks its default. `STEWARD_TOKEN` is `token` (unset
+    when None), whatever the calling environment says.
+    """
+    server = Server(catalog_url, token=token, max_body=None, log=log, args=args, root=root, env=env)
+    with server:
+        assert server.process is not None
+        yield Served(server.base, server.port, server.process, log)

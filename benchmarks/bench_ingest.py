@@ -19,17 +19,18 @@ import argparse
 import json
 import random
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import report, timed
+
+if TYPE_CHECKING:
+    from benchmarks.load import Server
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/client/python"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -133,43 +134,26 @@ def baseline(path: Path, db: Path) -> int:
 
 def file_ingest(path: Path, url: str) -> int:
     from catalog.db import Store
-    from lineage.ingest import Ingester, read_path
+    from lineage.ingest import Ingester
 
     store = Store(url)
-    summary = Ingester(store).ingest_stream(read_path(str(path)))
+    summary = Ingester(store).ingest_path(str(path))
     store.dispose()
     if summary.rejected:
         raise SystemExit(f"benchmark events rejected: {summary.reasons}")
     return summary.accepted
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], int]:
+def _serve(url: str) -> tuple[Server, int]:
     """`steward serve` in its own process (as deployed), on a free loopback port."""
-    import socket
+    from benchmarks.load import Server
 
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    steward = str(Path(sys.executable).parent / "steward")
-    server = subprocess.Popen(
-        [steward, "-q", "--catalog", url, "serve", "--port", str(port), "--max-body", "50MB"]
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server, port
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("steward serve did not start")
+    server = Server(url).start()
+    return server, server.port
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    server.wait(timeout=30)
+def _stop(server: Server) -> None:
+    server.stop()
 
 
 def server_single(lines: list[str], url: str, clients: int = 8) -> float:

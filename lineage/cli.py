@@ -67,7 +67,7 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
     stdout as JSON with --json. Exit code 0 even when some events are
     rejected: they are in the raw log, with why.
     """
-    from lineage.ingest import Ingester, read_path
+    from lineage.ingest import Ingester
 
     if bool(path) == rebuild:
         raise InvalidInput("give either PATH or --rebuild", hint="steward ingest events.json")
@@ -77,7 +77,7 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
         summary = ingester.rebuild(counter)
     else:
         assert path is not None
-        summary = ingester.ingest_stream(read_path(path, sys.stdin.buffer), counter)
+        summary = ingester.ingest_path(path, sys.stdin.buffer, counter)
     counter.done()
     if as_json:
         echo_json(summary.to_json())

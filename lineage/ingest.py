@@ -14,7 +14,10 @@ import gzip
 import io
 import json
 import logging
+import multiprocessing
+import pickle
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -56,7 +59,7 @@ from lineage.rows import RAW_W, db_time, dumps
 log = logging.getLogger(__name__)
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
-CHUNK_SIZE = 5000
+CHUNK_SIZE = 10000
 LOCK_RETRIES = 5
 #: Files read from a directory (a file named on the command line is always read).
 EVENT_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".log", ".gz"})
@@ -184,8 +187,10 @@ class Ingester:
         self.projector = Projector()
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
+        """Ingest a few documents (a request's) in this thread; one result each."""
         results: list[Result] = []
-        self.ingest_stream(documents, lambda r, _s: results.append(r))
+        with _gc_paused():
+            self._ingest_chunks(self._chunks(documents), lambda r, _s: results.append(r))
         return results
 
     def ingest_stream(
@@ -193,27 +198,48 @@ class Ingester:
         documents: Iterable[Document],
         on_result: Callable[[Result, str | None], None] | None = None,
     ) -> Summary:
-        """Ingest documents in chunks, one transaction each; returns the summary."""
-        summary = Summary()
-        batch: list[_Item] = []
+        """Ingest documents in chunks, one transaction each; returns the summary.
 
-        def flush() -> None:
-            with _gc_paused():
-                self._write(batch)
+        (Reading the next chunk in a second thread meanwhile was tried and is
+        slower: the driver lets go of the interpreter lock for every row it
+        writes, and each time waits for the reading thread to give it back.)
+        """
+        with _gc_paused():
+            return self._ingest_chunks(self._chunks(documents), on_result)
+
+    def ingest_path(
+        self,
+        path: str,
+        stdin: IO[bytes] | None = None,
+        on_result: Callable[[Result, str | None], None] | None = None,
+    ) -> Summary:
+        """Ingest the events of a file or directory (`-`: stdin); returns the summary.
+
+        On Linux the files are read and parsed by a second process (forked)
+        while this one writes: parsing is a third of the work, and a thread
+        could not run beside the writer (see `ingest_stream`). Chunks come
+        back pickled; every dataset an event names is pickled once a chunk.
+        """
+        if path == "-" or not sys.platform.startswith("linux"):
+            return self.ingest_stream(read_path(path, stdin), on_result)
+        with _gc_paused():
+            return self._ingest_chunks(_read_in_a_process(path, self.chunk_size), on_result)
+
+    def _chunks(self, documents: Iterable[Document]) -> Iterator[list[_Item]]:
+        return _evaluated(documents, self.chunk_size)
+
+    def _ingest_chunks(
+        self,
+        chunks: Iterable[list[_Item]],
+        on_result: Callable[[Result, str | None], None] | None,
+    ) -> Summary:
+        summary = Summary()
+        for batch in chunks:
+            self._write(batch)
             for item in batch:
                 summary.add(item.result, item.source)
                 if on_result is not None:
                     on_result(item.result, item.source)
-            batch.clear()
-
-        with _gc_paused():
-            for raw, value, source in documents:
-                event, result = evaluate(raw, value)
-                batch.append(_Item(raw, source, event, result))
-                if len(batch) >= self.chunk_size:
-                    flush()
-            if batch:
-                flush()
         return summary
 
     def _write(self, batch: list[_Item]) -> None:
@@ -387,6 +413,87 @@ class Ingester:
                     if on_result is not None:
                         on_result(item.result, item.source)
         return summary
+
+
+def _evaluated(documents: Iterable[Document], size: int) -> Iterator[list[_Item]]:
+    """The documents parsed, in chunks of `size`."""
+    batch: list[_Item] = []
+    for raw, value, source in documents:
+        event, result = evaluate(raw, value)
+        batch.append(_Item(raw, source, event, result))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _End:
+    """The reader is done; with the error that ended it, if one did."""
+
+    error: BaseException | None
+
+
+def _read_in_a_process(path: str, size: int) -> Iterator[list[_Item]]:
+    """The chunks of `read_path(path)`, parsed by a forked process, in order.
+
+    The pipe holds about one chunk: the reader is never more than one ahead.
+    Its errors (an unreadable file) are raised here, in their place. When
+    this side stops early or dies, the reader's next send fails and it ends.
+    """
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    reader = context.Process(
+        target=_reader, args=(path, size, sending, receiving), name="steward-read", daemon=True
+    )
+    reader.start()
+    sending.close()
+    try:
+        while True:
+            try:
+                item = pickle.loads(receiving.recv_bytes())
+            except EOFError:
+                raise CatalogUnavailable(
+                    f"{path}: the reading process ended unexpectedly "
+                    f"(exit code {reader.exitcode}); nothing after the last chunk was written"
+                ) from None
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        receiving.close()
+        reader.join(timeout=5)
+        if reader.is_alive():
+            reader.kill()
+            reader.join()
+
+
+def _reader(path: str, size: int, sending: Any, receiving: Any) -> None:
+    """In the forked process: read, parse and send the chunks, then `_End`."""
+    # Its copy of the reading end is closed: once the writing process is gone
+    # (killed even), the next send fails and this process ends.
+    receiving.close()
+    gc.disable()  # what it parses holds no cycles; it lives only as long as the file
+    try:
+        try:
+            for chunk in _evaluated(read_path(path), size):
+                sending.send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, KeyboardInterrupt):
+            return
+        except BaseException as err:  # raised again in the writing process
+            try:
+                sending.send_bytes(pickle.dumps(_End(err)))
+            except Exception:
+                sending.send_bytes(pickle.dumps(_End(InvalidInput(f"{path}: {err}"))))
+            return
+        sending.send_bytes(pickle.dumps(_End(None)))
+    except BrokenPipeError:
+        return
+    finally:
+        sending.close()
 
 
 @contextmanager

@@ -212,6 +212,8 @@ class _Chunk(ChunkWriter):
         current = job.props or {}
         if not job.ours:
             return
+        if job.version > 0 and _same_job(current, e, run_in, run_out, exact):
+            return
         if exact:
             if not (run_in or run_out) and job.version > 0:
                 run_in, run_out = set(current.get("inputs", [])), set(current.get("outputs", []))
@@ -249,3 +251,20 @@ class _Chunk(ChunkWriter):
             job.version += 1
             job.fingerprint = fp
             self.pending.append((job, "job", props))
+
+
+def _same_job(
+    current: dict[str, Any], e: ParsedEvent, run_in: set[str], run_out: set[str], exact: bool
+) -> bool:
+    """Whether the event leaves a versioned job as it is (the common case, told cheaply):
+    no code or column lineage in it or in the job, and the same inputs and outputs."""
+    if "columnLineage" in current or any(ref.column_lineage for ref in e.outputs):
+        return False
+    if any(name in e.job_facets for name in JOB_CODE_FACETS):
+        return False
+    if not (run_in or run_out):
+        return True
+    inputs, outputs = set(current.get("inputs", ())), set(current.get("outputs", ()))
+    if exact:
+        return run_in == inputs and run_out == outputs
+    return run_in <= inputs and run_out <= outputs

@@ -339,7 +339,7 @@ def run_demo(
 ) -> DemoResult:
     """Build the stack in `directory`, scan and ingest it, check it and write the report."""
     from lineage.findings import check
-    from lineage.ingest import Ingester, read_path
+    from lineage.ingest import Ingester
 
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -417,7 +417,7 @@ def run_demo(
         directory, f"qdrant+local://{qdrant_path}", features_ns, documents_uri, events_uri
     )
     events_file.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
-    Ingester(store).ingest_stream(read_path(str(events_file)))
+    Ingester(store).ingest_path(str(events_file))
 
     say("running the checks")
     found = [f.to_json() for f in check(store)]

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     select,
 )
 
@@ -36,6 +37,49 @@ ALIAS = Alias.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
 RUN = Run.__table__  # type: ignore[attr-defined]
 RUN_DATASET = RunDataset.__table__  # type: ignore[attr-defined]
+
+
+def _any(column: Any) -> Any:
+    """`column IN (:keys)`, the list bound at execution (`{"keys": [...]}`)."""
+    return column.in_(bindparam("keys", expanding=True))
+
+
+# The chunk's lookups, built once: a server writes many small chunks, and
+# building (and keying) each statement again cost more than running it.
+_ASSET_COLUMNS = (
+    ASSET.c.id,
+    ASSET.c.key_hash,
+    ASSET.c.uri,
+    ASSET.c.namespace,
+    ASSET.c.name,
+    ASSET.c.kind,
+    ASSET.c.current_version,
+    ASSET.c.fingerprint,
+    ASSET.c.origin,
+)
+ASSETS_BY_HASH = select(*_ASSET_COLUMNS).where(_any(ASSET.c.key_hash))
+ASSETS_BY_ID = select(*_ASSET_COLUMNS).where(_any(ASSET.c.id))
+ALIASES_BY_HASH = select(ALIAS.c.key_hash, ALIAS.c.asset_id).where(_any(ALIAS.c.key_hash))
+CURRENT_DEFINITIONS = (
+    select(VERSION.c.asset_id, VERSION.c.definition)
+    .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
+    .where(_any(VERSION.c.asset_id))
+    .where(VERSION.c.version == ASSET.c.current_version)
+)
+RUNS_BY_UUID = (
+    select(RUN, ASSET.c.uri).join(ASSET, ASSET.c.id == RUN.c.job_id).where(_any(RUN.c.run_uuid))
+)
+ALIAS_HASHES = select(ALIAS.c.key_hash).where(_any(ALIAS.c.key_hash))
+OBSERVED_BY_ID = select(ASSET.c.id, ASSET.c.observed).where(_any(ASSET.c.id))
+VERSION_IDS = select(VERSION.c.id, VERSION.c.asset_id, VERSION.c.version).where(
+    _any(VERSION.c.asset_id)
+)
+RUN_IDS = select(RUN.c.id, RUN.c.run_uuid).where(_any(RUN.c.run_uuid))
+LINKS_BY_RUN = (
+    select(RUN_DATASET, ASSET.c.uri)
+    .join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id)
+    .where(_any(RUN_DATASET.c.run_id))
+)
 
 
 def run_facets(ref: DatasetRef) -> dict[str, Any]:
@@ -118,17 +162,6 @@ class ChunkState:
         self.new_version_ids: dict[tuple[int, int], int] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
-        columns = (
-            ASSET.c.id,
-            ASSET.c.key_hash,
-            ASSET.c.uri,
-            ASSET.c.namespace,
-            ASSET.c.name,
-            ASSET.c.kind,
-            ASSET.c.current_version,
-            ASSET.c.fingerprint,
-            ASSET.c.origin,
-        )
         hashes = {key_hash(uri): uri for uri in uris}
         by_id: dict[int, AssetState] = {}
 
@@ -150,16 +183,16 @@ class ChunkState:
             return found
 
         for part in chunks(list(hashes)):
-            for row in self.conn.execute(select(*columns).where(ASSET.c.key_hash.in_(part))):
+            for row in self.conn.execute(ASSETS_BY_HASH, {"keys": part}):
                 self.assets[hashes[row.key_hash]] = make(row)
         missing = [h for h, uri in hashes.items() if uri not in self.assets]
         alias_of: dict[str, int] = {}
         for part in chunks(missing):
-            query = select(ALIAS.c.key_hash, ALIAS.c.asset_id).where(ALIAS.c.key_hash.in_(part))
-            alias_of.update({hashes[r.key_hash]: r.asset_id for r in self.conn.execute(query)})
+            rows = self.conn.execute(ALIASES_BY_HASH, {"keys": part})
+            alias_of.update({hashes[r.key_hash]: r.asset_id for r in rows})
         wanted = sorted(set(alias_of.values()) - set(by_id))
         for part in chunks(wanted):
-            for row in self.conn.execute(select(*columns).where(ASSET.c.id.in_(part))):
+            for row in self.conn.execute(ASSETS_BY_ID, {"keys": part}):
                 make(row)
         for uri, asset_id in alias_of.items():
             self.assets[uri] = by_id[asset_id]
@@ -171,13 +204,7 @@ class ChunkState:
             if a.kind == "job" and a.version > 0 and a.props is None
         }
         for part in chunks(list(jobs)):
-            rows = self.conn.execute(
-                select(VERSION.c.asset_id, VERSION.c.definition)
-                .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
-                .where(VERSION.c.asset_id.in_(part))
-                .where(VERSION.c.version == ASSET.c.current_version)
-            )
-            for row in rows:
+            for row in self.conn.execute(CURRENT_DEFINITIONS, {"keys": part}):
                 job = jobs[row.asset_id]
                 job.props = dict((row.definition or {}).get("properties") or {})
                 job.props_json = canonical(job.props)
@@ -193,11 +220,9 @@ class ChunkState:
         if missing:
             self._load_assets(missing)
 
-    def _rows_with_assets(self, query: Any, column: Any, keys: list[Any]) -> list[Any]:
-        """The rows of `query` whose `column` is one of `keys`, their assets loaded too."""
-        rows = [
-            row for part in chunks(keys) for row in self.conn.execute(query.where(column.in_(part)))
-        ]
+    def _rows_with_assets(self, query: Any, keys: list[Any]) -> list[Any]:
+        """The rows of `query` (which binds `keys`), their assets loaded too."""
+        rows = [row for part in chunks(keys) for row in self.conn.execute(query, {"keys": part})]
         missing = {row.uri for row in rows} - set(self.assets)
         if missing:
             self._load_assets(missing)
@@ -205,11 +230,7 @@ class ChunkState:
 
     def _load_runs(self, uuids: set[str]) -> None:
         by_id: dict[int, RunState] = {}
-        found = self._rows_with_assets(
-            select(RUN, ASSET.c.uri).join(ASSET, ASSET.c.id == RUN.c.job_id),
-            RUN.c.run_uuid,
-            sorted(uuids),
-        )
+        found = self._rows_with_assets(RUNS_BY_UUID, sorted(uuids))
         for row in found:
             run = RunState(
                 row.run_uuid,
@@ -225,11 +246,7 @@ class ChunkState:
             )
             self.runs[run.uuid] = run
             by_id[row.id] = run
-        linked = self._rows_with_assets(
-            select(RUN_DATASET, ASSET.c.uri).join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id),
-            RUN_DATASET.c.run_id,
-            list(by_id),
-        )
+        linked = self._rows_with_assets(LINKS_BY_RUN, list(by_id))
         for row in linked:
             asset = self.assets[row.uri]
             by_id[row.run_id].io[(asset.uri, row.direction)] = RunLink(

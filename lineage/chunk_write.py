@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     insert,
-    select,
 )
 
 from catalog.apply import apply_in, ensure_assets
@@ -20,10 +19,13 @@ from catalog.models import (
 )
 from lineage.chunk import (
     ALIAS,
+    ALIAS_HASHES,
     ASSET,
     EDGE,
+    OBSERVED_BY_ID,
     ORIGIN,
-    VERSION,
+    RUN_IDS,
+    VERSION_IDS,
     AssetState,
     ChunkState,
     RunState,
@@ -62,7 +64,7 @@ class ChunkWriter(ChunkState):
             known = {
                 r.key_hash
                 for part in chunks([key_hash(u) for u in self.aliases])
-                for r in conn.execute(select(ALIAS.c.key_hash).where(ALIAS.c.key_hash.in_(part)))
+                for r in conn.execute(ALIAS_HASHES, {"keys": part})
             }
             rows = [
                 {
@@ -86,9 +88,7 @@ class ChunkWriter(ChunkState):
         current: dict[int, dict[str, Any]] = {}
         ids = [a.id for a in touched.values() if a.id is not None]
         for part in chunks(ids):
-            rows = self.conn.execute(
-                select(ASSET.c.id, ASSET.c.observed).where(ASSET.c.id.in_(part))
-            )
+            rows = self.conn.execute(OBSERVED_BY_ID, {"keys": part})
             current.update({r.id: dict(r.observed or {}) for r in rows})
         changed = []
         for asset in touched.values():
@@ -165,11 +165,7 @@ class ChunkWriter(ChunkState):
             and self._version_id(io.asset.id, io.version) is None
         }
         for part in chunks(sorted(a for a in wanted if a is not None)):
-            rows = conn.execute(
-                select(VERSION.c.id, VERSION.c.asset_id, VERSION.c.version).where(
-                    VERSION.c.asset_id.in_(part)
-                )
-            )
+            rows = conn.execute(VERSION_IDS, {"keys": part})
             self.new_version_ids.update({(r.asset_id, r.version): r.id for r in rows})
         fresh = [run for run in self.runs.values() if run.id is None]
         stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
@@ -184,8 +180,7 @@ class ChunkWriter(ChunkState):
             )
             by_uuid = {run.uuid: run for run in fresh}
             for part in chunks(list(by_uuid)):
-                query = select(RUN_W.c.id, RUN_W.c.run_uuid).where(RUN_W.c.run_uuid.in_(part))
-                for row in conn.execute(query):
+                for row in conn.execute(RUN_IDS, {"keys": part}):
                     by_uuid[row.run_uuid].id = row.id
         if stale:
             update_by_id(conn, RUN_W, [{"id": r.id, **self._run_row(r, now)} for r in stale])

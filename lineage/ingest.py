@@ -26,7 +26,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from catalog.db import Store, insert_rows, update_by_id
@@ -59,6 +59,12 @@ from lineage.rows import RAW_W, db_time, dumps
 log = logging.getLogger(__name__)
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
+#: The digests among `keys` of events accepted before.
+_ACCEPTED = (
+    select(RAW.c.digest)
+    .where(RAW.c.digest.in_(bindparam("keys", expanding=True)))
+    .where(RAW.c.status == "accepted")
+)
 CHUNK_SIZE = 10000
 LOCK_RETRIES = 5
 #: Files read from a directory (a file named on the command line is always read).
@@ -312,11 +318,7 @@ class Ingester:
         if not replay:
             digests = sorted({i.result.digest for i in candidates})
             for start in range(0, len(digests), 900):
-                rows = conn.execute(
-                    select(RAW.c.digest)
-                    .where(RAW.c.digest.in_(digests[start : start + 900]))
-                    .where(RAW.c.status == "accepted")
-                )
+                rows = conn.execute(_ACCEPTED, {"keys": digests[start : start + 900]})
                 seen.update(r.digest for r in rows)
         else:
             seen = self._replay_seen

@@ -49,6 +49,8 @@ DEFAULT_MAX_BODY = 5 * 1024 * 1024
 #: Events grouped into one transaction by the writer thread, at most.
 WRITER_CHUNK = 2000
 GATHER_SECONDS = 0.004
+#: A request with fewer events than this waits `GATHER_SECONDS` for others.
+GATHER_BELOW = 50
 RETRY_AFTER = "2"
 MAX_DEPTH = 100
 #: Events in one batch, at most: each costs its result in memory and in the answer
@@ -81,19 +83,23 @@ class Writer:
         self.thread.join(timeout=10)
 
     def _loop(self) -> None:
+        expected = 1  # requests in the last group: about how many clients are posting
         while True:
             first = self.jobs.get()
             if first is None:
                 return
             group = [first]
             size = len(first.documents)
-            if size < WRITER_CHUNK and self.jobs.empty():
-                # Concurrent clients' next events are usually on their way: a
-                # moment's wait lets one transaction carry them all.
-                time.sleep(GATHER_SECONDS)
+            # Concurrent clients' next events are usually on their way: waiting a
+            # moment (until as many requests as last time are in, at most
+            # GATHER_SECONDS) lets one transaction carry them all. A batch is
+            # worth a transaction of its own: it does not wait.
+            deadline = time.monotonic() + GATHER_SECONDS
             while size < WRITER_CHUNK:
+                waiting = size < GATHER_BELOW and len(group) < expected
+                left = deadline - time.monotonic() if waiting else 0.0
                 try:
-                    more = self.jobs.get_nowait()
+                    more = self.jobs.get(timeout=left) if left > 0 else self.jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
@@ -101,6 +107,7 @@ class Writer:
                     break
                 group.append(more)
                 size += len(more.documents)
+            expected = len(group)
             log.debug("writing %d events from %d requests", size, len(group))
             try:
                 results = self.ingester.ingest([d for job in group for d in job.documents])

@@ -129,6 +129,11 @@ class BadBody(Exception):
     pass
 
 
+def _json(body: Any, status: int = 200) -> Response:
+    """A JSON answer written by orjson (the standard library's encoder is slower)."""
+    return Response(dumps(body).encode("utf-8"), status_code=status, media_type="application/json")
+
+
 def _error(status: int, message: str, field: str | None = None, **headers: str) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if field is not None:
@@ -227,7 +232,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
             return decoded
         text, value = decoded
         (result,) = await _submit([(text, value, "http")])
-        return JSONResponse(result.to_json(), status_code=result.http_status)
+        return _json(result.to_json(), result.http_status)
 
     @app.post("/api/v1/lineage/batch")
     async def post_batch(request: Request) -> Response:
@@ -244,10 +249,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
         summary = Summary()
         for result in results:
             summary.add(result)
-        return JSONResponse(
-            {"summary": summary.to_json(), "results": [r.to_json() for r in results]},
-            status_code=200,
-        )
+        return _json({"summary": summary.to_json(), "results": [r.to_json() for r in results]})
 
     @app.get("/api/v1/lineage")
     def get_lineage(

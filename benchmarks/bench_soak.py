@@ -169,11 +169,11 @@ def report(tally: Tally, stored: Counter[str], elapsed: float) -> bool:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks soak")
     parser.add_argument("--duration", type=float, default=300, help="seconds of load")
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (threads)")
     parser.add_argument("--catalog", help="catalog URL (default: a new SQLite file)")
     parser.add_argument("--batch-share", type=float, default=0.5, help="events sent in batches")
     parser.add_argument("--bad-share", type=float, default=0.01, help="deliberately bad requests")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="seed of the events and the mix")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.catalog or f"sqlite:///{Path(tmp) / 'soak.db'}"

@@ -193,10 +193,9 @@ class Ingester:
         self.projector = Projector()
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
-        """Ingest a few documents (a request's) in this thread; one result each."""
+        """Ingest documents (a request's, say); one result each, in order."""
         results: list[Result] = []
-        with _gc_paused():
-            self._ingest_chunks(self._chunks(documents), lambda r, _s: results.append(r))
+        self.ingest_stream(documents, lambda r, _s: results.append(r))
         return results
 
     def ingest_stream(
@@ -211,7 +210,7 @@ class Ingester:
         writes, and each time waits for the reading thread to give it back.)
         """
         with _gc_paused():
-            return self._ingest_chunks(self._chunks(documents), on_result)
+            return self._ingest_chunks(_evaluated(documents, self.chunk_size), on_result)
 
     def ingest_path(
         self,
@@ -230,9 +229,6 @@ class Ingester:
             return self.ingest_stream(read_path(path, stdin), on_result)
         with _gc_paused():
             return self._ingest_chunks(_read_in_a_process(path, self.chunk_size), on_result)
-
-    def _chunks(self, documents: Iterable[Document]) -> Iterator[list[_Item]]:
-        return _evaluated(documents, self.chunk_size)
 
     def _ingest_chunks(
         self,

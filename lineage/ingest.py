@@ -143,12 +143,15 @@ def redact_body(text: str) -> str:
     return text
 
 
-def evaluate(raw: str, value: Any) -> tuple[ParsedEvent | None, Result]:
-    """Parse one document: the event (if valid) and its provisional result."""
+def evaluate(raw: str, value: Any, masked: str | None = None) -> tuple[ParsedEvent | None, Result]:
+    """Parse one document: the event (if valid) and its provisional result.
+
+    `masked` is `redact_body(raw)` when the caller has it already.
+    """
     if isinstance(value, DecodeFailed):
         digest = sha256_held(raw.encode("utf-8", "replace"))
         return None, Result("rejected", digest, value.reason, "(body)", 400)
-    if redact_body(raw) != raw:
+    if (redact_body(raw) if masked is None else masked) != raw:
         # Credentials in the body (a parent job's or a facet's URL): the event is
         # projected without them, as it is stored and as `rebuild` reads it back.
         with suppress(RecursionError):  # too deep to be an event: parse_event refuses it
@@ -177,6 +180,7 @@ def _redacted(value: Any) -> Any:
 
 @dataclass
 class _Item:
+    #: The body as stored: with credentials masked (`redact_body`).
     raw: str
     source: str | None
     event: ParsedEvent | None
@@ -343,7 +347,7 @@ class Ingester:
                     (
                         i.result.digest,
                         at,
-                        redact_body(i.raw),
+                        i.raw,
                         i.result.status,
                         i.result.error,
                         dumps(i.result.warnings),
@@ -417,8 +421,9 @@ def _evaluated(documents: Iterable[Document], size: int) -> Iterator[list[_Item]
     """The documents parsed, in chunks of `size`."""
     batch: list[_Item] = []
     for raw, value, source in documents:
-        event, result = evaluate(raw, value)
-        batch.append(_Item(raw, source, event, result))
+        masked = redact_body(raw)  # what is stored: credentials never are
+        event, result = evaluate(raw, value, masked)
+        batch.append(_Item(masked, source, event, result))
         if len(batch) >= size:
             yield batch
             batch = []

@@ -215,37 +215,17 @@ class ChunkWriter(ChunkState):
 
     @staticmethod
     def _run_row(run: RunState, now: datetime) -> dict[str, Any]:
-        return {
-            "job_id": run.job.id,
-            "state": _state(run),
-            "state_time": run.state_time,
-            "started_at": run.started_at,
-            "ended_at": run.ended_at,
-            "parent_run_uuid": run.parent,
-            "facets": dumps(run.facets),
-            "updated_at": now,
-        }
+        """A run's `RUN_COLUMNS` for the typed update (timestamps as datetimes)."""
+        return dict(zip(RUN_COLUMNS, (*_run_fields(run), now), strict=True))
 
     @staticmethod
     def _run_values(conn: Any, run: RunState, at: Any) -> tuple[Any, ...]:
-        """The values of `RUN_COLUMNS` for the driver (timestamps as the catalog stores them)."""
-
-        def when(value: datetime | None) -> Any:
-            return None if value is None else db_time(conn, value)
-
-        return (
-            run.job.id,
-            _state(run),
-            when(run.state_time),
-            when(run.started_at),
-            when(run.ended_at),
-            run.parent,
-            dumps(run.facets),
-            at,
-        )
+        """A run's `RUN_COLUMNS` for the driver (timestamps as the catalog stores them)."""
+        fields = (db_time(conn, v) if isinstance(v, datetime) else v for v in _run_fields(run))
+        return (*fields, at)
 
 
-#: The columns of a run row a chunk writes (in `_run_values`' order).
+#: The columns of a run row a chunk writes (`_run_fields`, then `updated_at`).
 RUN_COLUMNS = (
     "job_id",
     "state",
@@ -256,6 +236,19 @@ RUN_COLUMNS = (
     "facets",
     "updated_at",
 )
+
+
+def _run_fields(run: RunState) -> tuple[Any, ...]:
+    """The values of `RUN_COLUMNS` but `updated_at`, in order."""
+    return (
+        run.job.id,
+        _state(run),
+        run.state_time,
+        run.started_at,
+        run.ended_at,
+        run.parent,
+        dumps(run.facets),
+    )
 
 
 def _state(run: RunState) -> str:

@@ -120,14 +120,20 @@ def canonical(value: Any) -> str:
     Raises `EventRejected` (400) for a value nested more than `MAX_NESTING`
     levels deep: nothing downstream could write it back.
     """
+    return _canonical_bytes(value).decode("utf-8", "surrogatepass")
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    """`canonical(value)` as UTF-8 (what orjson writes; the digest hashes it as is)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):  # integers over 64 bits, deep nesting
         if _nesting(value) > MAX_NESTING:
             raise EventRejected(
                 "(event)", f"nested more than {MAX_NESTING} levels deep", status=400
             ) from None
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8", "surrogatepass")  # canonical() gives the text back
 
 
 #: Arrays and objects an event may nest (orjson writes no deeper).
@@ -202,11 +208,7 @@ def _lone_surrogate(value: Any) -> bool:
 
 def digest_of(value: Any) -> str:
     """SHA-256 of the canonical JSON: equal events, equal digests, whatever their key order."""
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except (orjson.JSONEncodeError, TypeError):
-        text = canonical(value).encode("utf-8")
-    return sha256_held(text)
+    return sha256_held(_canonical_bytes(value))
 
 
 def split_documents(text: str) -> Iterator[tuple[str, Any]]:

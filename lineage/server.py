@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.exc import OperationalError
 
 from catalog.db import Store
@@ -129,16 +129,21 @@ class BadBody(Exception):
     pass
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer written by orjson (the standard library's encoder is slower)."""
-    return Response(dumps(body).encode("utf-8"), status_code=status, media_type="application/json")
+    return Response(
+        dumps(body).encode("utf-8"),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
-def _error(status: int, message: str, field: str | None = None, **headers: str) -> JSONResponse:
+def _error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
     body: dict[str, Any] = {"error": message}
     if field is not None:
         body["field"] = field
-    return JSONResponse(body, status_code=status, headers=headers or None)
+    return _json(body, status, headers or None)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -199,7 +204,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     )
     expected = f"Bearer {token}".encode() if token else None
 
-    def denied(request: Request) -> JSONResponse | None:
+    def denied(request: Request) -> Response | None:
         """401 unless the request carries the bearer token (when one is set)."""
         if expected is None:
             return None
@@ -217,7 +222,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     async def _submit(documents: list[Document]) -> list[Result]:
         return await asyncio.wrap_future(writer.submit(documents))
 
-    async def _events(request: Request) -> tuple[str, Any] | JSONResponse:
+    async def _events(request: Request) -> tuple[str, Any] | Response:
         try:
             return _decode(await _read_body(request, max_body))
         except BodyTooLarge:
@@ -228,7 +233,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     @app.post("/api/v1/lineage", status_code=201)
     async def post_event(request: Request) -> Response:
         decoded = denied(request) or await _events(request)
-        if isinstance(decoded, JSONResponse):
+        if isinstance(decoded, Response):
             return decoded
         text, value = decoded
         (result,) = await _submit([(text, value, "http")])
@@ -237,7 +242,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     @app.post("/api/v1/lineage/batch")
     async def post_batch(request: Request) -> Response:
         decoded = denied(request) or await _events(request)
-        if isinstance(decoded, JSONResponse):
+        if isinstance(decoded, Response):
             return decoded
         _, value = decoded
         if not isinstance(value, list):
@@ -266,7 +271,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
             return _error(422, f"depth must be an integer from 0 to {MAX_DEPTH}", "depth")
         try:
             with store.engine.connect() as conn:
-                return JSONResponse(lineage_graph(conn, node_id, int(depth)))
+                return _json(lineage_graph(conn, node_id, int(depth)))
         except NotFound as err:
             return _error(404, str(err), "nodeId")
         except InvalidInput as err:

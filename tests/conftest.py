@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,34 @@ from catalog.db import Store
 from tests.pg import database_url, temporary_database
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures" / "external"
+
+# A user who clones the repository has nothing beside it: no test may read a
+# file from a sibling of the checkout (the environments Python runs from aside).
+_BESIDE = str(REPO.parent) + os.sep
+_ALLOWED = tuple(
+    str(Path(p).resolve()) + os.sep for p in {REPO, sys.prefix, sys.base_prefix, sys.exec_prefix}
+)
+OUTSIDE_READS: list[str] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event != "open" or not isinstance(args[0], str | Path):
+        return
+    path = os.path.abspath(args[0])
+    if path.startswith(_BESIDE) and not path.startswith(_ALLOWED):
+        OUTSIDE_READS.append(path)
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_read_beside_the_checkout() -> Iterator[None]:
+    """Fails the test that opened a file beside the repository (``../shared`` say)."""
+    OUTSIDE_READS.clear()
+    yield
+    assert not OUTSIDE_READS, f"read outside the repository: {OUTSIDE_READS[:3]}"
 
 
 @pytest.fixture(scope="session")

@@ -64,3 +64,16 @@ def test_wheel_holds_exactly_the_four_packages(tmp_path: Path) -> None:
     assert top == {"catalog", "connectors", "lineage", "reports"}
     assert any(n.startswith("catalog/migrations/versions/0001") for n in names)
     assert "catalog/migrations/script.py.mako" in names
+
+
+def test_a_read_beside_the_checkout_is_caught(tmp_path: Path) -> None:
+    """The guard in conftest sees an open of a sibling of the repository."""
+    from tests import conftest
+
+    beside = REPO.parent / "no-such-sibling-of-the-checkout" / "fixture.json"
+    with pytest.raises(OSError):
+        beside.open()
+    assert conftest.OUTSIDE_READS == [str(beside)]
+    conftest.OUTSIDE_READS.clear()
+    (tmp_path / "inside.json").write_text("{}")
+    assert conftest.OUTSIDE_READS == []

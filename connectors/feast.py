@@ -58,8 +58,14 @@ def open_store(url: str) -> Any:
             warnings.simplefilter("ignore")
             return feast.FeatureStore(repo_path=str(path.resolve()))
     except Exception as err:  # Feast raises many kinds on a broken repository
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SourceUnavailable(f"{path}: Feast cannot open the repository: {first}") from None
+        raise SourceUnavailable(
+            f"{path}: Feast cannot open the repository: {_first_line(err)}"
+        ) from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _seconds(ttl: Any) -> float | None:
@@ -151,13 +157,17 @@ class FeastConnector(Connector[FeastConfig]):
             warnings.simplefilter("ignore")
             project = _project(store)
             entities = {e.name: e for e in store.list_entities()}
-            views = [(v, "feature_view") for v in store.list_feature_views()]
-            views += [(v, "stream_feature_view") for v in store.list_stream_feature_views()]
-            views += [(v, "label_view") for v in _label_views(store)]
+            # By name: a Feast release that lists a stream view among the views too
+            # describes it once, as what it most precisely is.
+            views = {v.name: (v, "feature_view") for v in store.list_feature_views()}
+            views.update(
+                (v.name, (v, "stream_feature_view")) for v in store.list_stream_feature_views()
+            )
+            views.update((v.name, (v, "label_view")) for v in _label_views(store))
             on_demand = store.list_on_demand_feature_views()
             services = store.list_feature_services()
             sources = {s.name: s for s in store.list_data_sources()}
-        for view, _ in views:
+        for view, _ in views.values():
             for source in (view.batch_source, view.stream_source):
                 if source is not None:
                     sources.setdefault(source.name, source)
@@ -165,7 +175,7 @@ class FeastConnector(Connector[FeastConfig]):
             sources.update(getattr(odfv, "source_request_sources", None) or {})
         reader = _Reader(store, path, namespace, entities, project)
         specs = [reader.source(s) for _, s in sorted(sources.items()) if reader.is_own(s)]
-        specs += [reader.view(v, feast_type) for v, feast_type in views]
+        specs += [reader.view(v, feast_type) for v, feast_type in views.values()]
         specs += [reader.on_demand(v) for v in on_demand]
         specs += [reader.service(s) for s in services]
         return Scan(specs=specs, scopes=[Scope(namespace)], origin=f"scan feast://{path}")
@@ -380,12 +390,20 @@ def pull_samples(
             frame["event_timestamp"] = pd.Timestamp.now(tz="UTC")
         frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
         frame["__row"] = range(len(frame))
-        offline_df = store.get_historical_features(entity_df=frame, features=refs).to_df()
-        offline_df = offline_df.sort_values("__row")
-        online = store.get_online_features(
-            features=refs,
-            entity_rows=[{k: row[k] for k in keys + requests} for row in entity_rows],
-        ).to_dict()
+        side = "offline"
+        try:
+            offline_df = store.get_historical_features(entity_df=frame, features=refs).to_df()
+            offline_df = offline_df.sort_values("__row")
+            side = "online"
+            online = store.get_online_features(
+                features=refs,
+                entity_rows=[{k: row[k] for k in keys + requests} for row in entity_rows],
+            ).to_dict()
+        except Exception as err:  # the stores' own errors, of every kind
+            raise SourceUnavailable(
+                f"{repo}: Feast cannot read {view_name} from its {side} store: {_first_line(err)}",
+                hint="feast apply, then feast materialize-incremental",
+            ) from None
     names = [f.name for f in view.features]
     json_names = {f.name for f in view.features if str(f.dtype) == "Json"}
     offline_cols = {c: _column(offline_df[c].tolist(), c in json_names) for c in keys + names}

@@ -196,6 +196,14 @@ def test_samples_and_check_find_a_planted_online_change(repo: Path, tmp_path: Pa
         + "".join(f"{d},{i},{10 * i}\n" for i, d in enumerate(drivers, 1))
     )
 
+    # An on-demand view needs its request columns: one line, nothing stored.
+    keys_only = tmp_path / "keys.csv"
+    keys_only.write_text("driver_id\n" + "".join(f"{d}\n" for d in drivers))
+    sample_args = ["features", "sample", "transformed_conv_rate", "--from-feast"]
+    refused = CliRunner().invoke(cli, ["--catalog", catalog, *sample_args, str(keys_only)])
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == "Error: entity rows lack the request column 'val_to_add'"
+
     # The untouched template: every view sampled from both stores, and no skew.
     for view in VIEWS:
         stored = sample(catalog, view, entities)
@@ -227,3 +235,80 @@ def test_samples_and_check_find_a_planted_online_change(repo: Path, tmp_path: Pa
         ("feast://demo/transformed_conv_rate_fresh", "conv_rate_plus_val1"),
         ("feast://demo/transformed_conv_rate_fresh", "conv_rate_plus_val2"),
     }
+
+
+STREAM_VIEW = """
+
+from feast import KafkaSource
+from feast.data_format import JsonFormat
+from feast.stream_feature_view import stream_feature_view
+
+driver_stats_stream_source = KafkaSource(
+    name="driver_stats_stream",
+    kafka_bootstrap_servers="localhost:9092",
+    topic="drivers",
+    timestamp_field="event_timestamp",
+    batch_source=driver_stats_source,
+    message_format=JsonFormat(
+        schema_json="driver_id integer, event_timestamp timestamp, conv_rate double"
+    ),
+    watermark_delay_threshold=timedelta(minutes=5),
+)
+
+
+@stream_feature_view(
+    entities=[driver],
+    ttl=timedelta(days=1),
+    mode="pandas",
+    schema=[Field(name="conv_percentage", dtype=Float32)],
+    timestamp_field="event_timestamp",
+    online=True,
+    source=driver_stats_stream_source,
+)
+def driver_hourly_stats_stream(df):
+    df["conv_percentage"] = df["conv_rate"] * 100.0
+    return df
+"""
+
+
+def test_a_stream_view_added_to_the_template(tmp_path: Path) -> None:
+    """Feast's documented stream view (Kafka source, pandas transformation), added and applied.
+
+    A repository of its own: a copied one would share the first one's online
+    store, which `feast apply` in the copy tears down.
+    """
+    feast_cli(tmp_path, "init", "demo")
+    copy = tmp_path / "demo" / "feature_repo"
+    feast_cli(copy, "apply")
+    catalog = f"sqlite:///{tmp_path / 'c.db'}"
+    url = f"feast://{copy}"
+    before = as_json(catalog, "scan", url)["summary"]["created"]
+    with (copy / "feature_definitions.py").open("a") as definitions:
+        definitions.write(STREAM_VIEW)
+    feast_cli(copy, "apply")
+    added = as_json(catalog, "scan", url)
+    assert added["summary"] == {"created": 2, "changed": 0, "unchanged": before, "deleted": 0}
+    assert {c["uri"] for c in added["changes"]} == {
+        "feast://demo/driver_hourly_stats_stream",
+        "feast://demo/source/driver_stats_stream",
+    }
+    stream = as_json(catalog, "show", "driver_hourly_stats_stream")
+    assert stream["properties"]["feast_type"] == "stream_feature_view"
+    assert 'df["conv_percentage"]=df["conv_rate"]*100.0' in stream["properties"]["transformation"]
+    assert stream["upstream"] == [
+        {"uri": "feast://demo/source/driver_stats_stream", "kind": "feature_source"},
+        {"uri": f"file://{copy / 'data' / 'driver_stats.parquet'}", "kind": "feature_source"},
+    ]
+    kafka = as_json(catalog, "show", "source/driver_stats_stream")
+    assert kafka["properties"]["feast_type"] == "kafka_source"
+    assert kafka["properties"]["batch_source"] == f"file://{copy / 'data' / 'driver_stats.parquet'}"
+
+    # Its online store gone (never materialised, then deleted): one line, exit 2.
+    (copy / "data" / "online_store.db").unlink()
+    entities = tmp_path / "entities.csv"
+    entities.write_text("driver_id\n1001\n")
+    sample_args = ["features", "sample", "driver_hourly_stats", "--from-feast"]
+    result = CliRunner().invoke(cli, ["--catalog", catalog, *sample_args, str(entities)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {copy}: Feast cannot read driver_hourly_stats from its ")

@@ -115,10 +115,10 @@ def scan_only(path: Path) -> float:
 
 def scan_and_sample(path: Path, catalog: Path, size: int) -> tuple[list[dict[str, Any]], float]:
     """What `steward scan --profile` does: scan, apply, record bindings, keep the sample."""
-    from catalog.apply import apply
     from catalog.db import Store
     from connectors.qdrant import QdrantConfig, QdrantConnector
     from connectors.sampling import after_apply
+    from connectors.scanning import write_scan
 
     store = Store(f"sqlite:///{catalog}")
     try:
@@ -126,7 +126,7 @@ def scan_and_sample(path: Path, catalog: Path, size: int) -> tuple[list[dict[str
             QdrantConfig(url=f"qdrant+local://{path}", profile=True, sample_size=size)
         )
         result = connector.scan()
-        plan = apply(store, result.specs, result.scopes, origin=result.origin)
+        plan = write_scan(store, result)
         return after_apply(store, connector, result, plan), connector.open_seconds
     finally:
         store.dispose()

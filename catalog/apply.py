@@ -552,20 +552,34 @@ def _sync_edges(
     targets = [ids[uri] for uri in declaring]
     for chunk in _chunks(targets):
         conn.execute(delete(EDGE).where(col(EDGE.c.origin_id).in_(chunk)))
-    rows = [
-        {
-            "source_id": source_ids[asset_uri(e.source_namespace, e.source_name)],
-            "target_id": ids[uri],
-            "kind": e.kind,
-            "origin_id": ids[uri],
-            "fields": e.fields,
-            "created_at": now,
-        }
-        for uri in declaring
-        for e in work.specs[uri].edges
-    ]
+    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for uri in declaring:
+        for e in work.specs[uri].edges:
+            source_id = source_ids[asset_uri(e.source_namespace, e.source_name)]
+            row = rows.setdefault(
+                (source_id, ids[uri], e.kind),
+                {
+                    "source_id": source_id,
+                    "target_id": ids[uri],
+                    "kind": e.kind,
+                    "origin_id": ids[uri],
+                    "fields": {},
+                    "created_at": now,
+                },
+            )
+            row["fields"] = _merge_fields(row["fields"], e.fields)
     if rows:
-        conn.execute(insert(EDGE), rows)
+        conn.execute(insert(EDGE), list(rows.values()))
+
+
+def _merge_fields(
+    mapping: dict[str, list[str]], more: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Two paths to one edge are one edge: their field mappings are united."""
+    out = {target: list(sources) for target, sources in mapping.items()}
+    for target, sources in more.items():
+        out[target] = list(dict.fromkeys([*out.get(target, []), *sources]))
+    return out
 
 
 def _add_aliases(conn: Connection, work: _Work, ids: dict[str, int], now: Any) -> None:

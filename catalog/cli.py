@@ -120,12 +120,22 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
         from catalog.errors import StewardError
 
         try:
             return super().invoke(ctx)
         except StewardError as err:
             raise StewardCLIError(str(err)) from err
+        except DBAPIError as err:
+            # A database error no command expected: one line, never a traceback.
+            from catalog.db import write_failure
+
+            command = ctx.invoked_subcommand or ctx.info_name
+            raise StewardCLIError(
+                f"steward {command}: {write_failure(err)} (its transaction was rolled back)"
+            ) from err
 
 
 @click.group(

@@ -8,6 +8,7 @@ deadlocking on a lock upgrade. The same code runs on PostgreSQL by URL.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -64,6 +65,16 @@ def _describe(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
     return redact_url(lines[0]) if lines else type(orig).__name__
+
+
+_WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+
+
+def write_failure(err: DBAPIError) -> str:
+    """One line on a database error: the table being written and the driver's reason."""
+    match = _WRITE.match(err.statement or "")
+    what = f"writing {match.group(1)}" if match else "working"
+    return f"the catalog failed while {what}: {_describe(err)}"
 
 
 def make_engine(url: str) -> Engine:

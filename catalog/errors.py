@@ -49,3 +49,10 @@ class CatalogUnavailable(StewardError):
 
 class SourceUnavailable(StewardError):
     """A scanned source (database, vector store, repository) cannot be read."""
+
+
+class CatalogWriteFailed(StewardError):
+    """The catalog database refused a write (a constraint, a trigger, a full disk).
+
+    The transaction was rolled back: nothing of what was being written is kept.
+    """

@@ -55,9 +55,11 @@ def sample(
     """Record an offline and an online sample of FEATURE_SET's values.
 
     Either give both files (--offline and --online) or, for a feature view
-    scanned from a Feast repository, --from-feast ENTITY_FILE. Each sample
-    has one row per entity: the entity key columns (the feature set's
-    `entities`, or their `join_keys`) and a column per feature. Rows that
+    or on-demand feature view scanned from a Feast repository, --from-feast
+    ENTITY_FILE (for an on-demand view its rows also carry the request
+    sources' columns). Each sample has one row per entity: the entity key
+    columns (the feature set's `entities`, or their `join_keys`) and a
+    column per feature. Rows that
     share keys on both sides are compared value by value; both sides are
     compared as distributions. Samples of more than 50,000 rows are
     subsampled reproducibly. Both sides are stored together, or neither.

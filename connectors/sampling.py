@@ -1,4 +1,4 @@
-"""What `steward scan` does after applying: record detected model bindings, take baselines.
+"""What `steward scan` does after applying: take baselines of vector stores.
 
 Kept out of the command so that it stays thin. A connector with the optional
 `VectorSampler` ability gets a baseline sample of every collection that got a
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.apply import Plan, write_retrying
+from catalog.apply import Plan
 from catalog.db import Store
-from catalog.embeddings import sync_detected_bindings
 from catalog.profiles import (
     DEFAULT_SAMPLE_SIZE,
     VectorSampler,
@@ -33,7 +32,6 @@ def after_apply(
     try:
         if plan is None or not plan.applied:
             return []
-        write_retrying(store, lambda conn: sync_detected_bindings(conn, scan.specs))
         if not isinstance(connector, VectorSampler):
             return []
         force = bool(getattr(connector.config, "profile", False))

@@ -1,6 +1,8 @@
-"""One scan of one source: connector, plan or apply, then bindings and baselines.
+"""One scan of one source: connector, plan or apply (with bindings), then baselines.
 
-`steward scan` and `steward demo` both go through `run_scan`.
+`steward scan` and `steward demo` both go through `run_scan`. What a scan
+writes (versions, edges, aliases, detected model bindings) is written in one
+transaction: a database error leaves nothing of the scan behind.
 """
 
 from __future__ import annotations
@@ -9,8 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.apply import Plan, apply, plan
-from catalog.db import Store
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from catalog.apply import Plan, apply_in, plan, write_retrying
+from catalog.db import Store, write_failure
+from catalog.embeddings import sync_detected_bindings
+from catalog.errors import CatalogWriteFailed
 from catalog.identity import redact_url
 from connectors.base import Progress, Scan
 from connectors.registry import for_url
@@ -49,9 +56,26 @@ def run_scan(
     connector = for_url(url, **options)
     result = connector.scan(progress)
     store = open_store()
+    source = result.origin or redact_url(url)
     if plan_only:
         outcome = plan(store, result.specs, result.scopes)
     else:
-        outcome = apply(store, result.specs, result.scopes, origin=result.origin)
+        try:
+            outcome = write_scan(store, result)
+        except DBAPIError as err:
+            raise CatalogWriteFailed(
+                f"{source}: {write_failure(err)}", hint="nothing of the scan was written"
+            ) from err
     baselines = after_apply(store, connector, result, None if plan_only else outcome)
-    return ScanOutcome(result, outcome, baselines, result.origin or redact_url(url))
+    return ScanOutcome(result, outcome, baselines, source)
+
+
+def write_scan(store: Store, scan: Scan) -> Plan:
+    """Apply a scan's specs and record the model bindings they detect, in one transaction."""
+
+    def work(conn: Connection) -> Plan:
+        applied = apply_in(conn, scan.specs, scan.scopes, scan.origin)
+        sync_detected_bindings(conn, scan.specs)
+        return applied
+
+    return write_retrying(store, work)

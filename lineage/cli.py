@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.cli import AppContext
-from catalog.errors import InvalidInput
+from catalog.errors import CatalogWriteFailed, InvalidInput
 from catalog.output import echo_json, info
 
 if TYPE_CHECKING:
@@ -65,7 +65,10 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
     counted as duplicates and change nothing. The summary (accepted,
     duplicates, rejected with the first reasons) goes to stderr, or to
     stdout as JSON with --json. Exit code 0 even when some events are
-    rejected: they are in the raw log, with why.
+    rejected: they are in the raw log, with why. Exit code 2 when the
+    catalog failed to write an event (a database error, not the event's
+    fault): its projection is rolled back, it is kept raw (rejected, with
+    the reason), and `--rebuild` replays it once the cause is fixed.
     """
     from lineage.ingest import Ingester
 
@@ -81,8 +84,7 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
     counter.done()
     if as_json:
         echo_json(summary.to_json())
-        return
-    if not app.quiet:
+    elif not app.quiet:
         verb = "rebuilt from the raw log" if rebuild else "ingested"
         info(
             f"{verb}: {summary.accepted} accepted, {summary.duplicates} duplicates, "
@@ -90,6 +92,12 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
         )
         for reason in summary.reasons:
             info(f"  rejected: {reason}")
+    if summary.failed:
+        raise CatalogWriteFailed(
+            f"{summary.failed} events could not be written to the catalog, the first: "
+            f"{summary.first_failure}",
+            hint="fix the cause, then steward ingest --rebuild",
+        )
 
 
 def _max_body(value: str) -> int:

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from catalog.db import Store, insert_rows, update_by_id
+from catalog.db import Store, insert_rows, update_by_id, write_failure
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     Alias,
@@ -106,6 +106,9 @@ class Summary:
     rejected: int = 0
     warnings: int = 0
     reasons: list[str] = dc_field(default_factory=list)
+    #: Rejected not for what they say but because the catalog failed to write them.
+    failed: int = 0
+    first_failure: str | None = None
 
     def add(self, result: Result, source: str | None = None) -> None:
         if result.status == "accepted":
@@ -114,6 +117,9 @@ class Summary:
             self.duplicates += 1
         else:
             self.rejected += 1
+            if result.http_status >= 500:
+                self.failed += 1
+                self.first_failure = self.first_failure or result.error
             if len(self.reasons) < 5:
                 self.reasons.append(f"{source}: {result.error}" if source else str(result.error))
         self.warnings += bool(result.warnings)
@@ -248,7 +254,7 @@ class Ingester:
                     on_result(item.result, item.source)
         return summary
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _write(self, batch: list[_Item], alone: bool = False) -> None:
         for attempt in range(LOCK_RETRIES):
             try:
                 # Every id a chunk writes was read or created in its own transaction.
@@ -267,36 +273,40 @@ class Ingester:
                 # run first: the next attempt reads it and goes on from there.
                 self._reset(batch)
                 if attempt == LOCK_RETRIES - 1:
-                    self._one_by_one(batch)
+                    self._one_by_one(batch, alone)
                     return
                 log.info("write conflict with another writer; retrying the chunk")
             except CatalogUnavailable:
                 raise
             except Exception:
                 self._reset(batch)
-                self._one_by_one(batch)
+                self._one_by_one(batch, alone)
                 return
 
-    def _one_by_one(self, batch: list[_Item]) -> None:
+    def _one_by_one(self, batch: list[_Item], alone: bool) -> None:
         """One event breaks the chunk: write them one by one to find it."""
-        if len(batch) == 1:
+        if alone:
             raise
-        log.exception("chunk of %d events failed; writing them one by one", len(batch))
+        if len(batch) > 1:
+            log.warning("chunk of %d events failed; writing them one by one", len(batch))
+            log.debug("the chunk's error", exc_info=True)
         for item in batch:
             self._write_alone(item)
 
     def _write_alone(self, item: _Item) -> None:
         try:
-            self._write([item])
+            self._write([item], alone=True)
         except CatalogUnavailable:
             raise
         except Exception as err:
-            log.exception("event %s could not be projected", item.result.digest)
+            why = write_failure(err) if isinstance(err, DBAPIError) else type(err).__name__
+            log.error("event %s could not be projected: %s", item.result.digest, why)
+            log.debug("the event's error", exc_info=True)
             item.event = None
             item.result = Result(
                 "rejected",
                 item.result.digest,
-                f"not projected (internal error {type(err).__name__}); kept raw for --rebuild",
+                f"not projected (internal error: {why}); kept raw for --rebuild",
                 None,
                 500,
                 item.result.warnings,

@@ -108,6 +108,47 @@ def test_plan_writes_nothing(store: Store) -> None:
     assert snapshot(store) == before
 
 
+def test_two_paths_to_one_edge_make_one_edge(store: Store) -> None:
+    """One edge reached twice (repeated, or through an alias of its source) is written once."""
+    orders = table(
+        "shop.public.orders", ("id", "integer"), aliases=[AssetKey("file", "/exports/orders")]
+    )
+    apply(store, [orders])
+
+    def reads(name: str, field: str) -> EdgeSpec:
+        return EdgeSpec(
+            source_namespace=NS if name != "/exports/orders" else "file",
+            source_name=name,
+            kind="view_dependency",
+            fields={field: [field]},
+        )
+
+    view = table(
+        "shop.public.v",
+        ("id", "integer"),
+        ("total", "numeric"),
+        kind="view",
+        edges=[
+            reads("shop.public.orders", "id"),
+            reads("shop.public.orders", "id"),
+            reads("/exports/orders", "total"),
+        ],
+    )
+    result = apply(store, [view])
+    assert result.summary()["created"] == 1
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(Edge.source_id, Edge.kind, Edge.fields)).all()
+    with store.session() as s:
+        source = resolve(s, "shop.public.orders")
+    assert [(r.source_id, r.kind, r.fields) for r in rows] == [
+        (source.id, "view_dependency", {"id": ["id"], "total": ["total"]})
+    ]
+    # Applied again unchanged: nothing new; the edge is still one edge.
+    assert apply(store, [view]).summary()["unchanged"] == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Edge)).scalar() == 1
+
+
 def test_edges_and_unresolved_references(store: Store) -> None:
     view = table(
         "shop.public.v",

@@ -96,7 +96,7 @@ def test_scan_change_and_rescan(repo: Path, tmp_path: Path) -> None:
     catalog = f"sqlite:///{tmp_path / 'c.db'}"
     first = steward(catalog, "scan", f"feast://{repo}", "--json")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["summary"]["created"] == 3
+    assert json.loads(first.stdout)["summary"]["created"] == 4
     assets = {a["name"]: a for a in json.loads(steward(catalog, "assets", "--json").stdout)}
     view = assets["user_activity"]
     assert view["namespace"] == "feast://shop" and view["kind"] == "feature_set"
@@ -110,7 +110,10 @@ def test_scan_change_and_rescan(repo: Path, tmp_path: Path) -> None:
     assert shown["properties"]["join_keys"] == {"user": ["user_id"]}
     boosted = json.loads(steward(catalog, "show", "boosted", "--json").stdout)
     assert 'inputs["clicks_7d"]*1.0+inputs["boost"]' in boosted["properties"]["transformation"]
-    assert boosted["upstream"] == [{"uri": view["uri"], "kind": "feature_source"}]
+    assert boosted["upstream"] == [
+        {"uri": "feast://shop/source/request", "kind": "feature_source"},
+        {"uri": view["uri"], "kind": "feature_source"},
+    ]
     service = json.loads(steward(catalog, "show", "churn_v1", "--json").stdout)
     assert service["kind"] == "feature_service"
     assert service["properties"]["features"] == {
@@ -119,7 +122,7 @@ def test_scan_change_and_rescan(repo: Path, tmp_path: Path) -> None:
     }
 
     again = json.loads(steward(catalog, "scan", f"feast://{repo}", "--json").stdout)
-    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 3, "deleted": 0}
+    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 4, "deleted": 0}
 
     # A changed definition, applied with Feast and scanned again: a new version.
     (repo / "definitions.py").write_text(

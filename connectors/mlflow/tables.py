@@ -73,6 +73,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "input_tags": ("input_uuid", "name", "value"),
     "logged_models": ("model_id", "source_run_id", "artifact_location"),
 }
+#: Tables MLflow 3 splits by workspace; without workspaces it reads the default one.
+WORKSPACED = frozenset(
+    {
+        "registered_models",
+        "model_versions",
+        "registered_model_tags",
+        "model_version_tags",
+        "registered_model_aliases",
+    }
+)
+DEFAULT_WORKSPACE = "default"
 OPTIONAL = frozenset(
     {"registered_model_aliases", "datasets", "inputs", "input_tags", "logged_models"}
 )
@@ -130,11 +141,6 @@ class TableStore:
             reason = first_line(getattr(err, "orig", None) or err)
             raise SourceUnavailable(f"{shown}: cannot read the database: {reason}") from None
         self.tables: dict[str, Table] = dict(meta.tables)
-        self.optional_columns = {
-            "storage_location": "storage_location" in self.tables["model_versions"].c,
-            "dataset_profile": "datasets" in self.tables
-            and "dataset_profile" in self.tables["datasets"].c,
-        }
 
     def _revision(self, present: set[str]) -> str:
         if "alembic_version" not in present:
@@ -155,26 +161,25 @@ class TableStore:
             " or upgrade steward's MLflow: pip install -U 'ai-steward[mlflow]'",
         )
 
-    def _rows(self, table: str, *where: Any) -> list[Any]:
+    def _rows(self, table: str, *where: Any, extra: tuple[str, ...] = ()) -> list[Any]:
+        """The rows of `table` (of the default workspace, as MLflow's own store reads them)."""
         if table not in self.tables:
             return []
         t = self.tables[table]
-        query = select(*(t.c[c] for c in COLUMNS[table] if c in t.c)).where(*where)
+        if "workspace" in t.c and table in WORKSPACED:
+            where = (*where, t.c.workspace == DEFAULT_WORKSPACE)
+        columns = [t.c[c] for c in (*COLUMNS[table], *extra) if c in t.c]
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(select(*columns).where(*where)))
 
     def registered(self) -> list[ModelInfo]:
         """Every registered model with its versions, tags and aliases (no runs yet)."""
         mv = self.tables["model_versions"]
-        extra = [mv.c.storage_location] if self.optional_columns["storage_location"] else []
-        with self.engine.connect() as conn:
-            versions = list(
-                conn.execute(
-                    select(*(mv.c[c] for c in COLUMNS["model_versions"]), *extra).where(
-                        (mv.c.current_stage != DELETED_STAGE) | mv.c.current_stage.is_(None)
-                    )
-                )
-            )
+        versions = self._rows(
+            "model_versions",
+            (mv.c.current_stage != DELETED_STAGE) | mv.c.current_stage.is_(None),
+            extra=("storage_location",),
+        )
         model_tags: dict[str, dict[str, str]] = defaultdict(dict)
         for row in self._rows("registered_model_tags"):
             model_tags[row.name][row.key] = row.value or ""
@@ -199,7 +204,7 @@ class TableStore:
                     tags=version_tags.get((row.name, number), {}),
                     created_ms=row.creation_time,
                     aliases=sorted(a for a, v in aliases.get(row.name, {}).items() if v == number),
-                    storage_location=(row.storage_location or None) if extra else None,
+                    storage_location=getattr(row, "storage_location", None) or None,
                 )
             )
         return [
@@ -261,16 +266,15 @@ class TableStore:
         )
         if not links:
             return []
-        datasets = self.tables["datasets"]
-        columns = [datasets.c[c] for c in COLUMNS["datasets"]]
-        if self.optional_columns["dataset_profile"]:
-            columns.append(datasets.c.dataset_profile)
         wanted = sorted({link.source_id for link in links})
-        with self.engine.connect() as conn:
-            found = {
-                row.dataset_uuid: row
-                for row in conn.execute(select(*columns).where(datasets.c.dataset_uuid.in_(wanted)))
-            }
+        found = {
+            row.dataset_uuid: row
+            for row in self._rows(
+                "datasets",
+                self.tables["datasets"].c.dataset_uuid.in_(wanted),
+                extra=("dataset_profile",),
+            )
+        }
         tags: dict[str, dict[str, str]] = defaultdict(dict)
         for row in self._input_tags([link.input_uuid for link in links]):
             tags[row.input_uuid][row.name] = row.value

@@ -254,7 +254,13 @@ def logged_model_id(source: str) -> str | None:
 
 
 class ClientStore:
-    """A file store or a tracking server, read through MLflow's own client."""
+    """A file store or a tracking server, read through MLflow's own client.
+
+    MLflow's file stores create the folders a store lacks when opened
+    (`models/`, `.trash/`): a store without `models/` has no registered model
+    and is not opened at all. (Every store MLflow wrote has `.trash/`; one
+    copied without its empty folders would get it back.)
+    """
 
     def __init__(self, location: Location, mlflow: Any) -> None:
         self.location = location
@@ -266,6 +272,10 @@ class ClientStore:
             raise unreadable(location, err) from None
 
     def registered(self) -> list[ModelInfo]:
+        path = local_path(self.location.tracking_uri) if self.location.kind == "file" else None
+        if path is not None and not (path / "models").is_dir():
+            # No model was ever registered there; MLflow's registry would create the folder.
+            return []
         registered = _pages(self.client.search_registered_models)
         versions: dict[str, list[VersionInfo]] = {}
         for mv in _pages(self.client.search_model_versions):

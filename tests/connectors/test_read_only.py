@@ -42,13 +42,13 @@ def files(root: Path) -> dict[str, str]:
     }
 
 
-def scan(tmp_path: Path, url: str) -> dict[str, Any]:
+def scan(tmp_path: Path, url: str) -> int:
+    """Scan through the CLI; how many assets it found."""
     catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
     result = CliRunner().invoke(cli, ["--catalog", catalog, "scan", url, "--json"])
     assert result.exit_code == 0, result.output
-    out: dict[str, Any] = json.loads(result.stdout)
-    assert out["summary"]["created"] + out["summary"]["unchanged"] >= 1  # it read something
-    return out
+    summary = json.loads(result.stdout)["summary"]
+    return int(summary["created"] + summary["unchanged"])
 
 
 # -- sources made of files: (folder to watch, URL to scan, a write by its producer) ------------
@@ -132,30 +132,52 @@ def mlflow_store(backend: str) -> Callable[[Path], Source]:
     return build
 
 
+def mlflow_runs_only(root: Path) -> Source:
+    """A file store a team only tracks runs in: no model was ever registered."""
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed: '.[mlflow]'")
+    import mlflow
+
+    path = root / "mlruns"
+    client = mlflow.MlflowClient(path.as_uri())
+    run_id = client.create_run(client.create_experiment("tracking")).info.run_id
+    client.log_param(run_id, "alpha", "0.5")
+    client.set_terminated(run_id)
+
+    def write() -> None:
+        client.set_tag(run_id, "reviewed", "yes")
+
+    return path, f"mlflow+file://{path}", write
+
+
 SOURCES: dict[str, Callable[[Path], Source]] = {
     "qdrant-local": qdrant_local,
     "features.toml": features_file,
     "feast-repo": feast_repo,
     "mlflow-file": mlflow_store("file"),
     "mlflow-sqlite": mlflow_store("sqlite"),
+    "mlflow-file-runs-only": mlflow_runs_only,
 }
+#: Sources with nothing steward catalogues (the scan reads, and finds nothing).
+EMPTY = frozenset({"mlflow-file-runs-only"})
 
 
 @pytest.fixture(scope="module", params=sorted(SOURCES))
-def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Source:
+def source(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Source]:
     """One source, built by its producer (once per module: MLflow's run context reads git)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-        return SOURCES[request.param](tmp_path_factory.mktemp(request.param))
+        return request.param, SOURCES[request.param](tmp_path_factory.mktemp(request.param))
 
 
 def test_a_scan_leaves_every_file_as_it_was(
-    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: tuple[str, Source], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the producer's write below
-    watched, url, write = source
+    kind, (watched, url, write) = source
     before = files(watched)
-    scan(tmp_path, url)
+    assert (scan(tmp_path, url) == 0) == (kind in EMPTY)
     assert files(watched) == before
     scan(tmp_path, url)  # a re-scan reads again
     assert files(watched) == before

@@ -270,6 +270,7 @@ class ClientStore:
             )
         except Exception as err:  # MLflow raises many kinds for a store it cannot open
             raise unreadable(location, err) from None
+        self._experiments: dict[str, str] = {}
 
     def registered(self) -> list[ModelInfo]:
         path = local_path(self.location.tracking_uri) if self.location.kind == "file" else None
@@ -295,7 +296,7 @@ class ClientStore:
         """(source run id, artifact location) of an MLflow 3 logged model."""
         try:
             model = self.client.get_logged_model(model_id)
-        except Exception:  # MLflow 2 has no logged models; a deleted one is gone
+        except Exception:  # a deleted logged model; a server of MLflow 2 has none
             return None, None
         return model.source_run_id or None, model.artifact_location or None
 
@@ -316,15 +317,11 @@ class ClientStore:
                 )
             )
         experiment_id = str(run.info.experiment_id)
-        try:
-            experiment = str(self.client.get_experiment(experiment_id).name)
-        except Exception:
-            experiment = ""
         return RunInfo(
             run_id=run_id,
             run_name=run.info.run_name or "",
             experiment_id=experiment_id,
-            experiment_name=experiment,
+            experiment_name=self.experiment(experiment_id),
             status=str(run.info.status or ""),
             start_time=run.info.start_time,
             end_time=run.info.end_time,
@@ -332,6 +329,14 @@ class ClientStore:
             tags=dict(run.data.tags or {}),
             inputs=inputs,
         )
+
+    def experiment(self, experiment_id: str) -> str:
+        if experiment_id not in self._experiments:
+            try:
+                self._experiments[experiment_id] = self.client.get_experiment(experiment_id).name
+            except Exception:
+                self._experiments[experiment_id] = ""
+        return self._experiments[experiment_id]
 
     def artifact_uri(self, name: str, version: VersionInfo) -> str:
         return str(self.client.get_model_version_download_uri(name, str(version.version)))
@@ -431,9 +436,7 @@ class Reader:
         except Exception as err:
             self.warnings.append(f"{where}: no readable MLmodel: {first_line(err)}")
             return None
-        if model is None:
-            return None
-        if model.signature is None:
+        if model is None or model.signature is None:
             return None
         return dict(model.signature.to_dict())
 

@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
 mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_registry_uri(sys.argv[1])
 X, y = datasets.load_iris(return_X_y=True, as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
 params = {"solver": "lbfgs", "max_iter": 1000, "random_state": 8888}

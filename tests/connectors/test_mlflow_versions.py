@@ -13,6 +13,7 @@ of a file store MLflow 3 wrote. Stores of MLflow 2 are read by MLflow 3.)
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -108,9 +109,21 @@ def revision(db: Path) -> str:
     return str(row[0])
 
 
+def team_environment() -> dict[str, str]:
+    """The environment without MLflow's settings (MLflow's own calls in this process set
+    MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI: the team's MLflow would write there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return {**env, "MLFLOW_ALLOW_FILE_STORE": "true"}
+
+
 def run(python: Path, *args: str, cwd: Path) -> Any:
     done = subprocess.run(
-        [str(python), *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [str(python), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=team_environment(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else None
@@ -229,7 +242,7 @@ def test_a_store_of_stewards_mlflow_scanned_by_steward_on_the_oldest(
         capture_output=True,
         text=True,
         timeout=600,
-        env={"MLFLOW_ALLOW_FILE_STORE": "true", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={**team_environment(), "HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     on_oldest = json.loads(done.stdout)

@@ -17,15 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 #: Seconds a build may take (pip downloads from the index).
 BUILD_TIMEOUT = 600
-#: How long each environment took to build in this session (for the test report).
-BUILD_SECONDS: dict[str, float] = {}
 
 
 def cache_root() -> Path:
@@ -54,7 +51,6 @@ def cached_venv(name: str, requirements: list[str]) -> Path:
             return python
         building = root / f".{target.name}.building"
         shutil.rmtree(building, ignore_errors=True)
-        started = time.perf_counter()
         try:
             subprocess.run(
                 [sys.executable, "-m", "venv", str(building)],
@@ -75,5 +71,4 @@ def cached_venv(name: str, requirements: list[str]) -> Path:
             last = str(detail).strip().splitlines()[-1:] or [type(err).__name__]
             _unavailable(f"cannot build a {name} environment ({' '.join(requirements)}): {last[0]}")
         building.rename(target)
-        BUILD_SECONDS[name] = time.perf_counter() - started
     return python

@@ -5,19 +5,25 @@ Also `mlflow+sqlite:///ABS/mlflow.db` and a tracking server, `mlflow://HOST:PORT
 in the registry's namespace; its definition is its latest version (signature
 as fields, every version with its source run in the properties), so a new
 model version is a new steward version and an unchanged registry writes
-nothing. The latest version's source run gives the lineage: the datasets it
-logged (`mlflow.log_input`) as `trained_on` / `evaluated_on` edges keyed like
-the other connectors key them, the feature sets and embedding model its tags
-name (`steward.feature_set...`, `steward.embedding_model`), and its
-experiment as context. `connectors.mlflow.mapping` holds the pure mapping,
-`connectors.mlflow.reader` the MLflow I/O.
+nothing. The latest version's source run (an MLflow 3 logged model,
+`models:/m-...`, resolved to the run that logged it) gives the lineage: the
+datasets it logged (`mlflow.log_input`) as `trained_on` / `evaluated_on`
+edges, keyed like the other connectors key them when their source is a file
+or a table, otherwise assets of kind `dataset` of their own in the registry's
+namespace (`datasets/NAME@DIGEST`, MLflow's schema as fields and its profile
+observed); the feature sets and embedding model its tags name
+(`steward.feature_set...`, `steward.embedding_model`); and its experiment as
+context. The scan never writes to the registry: a SQLite store is read
+through a read-only connection, never migrated. `connectors.mlflow.mapping`
+holds the pure mapping, `connectors.mlflow.reader` and
+`connectors.mlflow.tables` the MLflow I/O.
 """
 
 from __future__ import annotations
 
 from catalog.apply import Scope
 from connectors.base import Connector, ConnectorConfig, Progress, Scan
-from connectors.mlflow.mapping import model_spec
+from connectors.mlflow.mapping import model_specs
 from connectors.mlflow.reader import (
     Reader,
     check_reachable,
@@ -48,10 +54,9 @@ class MlflowConnector(Connector[MlflowConfig]):
             reader = Reader(location)
             models = reader.models(progress)
         warnings = reader.warnings
-        specs = [model_spec(location.namespace, m, warnings) for m in models]
         return Scan(
-            specs=specs,
-            scopes=[Scope(location.namespace, kinds=("model",))],
+            specs=model_specs(location.namespace, models, warnings),
+            scopes=[Scope(location.namespace, kinds=("model", "dataset"))],
             origin=f"scan {location.shown}",
             warnings=warnings,
         )

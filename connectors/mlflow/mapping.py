@@ -51,8 +51,25 @@ class DatasetInput:
     source_type: str
     source: str
     schema: str | None = None
+    #: What MLflow computed about the data when it was logged (JSON, e.g. `num_rows`).
+    profile: str | None = None
     context: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def logged(cls, *described: str | None, tags: dict[str, str]) -> DatasetInput:
+        """From (name, digest, source type, source, schema, profile) and the input's tags."""
+        name, digest, source_type, source, schema, profile = described
+        return cls(
+            name=name or "",
+            digest=digest or "",
+            source_type=source_type or "",
+            source=source or "",
+            schema=schema or None,
+            profile=profile or None,
+            context=tags.get(CONTEXT_TAG, ""),
+            tags=tags,
+        )
 
 
 @dataclass
@@ -84,6 +101,8 @@ class VersionInfo:
     tags: dict[str, str] = field(default_factory=dict)
     created_ms: int | None = None
     aliases: list[str] = field(default_factory=list)
+    #: Where the version's files are, when the registry says (MLflow >= 2.9).
+    storage_location: str | None = None
 
 
 @dataclass
@@ -228,6 +247,59 @@ def uri_key(raw: str) -> AssetKey | None:
         return None
 
 
+def registry_dataset_key(namespace: str, ds: DatasetInput) -> AssetKey:
+    """A logged dataset no other connector names: `datasets/NAME@DIGEST` in the registry.
+
+    Registered model names cannot hold a `/`, so this never meets a model.
+    """
+    return AssetKey(namespace, f"datasets/{ds.name}@{ds.digest}")
+
+
+def _json_object(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dataset_spec(key: AssetKey, ds: DatasetInput) -> AssetSpec:
+    """A logged dataset as an asset: its schema as fields, its profile observed.
+
+    Its definition is what MLflow's digest stands for (name, digest, source,
+    schema); the profile (`num_rows`, ...) is an observation.
+    """
+    try:
+        source: Any = json.loads(ds.source) if ds.source else None
+    except json.JSONDecodeError:
+        source = ds.source
+    fields = [
+        FieldSpec(
+            name=str(spec.get("name") or f"column_{i}"),
+            type=spec_type(spec),
+            nullable=not spec.get("required", True),
+        )
+        for i, spec in enumerate(_specs(ds.schema))
+    ]
+    observed: dict[str, Any] = {"registry": "mlflow"}
+    profile = _json_object(ds.profile)
+    if profile:
+        observed["profile"] = profile
+    return AssetSpec(
+        namespace=key.namespace,
+        name=key.name,
+        kind="dataset",
+        fields=fields,
+        properties={
+            "name": ds.name,
+            "digest": ds.digest,
+            "source_type": ds.source_type,
+            "source": source,
+        },
+        observed=observed,
+    )
+
+
 def edge_kind(context: str, key: AssetKey) -> str:
     """`trained_on`, `evaluated_on`, `feature_input` (a feature set) or `reads`."""
     if key.namespace.startswith(FEATURE_SCHEMES):
@@ -247,7 +319,7 @@ def _schema(raw: str | None) -> list[dict[str, str]] | None:
     return [{"name": str(s.get("name", "")), "type": spec_type(s)} for s in specs]
 
 
-def dataset_entry(ds: DatasetInput, key: AssetKey | None) -> dict[str, Any]:
+def dataset_entry(ds: DatasetInput, key: AssetKey) -> dict[str, Any]:
     """How a logged dataset is kept in the model's properties."""
     try:
         source: Any = json.loads(ds.source) if ds.source else None
@@ -259,7 +331,7 @@ def dataset_entry(ds: DatasetInput, key: AssetKey | None) -> dict[str, Any]:
         "context": ds.context or None,
         "source_type": ds.source_type,
         "source": source,
-        "uri": key.uri if key else None,
+        "uri": key.uri,
     }
     schema = _schema(ds.schema)
     if schema:
@@ -344,6 +416,23 @@ def embedding(run: RunInfo, warnings: list[str], where: str) -> dict[str, Any] |
 # -- the asset ---------------------------------------------------------------------------
 
 
+def model_specs(namespace: str, models: list[ModelInfo], warnings: list[str]) -> list[AssetSpec]:
+    """The specs of every registered model and of the datasets their latest runs logged.
+
+    A logged dataset keyed by a URI another connector uses (a file, a table)
+    is only an edge: that connector describes it. Any other dataset is an
+    asset of its own in the registry's namespace (see `registry_dataset_key`).
+    """
+    specs = [model_spec(namespace, m, warnings) for m in models]
+    datasets: dict[AssetKey, AssetSpec] = {}
+    for model in models:
+        for ds in model.run.inputs if model.run else []:
+            if dataset_key(ds.source_type, ds.source, ds.tags) is None:
+                key = registry_dataset_key(namespace, ds)
+                datasets.setdefault(key, dataset_spec(key, ds))
+    return specs + [datasets[k] for k in sorted(datasets)]
+
+
 def model_spec(namespace: str, model: ModelInfo, warnings: list[str]) -> AssetSpec:
     """The asset spec of one registered model (see the module's docstring)."""
     where = model.name
@@ -371,15 +460,16 @@ def model_spec(namespace: str, model: ModelInfo, warnings: list[str]) -> AssetSp
         properties["experiment_id"] = run.experiment_id
         datasets = []
         for ds in run.inputs:
-            key = dataset_key(ds.source_type, ds.source, ds.tags)
+            key = dataset_key(ds.source_type, ds.source, ds.tags) or registry_dataset_key(
+                namespace, ds
+            )
             datasets.append(dataset_entry(ds, key))
-            if key is not None:
-                kind = edge_kind(ds.context, key)
-                edges[(key.uri, kind)] = EdgeSpec(
-                    source_namespace=key.namespace, source_name=key.name, kind=kind
-                )
+            kind = edge_kind(ds.context, key)
+            edges[(key.uri, kind)] = EdgeSpec(
+                source_namespace=key.namespace, source_name=key.name, kind=kind
+            )
         properties["datasets"] = sorted(
-            datasets, key=lambda d: (d["context"] or "", d["name"], d["digest"], d["uri"] or "")
+            datasets, key=lambda d: (d["context"] or "", d["name"], d["digest"], d["uri"])
         )
         trained = feature_sets(run, warnings, where)
         properties["trained_on"] = {key.uri: version for key, version in sorted(trained.items())}

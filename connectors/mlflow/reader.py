@@ -1,11 +1,15 @@
-"""Reading an MLflow registry through MLflow's own client (the `mlflow` extra).
+"""Reading an MLflow registry, never writing to it (the `mlflow` extra).
 
 Where the registry is (`Location`), checked before MLflow touches it: MLflow
 creates a missing file store or SQLite database, and retries an unreachable
 server for minutes, so a wrong URL would either write to the user's disk or
-hang. Then the registered models, their versions, the latest version's
-source run (params, tags, logged input datasets, experiment) and its
-signature (from the model's `MLmodel` file) become the plain dataclasses of
+hang. A SQLite store is read table by table through a read-only connection
+(`connectors.mlflow.tables`: MLflow's own store would migrate it); a file
+store or a tracking server through MLflow's client, which only reads them.
+Then the registered models, their versions, the latest version's source run
+(params, tags, logged input datasets, experiment; an MLflow 3 logged model,
+`models:/m-...`, resolved to the run that logged it) and its signature (from
+the model's `MLmodel` file) become the plain dataclasses of
 `connectors.mlflow.mapping`.
 """
 
@@ -28,13 +32,13 @@ from catalog.errors import InvalidInput, SourceUnavailable, StewardError
 from catalog.identity import normalize_namespace, redact_url
 from connectors.base import Progress
 from connectors.mlflow.mapping import (
-    CONTEXT_TAG,
     DatasetInput,
     ModelInfo,
     RunInfo,
     VersionInfo,
     latest_version,
 )
+from connectors.mlflow.tables import TableStore
 
 EXTRA_HINT = "pip install 'ai-steward[mlflow]'"
 #: Seconds to wait for a tracking server to accept a connection.
@@ -237,82 +241,79 @@ def _version(mv: Any) -> VersionInfo:
         tags=dict(mv.tags or {}),
         created_ms=mv.creation_timestamp,
         aliases=sorted(mv.aliases or []),
+        storage_location=getattr(mv, "storage_location", None) or None,
     )
 
 
-class Reader:
-    """The registry at one location, read with an `MlflowClient`."""
+def logged_model_id(source: str) -> str | None:
+    """The logged model an MLflow 3 source names (`models:/m-...`), else None."""
+    if not source.startswith("models:/"):
+        return None
+    model_id = source[len("models:/") :].strip("/").split("/", 1)[0]
+    return model_id if model_id.startswith("m-") else None
 
-    def __init__(self, location: Location) -> None:
-        mlflow = import_mlflow()
-        self.mlflow = mlflow
+
+class ClientStore:
+    """A file store or a tracking server, read through MLflow's own client.
+
+    MLflow's file stores create the folders a store lacks when opened
+    (`models/`, `.trash/`): a store without `models/` has no registered model
+    and is not opened at all. (Every store MLflow wrote has `.trash/`; one
+    copied without its empty folders would get it back.)
+    """
+
+    def __init__(self, location: Location, mlflow: Any) -> None:
         self.location = location
         try:
             self.client = mlflow.MlflowClient(
                 tracking_uri=location.tracking_uri, registry_uri=location.tracking_uri
             )
         except Exception as err:  # MLflow raises many kinds for a store it cannot open
-            raise self.error(err) from None
-        self.warnings: list[str] = []
+            raise unreadable(location, err) from None
         self._experiments: dict[str, str] = {}
 
-    def error(self, err: BaseException) -> SourceUnavailable:
-        return SourceUnavailable(
-            f"{self.location.shown}: MLflow cannot read the registry: {first_line(err)}"
-        )
-
-    def models(self, progress: Progress | None = None) -> list[ModelInfo]:
-        """Every registered model with its versions, latest run and signature."""
-        try:
-            registered = _pages(self.client.search_registered_models)
-            versions: dict[str, list[VersionInfo]] = {}
-            for mv in _pages(self.client.search_model_versions):
-                versions.setdefault(mv.name, []).append(_version(mv))
-        except StewardError:
-            raise
-        except Exception as err:
-            raise self.error(err) from None
-        out = []
-        total = len(registered)
-        for done, rm in enumerate(sorted(registered, key=lambda m: m.name)):
-            if progress is not None:
-                progress(done, total, rm.name)
-            info = ModelInfo(
+    def registered(self) -> list[ModelInfo]:
+        path = local_path(self.location.tracking_uri) if self.location.kind == "file" else None
+        if path is not None and not (path / "models").is_dir():
+            # No model was ever registered there; MLflow's registry would create the folder.
+            return []
+        registered = _pages(self.client.search_registered_models)
+        versions: dict[str, list[VersionInfo]] = {}
+        for mv in _pages(self.client.search_model_versions):
+            versions.setdefault(mv.name, []).append(_version(mv))
+        return [
+            ModelInfo(
                 name=rm.name,
                 description=rm.description or None,
                 tags=dict(rm.tags or {}),
                 aliases=_aliases(rm.aliases),
                 versions=versions.get(rm.name, []),
             )
-            latest = latest_version(info.versions)
-            if latest is not None:
-                if latest.run_id:
-                    info.run = self.run(latest.run_id, f"{rm.name} v{latest.version}")
-                info.signature = self.signature(rm.name, latest.version)
-            out.append(info)
-        if progress is not None:
-            progress(total, total, "")
-        return out
+            for rm in registered
+        ]
 
-    def run(self, run_id: str, where: str) -> RunInfo | None:
+    def logged_model(self, model_id: str) -> tuple[str | None, str | None]:
+        """(source run id, artifact location) of an MLflow 3 logged model."""
         try:
-            run = self.client.get_run(run_id)
-        except Exception as err:
-            self.warnings.append(f"{where}: source run {run_id} not readable: {first_line(err)}")
-            return None
+            model = self.client.get_logged_model(model_id)
+        except Exception:  # a deleted logged model; a server of MLflow 2 has none
+            return None, None
+        return model.source_run_id or None, model.artifact_location or None
+
+    def run(self, run_id: str) -> RunInfo | None:
+        run = self.client.get_run(run_id)
         inputs = []
         for item in getattr(run.inputs, "dataset_inputs", None) or []:
             ds = item.dataset
-            tags = {t.key: t.value for t in item.tags or []}
             inputs.append(
-                DatasetInput(
-                    name=ds.name,
-                    digest=ds.digest,
-                    source_type=ds.source_type,
-                    source=ds.source,
-                    schema=ds.schema or None,
-                    context=tags.get(CONTEXT_TAG, ""),
-                    tags=tags,
+                DatasetInput.logged(
+                    ds.name,
+                    ds.digest,
+                    ds.source_type,
+                    ds.source,
+                    ds.schema,
+                    getattr(ds, "profile", None),
+                    tags={t.key: t.value for t in item.tags or []},
                 )
             )
         experiment_id = str(run.info.experiment_id)
@@ -337,20 +338,129 @@ class Reader:
                 self._experiments[experiment_id] = ""
         return self._experiments[experiment_id]
 
-    def signature(self, name: str, version: int) -> dict[str, Any] | None:
-        """The version's signature from its MLmodel file (None, with a warning, if unreadable)."""
+    def artifact_uri(self, name: str, version: VersionInfo) -> str:
+        return str(self.client.get_model_version_download_uri(name, str(version.version)))
+
+
+def unreadable(location: Location, err: BaseException) -> SourceUnavailable:
+    reason = first_line(err)
+    return SourceUnavailable(f"{location.shown}: MLflow cannot read the registry: {reason}")
+
+
+def table_artifact_uri(store: TableStore, version: VersionInfo) -> str:
+    """Where a version's files are, resolved from the store's own tables.
+
+    `runs:/RUN/PATH` is the run's artifact root + PATH and `models:/m-...`
+    MLflow 3's logged model's location: never handed to MLflow, whose
+    resolution would open a tracking store of its own.
+    """
+    uri = version.storage_location or version.source
+    model_id = logged_model_id(uri)
+    if model_id is not None:
+        location = store.logged_model(model_id)[1]
+        if location:
+            return location
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri[len("runs:/") :].strip("/").partition("/")
+        root = store.run_artifact_uri(run_id)
+        if root:
+            return f"{root.rstrip('/')}/{path}" if path else root
+    return uri
+
+
+def local_path(uri: str) -> Path | None:
+    """The local path of an absolute path or `file:` URI, else None."""
+    if uri.startswith("/"):
+        return Path(uri)
+    if uri.lower().startswith("file:"):
+        parts = urlsplit(uri)
+        if parts.netloc in ("", "localhost"):
+            return Path(unquote(parts.path))
+    return None
+
+
+class Reader:
+    """The registry at one location: a SQLite store's tables, or MLflow's client."""
+
+    def __init__(self, location: Location) -> None:
+        self.mlflow = import_mlflow()
+        self.location = location
+        self.store: TableStore | ClientStore = (
+            TableStore(Path(location.tracking_uri.removeprefix("sqlite:///")), location.shown)
+            if location.kind == "sqlite"
+            else ClientStore(location, self.mlflow)
+        )
+        self.warnings: list[str] = []
+
+    def models(self, progress: Progress | None = None) -> list[ModelInfo]:
+        """Every registered model with its versions, latest run and signature."""
         try:
-            uri = self.client.get_model_version_download_uri(name, str(version))
-            with tempfile.TemporaryDirectory(prefix="steward-mlflow-") as tmp:
-                path = self.mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{str(uri).rstrip('/')}/MLmodel",
-                    dst_path=tmp,
-                    tracking_uri=self.location.tracking_uri,
-                )
-                model = self.mlflow.models.Model.load(path)
+            registered = self.store.registered()
+        except StewardError:
+            raise
         except Exception as err:
-            self.warnings.append(f"{name} v{version}: no readable MLmodel: {first_line(err)}")
+            raise unreadable(self.location, err) from None
+        total = len(registered)
+        out = sorted(registered, key=lambda m: m.name)
+        for done, info in enumerate(out):
+            if progress is not None:
+                progress(done, total, info.name)
+            latest = latest_version(info.versions)
+            if latest is not None:
+                run_id = latest.run_id
+                model_id = logged_model_id(latest.source)
+                if not run_id and model_id is not None:
+                    run_id = self.store.logged_model(model_id)[0]
+                if run_id:
+                    info.run = self.run(run_id, f"{info.name} v{latest.version}")
+                info.signature = self.signature(info.name, latest)
+        if progress is not None:
+            progress(total, total, "")
+        return out
+
+    def run(self, run_id: str, where: str) -> RunInfo | None:
+        try:
+            run = self.store.run(run_id)
+        except Exception as err:
+            self.warnings.append(f"{where}: source run {run_id} not readable: {first_line(err)}")
             return None
-        if model.signature is None:
+        if run is None:
+            self.warnings.append(f"{where}: source run {run_id} not in the store")
+        return run
+
+    def signature(self, name: str, version: VersionInfo) -> dict[str, Any] | None:
+        """The version's signature from its MLmodel file (None, with a warning, if unreadable)."""
+        where = f"{name} v{version.version}"
+        try:
+            model = self._mlmodel(name, version)
+        except Exception as err:
+            self.warnings.append(f"{where}: no readable MLmodel: {first_line(err)}")
+            return None
+        if model is None or model.signature is None:
             return None
         return dict(model.signature.to_dict())
+
+    def _mlmodel(self, name: str, version: VersionInfo) -> Any:
+        load = self.mlflow.models.Model.load
+        if isinstance(self.store, TableStore):
+            uri = table_artifact_uri(self.store, version)
+            path = local_path(uri)
+            if path is not None:
+                return load(str(path / "MLmodel"))
+            if urlsplit(uri).scheme in ("", "runs", "models", "mlflow-artifacts"):
+                self.warnings.append(
+                    f"{name} v{version.version}: {uri} is read through a tracking server;"
+                    " scan the server (mlflow://HOST:PORT) for its signature"
+                )
+                return None
+            tracking_uri = None
+        else:
+            uri = self.store.artifact_uri(name, version)
+            tracking_uri = self.location.tracking_uri
+        with tempfile.TemporaryDirectory(prefix="steward-mlflow-") as tmp:
+            path = self.mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{str(uri).rstrip('/')}/MLmodel",
+                dst_path=tmp,
+                tracking_uri=tracking_uri,
+            )
+            return load(path)

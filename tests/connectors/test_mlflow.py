@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from catalog.cli import cli
 from catalog.identity import AssetKey
 from connectors.mlflow.mapping import (
+    DatasetInput,
     ModelInfo,
     RunInfo,
     VersionInfo,
@@ -26,6 +27,7 @@ from connectors.mlflow.mapping import (
     embedding,
     feature_sets,
     model_spec,
+    model_specs,
     signature_fields,
 )
 
@@ -488,6 +490,27 @@ def test_tracking_server_reads_like_the_store(registry: Registry, tmp_path: Path
     assert via_server["upstream"] == via_store["upstream"] != []
 
 
+@pytest.mark.parametrize("registry", ["sqlite"], indirect=True)
+def test_a_version_without_its_run_is_followed_through_its_logged_model(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """MLflow 3 registers `models:/m-...`; a version whose run id is not kept still has lineage."""
+    db = tmp_path / "mlflow.db"
+    db.write_bytes((registry.root / "mlflow.db").read_bytes())
+    with sqlite3.connect(db) as conn:  # as a client that registered without linking the run
+        (source, run_id) = conn.execute(
+            "SELECT source, run_id FROM model_versions WHERE name = 'ranker'"
+        ).fetchone()
+        conn.execute("UPDATE model_versions SET run_id = NULL WHERE name = 'ranker'")
+    assert source.startswith("models:/m-")
+    catalog = f"sqlite:///{tmp_path / 'c.db'}"
+    assert ok(catalog, "scan", f"mlflow+sqlite://{db}", "--json")["warnings"] == []
+    ranker = ok(catalog, "show", f"mlflow+sqlite://{db}/ranker", "--json")
+    assert ranker["properties"]["run_id"] == run_id
+    assert len(ranker["upstream"]) == 3
+    assert [f["name"] for f in ranker["fields"]] == ["query"]  # its MLmodel, found too
+
+
 def test_missing_extra_names_it(tmp_path: Path) -> None:
     """Without MLflow installed (simulated by blocking its import), the error names the extra."""
     code = (
@@ -586,3 +609,51 @@ def test_latest_ready_version_defines_the_model() -> None:
     assert spec.observed["versions"][0]["aliases"] == ["champion"]
     moved = model_spec("mlflow://h:5000", ModelInfo(name="m", versions=versions), [])
     assert moved.definition() == spec.definition()  # an alias is not a version
+
+
+def test_logged_datasets_without_a_location_are_assets_of_the_registry() -> None:
+    iris = DatasetInput.logged(
+        "iris-train",
+        "1f1c13b5",
+        "code",
+        '{"uri": "sklearn.datasets.load_iris"}',
+        '{"mlflow_colspec": [{"type": "double", "name": "x", "required": true},'
+        ' {"type": "long", "name": "y", "required": false}]}',
+        '{"num_rows": 120, "num_elements": 240}',
+        tags={"mlflow.data.context": "training"},
+    )
+    events = DatasetInput.logged(
+        "events",
+        "aa",
+        "table",
+        '{"uri": "postgres://db/shop.public.events"}',
+        None,
+        None,
+        tags={"mlflow.data.context": "eval"},
+    )
+    run = RunInfo(run_id="r", inputs=[iris, events])
+    models = [ModelInfo(n, versions=[VersionInfo(1, run_id="r")], run=run) for n in ("b", "a")]
+    specs = {s.uri: s for s in model_specs("mlflow://h:5000", models, [])}
+    dataset_uri = "mlflow://h:5000/datasets/iris-train@1f1c13b5"
+    # One asset for the two models; the table is the PostgreSQL connector's, an edge only.
+    assert list(specs) == ["mlflow://h:5000/b", "mlflow://h:5000/a", dataset_uri]
+    iris_spec = specs[dataset_uri]
+    assert iris_spec.kind == "dataset"
+    assert [(f.name, f.type, f.nullable) for f in iris_spec.fields] == [
+        ("x", "double", False),
+        ("y", "long", True),
+    ]
+    assert iris_spec.observed["profile"] == {"num_rows": 120, "num_elements": 240}
+    assert iris_spec.properties["source"] == {"uri": "sklearn.datasets.load_iris"}
+    assert {(e.source.uri, e.kind) for e in specs["mlflow://h:5000/a"].edges} == {
+        (dataset_uri, "trained_on"),
+        ("postgres://db:5432/shop.public.events", "evaluated_on"),
+    }
+    # What MLflow profiled is observed: another row count is not another version.
+    recounted = DatasetInput.logged(
+        *("iris-train", "1f1c13b5", "code", iris.source, iris.schema, '{"num_rows": 7}'),
+        tags={},
+    )
+    model = ModelInfo("a", run=RunInfo("r", inputs=[recounted]))
+    again = model_specs("mlflow://h:5000", [model], [])
+    assert again[-1].definition() == iris_spec.definition()

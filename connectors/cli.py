@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -79,6 +80,12 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
     type=click.IntRange(min=1),
     metavar="N",
     help="Qdrant, Pinecone: vectors in a baseline sample (default 2000).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="OpenML: openml-python's cache directory (default: openml-python's own).",
 )
 @pass_app
 def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: Any) -> None:

@@ -345,3 +345,14 @@ def test_malformed_urls_are_refused(url: str, said: str, tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     assert said in result.stderr
     assert "hunter2" not in result.output
+
+
+def test_a_deleted_index_is_marked_deleted(pinecone: PineconeStandIn, store: Store) -> None:
+    fill(pinecone)
+    with PineconeConnector(PineconeConfig(url=pinecone.url, api_key=KEY)) as connector:
+        first = connector.scan()
+        apply(store, first.specs, first.scopes)
+        pinecone.drop_index("products")
+        second = connector.scan()
+    plan = apply(store, second.specs, second.scopes)
+    assert [(c.action, c.uri.rsplit("/", 1)[1]) for c in plan.pending] == [("delete", "products")]

@@ -358,3 +358,31 @@ def test_a_refused_key_is_one_line(source: tuple[str, Source], tmp_path: Path) -
     _, src = source
     assert src.wrong_key is not None
     fails_in_one_line(tmp_path, src.wrong_key, {})
+
+
+@pytest.mark.parametrize(
+    ("module", "words", "extra"),
+    [
+        ("pinecone", ["pinecone+http://127.0.0.1:9", "--api-key", "k"], "pinecone"),
+        ("openml", ["openml+test://2"], "openml"),
+    ],
+)
+def test_a_missing_extra_is_named(
+    module: str, words: list[str], extra: str, tmp_path: Path
+) -> None:
+    """Without the client library (its import blocked), the error names the extra."""
+    import subprocess
+    import sys
+
+    argv = ["steward", "--catalog", f"sqlite:///{tmp_path / 'c.db'}", "scan", *words]
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "from catalog.cli import main\n"
+        f"sys.argv = {argv!r}\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert f"pip install 'ai-steward[{extra}]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "c.db").exists()

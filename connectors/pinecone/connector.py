@@ -258,7 +258,10 @@ class PineconeConnector(Connector[PineconeConfig]):
         ids = self._record_ids(name, stats, warnings)
         if not ids:
             return stats, []
-        chosen = choose(len(ids), PAYLOAD_SAMPLE, sample_seed(f"{self.namespace}/{name}"))
+        # The first records of the baseline's draw (same seed and size), so that the
+        # baseline taken after the scan fetches only the rest.
+        draw = choose(len(ids), max(PAYLOAD_SAMPLE, self.config.sample_size), _seed(self, name))
+        chosen = draw[:PAYLOAD_SAMPLE]
         fetched = self._fetch(name, [ids[i] for i in chosen])
         return stats, [metadata or {} for _, metadata in fetched]
 
@@ -360,6 +363,11 @@ class PineconeConnector(Connector[PineconeConfig]):
         dim = int(index["dimension"])
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim)
         return [VectorSample("", matrix, len(ids), seed, "ids")]
+
+
+def _seed(connector: PineconeConnector, name: str) -> int:
+    """The seed of an index's samples: the one `take_baselines` gives (by its URI)."""
+    return sample_seed(f"{connector.namespace}/{name}")
 
 
 def msgspec_json(model: Any) -> dict[str, Any]:

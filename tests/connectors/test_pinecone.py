@@ -277,6 +277,16 @@ def test_scan_and_baseline_through_the_cli(pinecone: PineconeStandIn, tmp_path: 
     assert sorted(baselines) == ["docs", "products"]  # dense and with records
     assert baselines["docs"]["vectors"] == 180 and baselines["docs"]["population"] == 180
     assert KEY not in result.output
+    # the baseline reuses the records the scan fetched: each record (of docs' 180 and
+    # products' 40) was fetched once
+    fetched = [
+        (e.host, v)
+        for e in pinecone.exchanges
+        if e.path == "/vectors/fetch"
+        for k, v in e.query
+        if k == "ids"
+    ]
+    assert len(fetched) == len(set(fetched)) == 220
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
     try:
         with store.session() as session:

@@ -4,7 +4,7 @@ No Pinecone service can be reached from the test machines, so the real SDK
 is pointed at this server on 127.0.0.1: one control plane (`GET /indexes`,
 `GET /indexes/{name}`) and one data-plane server per index, as Pinecone
 gives each index its own host (`POST /describe_index_stats`, `GET
-/vectors/list`, `GET /vectors/fetch`, `POST /query`).
+/vectors/list`, `GET /vectors/fetch`: what the connector reads).
 
 Every request it receives and every answer it gives are validated with
 openapi-core against the document of the API version the request names in
@@ -338,8 +338,6 @@ class PineconeStandIn:
             return 200, self._list(index, namespace, args)
         if method == "GET" and path == "/vectors/fetch":
             return 200, self._fetch(index, namespace, args.get("ids") or [])
-        if method == "POST" and path == "/query":
-            return 200, self._query(index, json.loads(body or b"{}"))
         return 404, _rpc(5, f"{method} {path} is not served here")
 
     @staticmethod
@@ -387,26 +385,6 @@ class PineconeStandIn:
         found = {i: self._vector(i, records[i]) for i in ids if i in records}
         return {"vectors": found, "namespace": namespace, "usage": {"readUnits": 1}}
 
-    def _query(self, index: StandInIndex, request: dict[str, Any]) -> dict[str, Any]:
-        namespace = request.get("namespace", "")
-        records = index.namespaces.get(namespace, {})
-        vector = request.get("vector") or []
-        scored = sorted(
-            (
-                (sum(a * b for a, b in zip(vector, r.values, strict=False)), i)
-                for i, r in records.items()
-            ),
-            reverse=True,
-        )[: int(request.get("topK", 10))]
-        return {
-            "matches": [
-                {**self._vector(i, records[i], bool(request.get("includeValues"))), "score": s}
-                for s, i in scored
-            ],
-            "namespace": namespace,
-            "usage": {"readUnits": 5},
-        }
-
 
 def _error(status: int, code: str, message: str) -> dict[str, Any]:
     """The control plane's error shape (`ErrorResponse`)."""
@@ -416,11 +394,6 @@ def _error(status: int, code: str, message: str) -> dict[str, Any]:
 def _rpc(code: int, message: str) -> dict[str, Any]:
     """The data plane's error shape (`rpcStatus`, gRPC status codes)."""
     return {"code": code, "message": message, "details": []}
-
-
-def load_spec_versions() -> list[str]:
-    """The API versions whose documents are kept (both must be there)."""
-    return sorted(p.name.split("_")[-1].removesuffix(".oas.yaml") for p in SPECS.glob("db_*"))
 
 
 __all__ = ["Exchange", "Path", "PineconeStandIn", "pod", "serverless", "validate"]

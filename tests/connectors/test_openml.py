@@ -207,3 +207,37 @@ def test_a_model_trained_on_the_dataset_in_mlflow_resolves_to_it(
     assert up.exit_code == 0, up.output
     edges = [(e["source"], e["kind"]) for e in json.loads(up.stdout)["edges"]]
     assert (f"{NS}/d/2", "trained_on") in edges
+
+
+def test_an_openlineage_dataset_naming_the_openml_page_resolves_to_it(
+    cache: Path, tmp_path: Path
+) -> None:
+    """The openlineage-python client writes an event whose input is the dataset's page."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import Dataset, Job, Run, RunEvent, RunState
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    events = tmp_path / "events.jsonl"
+    client = OpenLineageClient(
+        transport=FileTransport(FileConfig(log_file_path=str(events), append=True))
+    )
+    client.emit(
+        RunEvent(
+            eventType=RunState.COMPLETE,
+            eventTime=datetime.now(UTC).isoformat(),
+            run=Run(runId=str(uuid4())),
+            job=Job(namespace="pipelines", name="train_annealer"),
+            producer="https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python",
+            inputs=[Dataset(namespace="https://test.openml.org", name="d/2")],
+        )
+    )
+    assert steward(tmp_path, "scan", "openml+test://2", "--cache-dir", str(cache)).exit_code == 0
+    ingested = steward(tmp_path, "ingest", str(events))
+    assert ingested.exit_code == 0, ingested.output
+    down = steward(tmp_path, "lineage", "downstream", f"{NS}/d/2", "--json")
+    assert down.exit_code == 0, down.output
+    targets = [e["target"] for e in json.loads(down.stdout)["edges"]]
+    assert any(t.endswith("train_annealer") for t in targets), targets

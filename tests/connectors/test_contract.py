@@ -187,14 +187,19 @@ def mlflow(tmp_path: Path) -> Iterator[Source]:
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
             return model_input
 
+    experiment: list[str] = []
+
     def register() -> None:
         ml.set_tracking_uri(tracking)
         ml.set_registry_uri(tracking)
+        if not experiment:  # artifacts in the test's directory, not ./mlruns
+            artifacts = (tmp_path / "artifacts").as_uri()
+            experiment.append(ml.MlflowClient().create_experiment("contract", artifacts))
         with pytest.MonkeyPatch.context() as patch:
             # the run's git commit is nothing this test is about (and probing for a
             # checkout reads beside a worktree)
             patch.setattr(GitRunContext, "in_context", lambda self: False)
-            with ml.start_run():
+            with ml.start_run(experiment_id=experiment[0]):
                 ml.pyfunc.log_model(
                     name="model",
                     python_model=Model(),

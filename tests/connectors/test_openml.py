@@ -192,7 +192,9 @@ def test_a_model_trained_on_the_dataset_in_mlflow_resolves_to_it(
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
             return model_input
 
-    with mlflow.start_run():
+    artifacts = (tmp_path / "artifacts").as_uri()  # not the working directory's ./mlruns
+    experiment = mlflow.MlflowClient().create_experiment("anneal", artifacts)
+    with mlflow.start_run(experiment_id=experiment):
         source = mlflow.data.from_pandas(frame, source=dataset.url, name="anneal")
         mlflow.log_input(source, context="training")
         mlflow.pyfunc.log_model(

@@ -10,17 +10,19 @@ abilities (sampling vectors or feature values) are separate small protocols.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from catalog.apply import Scope
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
+from catalog.profiles import DEFAULT_SAMPLE_SIZE
 from catalog.specs import AssetSpec
 
 #: A progress callback: (items done, items in all or None, what is being read).
@@ -47,6 +49,30 @@ class ConnectorConfig(BaseModel):
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "url"
             raise InvalidInput(f"{redact_url(url)}: {where}: {first['msg']}") from None
+
+
+class KeyedConfig(ConnectorConfig):
+    """A config with an API key (given, or from the environment variable `key_env`)
+    and the vector-sampling settings of a vector store."""
+
+    key_env: ClassVar[str] = ""
+
+    api_key: SecretStr | None = None
+    profile: bool = False
+    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_env(cls, data: Any) -> Any:
+        env = cls.key_env
+        if isinstance(data, dict) and not data.get("api_key") and env and os.environ.get(env):
+            data = {**data, "api_key": os.environ[env]}
+        return data
+
+    def scrub(self, message: str) -> str:
+        """`message` with the API key masked."""
+        key = self.api_key.get_secret_value() if self.api_key else ""
+        return message.replace(key, "***") if key else message
 
 
 @dataclass
@@ -84,3 +110,12 @@ class Connector(ABC, Generic[C]):
     @abstractmethod
     def scan(self, progress: Progress | None = None) -> Scan:
         """Read the source and describe every asset in it."""
+
+    def close(self) -> None:
+        """Release what the connector holds open (clients, locks); nothing by default."""
+
+    def __enter__(self: Self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

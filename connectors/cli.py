@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -63,19 +64,28 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
     help="PostgreSQL: scan only this schema (repeatable).",
 )
 @click.option(
-    "--api-key", metavar="KEY", help="Qdrant: API key (default: $STEWARD_QDRANT_API_KEY)."
+    "--api-key",
+    metavar="KEY",
+    help="Qdrant, Pinecone: API key (default: $STEWARD_QDRANT_API_KEY, "
+    "$STEWARD_PINECONE_API_KEY). Never stored.",
 )
 @click.option("--https", is_flag=True, help="Qdrant: connect with TLS (same as qdrants://).")
 @click.option(
     "--profile",
     is_flag=True,
-    help="Qdrant: take a new baseline sample of vectors even if nothing changed.",
+    help="Qdrant, Pinecone: take a new baseline sample of vectors even if nothing changed.",
 )
 @click.option(
     "--sample-size",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Qdrant: vectors in a baseline sample (default 2000).",
+    help="Qdrant, Pinecone: vectors in a baseline sample (default 2000).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="OpenML: openml-python's cache directory (default: openml-python's own).",
 )
 @pass_app
 def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: Any) -> None:
@@ -91,6 +101,10 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
       mlflow+file:///ABS/PATH/mlruns           an MLflow file store
       mlflow+sqlite:///ABS/PATH/mlflow.db      an MLflow SQLite store
       mlflow://HOST:PORT, mlflows://HOST:PORT  an MLflow tracking server
+      pinecone://PROJECT                       Pinecone indexes (api.pinecone.io)
+      pinecone+http://HOST:PORT                Pinecone Local (pinecone:// + host: TLS)
+      openml://ID[,ID...], openml+test://ID    OpenML datasets (d/ID), tasks (t/ID),
+                                               runs (r/ID)
 
     Re-scanning an unchanged source writes nothing; a changed asset gets a new
     version with a diff; an asset the source no longer has is marked deleted.

@@ -9,7 +9,6 @@ for the drift rule) reuses it; `close()` (or `with`) releases it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings as pywarnings
 from collections.abc import Iterator, Mapping
@@ -19,13 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field
 
 from catalog.apply import Scope
 from catalog.errors import InvalidInput, SourceUnavailable
 from catalog.identity import normalize_namespace, redact_url
-from catalog.profiles import DEFAULT_SAMPLE_SIZE, VectorSample, choose, sample_seed
-from connectors.base import Connector, ConnectorConfig, Progress, Scan
+from catalog.profiles import VectorSample, choose, sample_seed
+from connectors.base import Connector, ConnectorConfig, KeyedConfig, Progress, Scan
 from connectors.qdrant.mapping import KIND, collection_spec, dense_vector_dims, dense_vector_names
 
 if TYPE_CHECKING:
@@ -44,22 +43,14 @@ MAX_LISTED_IDS = 2_000_000
 FETCH_BATCH = 500
 
 
-class QdrantConfig(ConnectorConfig):
+class QdrantConfig(KeyedConfig):
     """How to reach Qdrant, and how much to sample."""
 
-    url: str
-    api_key: SecretStr | None = None
-    https: bool = False
-    profile: bool = False
-    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, ge=1)
-    timeout: int = Field(default=10, ge=1)
+    key_env: ClassVar[str] = API_KEY_ENV
 
-    @model_validator(mode="before")
-    @classmethod
-    def _key_from_env(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("api_key") and os.environ.get(API_KEY_ENV):
-            data = {**data, "api_key": os.environ[API_KEY_ENV]}
-        return data
+    url: str
+    https: bool = False
+    timeout: int = Field(default=10, ge=1)
 
     @property
     def local_path(self) -> Path | None:
@@ -171,12 +162,6 @@ class QdrantConnector(Connector[QdrantConfig]):
         self._client = self._given
         self._ids.clear()
 
-    def __enter__(self) -> QdrantConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Client failures as one-line `SourceUnavailable` errors, without the API key."""
@@ -191,26 +176,22 @@ class QdrantConnector(Connector[QdrantConfig]):
                     hint=f"check --api-key or ${API_KEY_ENV}",
                 ) from None
             raise SourceUnavailable(
-                self._scrub(
+                self.config.scrub(
                     f"Qdrant at {self.shown} answered HTTP {err.status_code} "
                     f"{err.reason_phrase}: {err.content[:200].decode('utf-8', 'replace')}"
                 )
             ) from None
         except ResponseHandlingException as err:
             raise SourceUnavailable(
-                self._scrub(f"cannot reach Qdrant at {self.shown}: {err.source}"),
+                self.config.scrub(f"cannot reach Qdrant at {self.shown}: {err.source}"),
                 hint="is the server running, and the host and port right?",
             ) from None
         except RuntimeError as err:  # local storage locked by another client
-            raise SourceUnavailable(self._scrub(f"cannot open {self.shown}: {err}")) from None
+            raise SourceUnavailable(self.config.scrub(f"cannot open {self.shown}: {err}")) from None
         except (OSError, ValueError) as err:
             raise SourceUnavailable(
-                self._scrub(f"cannot read Qdrant at {self.shown}: {err}")
+                self.config.scrub(f"cannot read Qdrant at {self.shown}: {err}")
             ) from None
-
-    def _scrub(self, message: str) -> str:
-        key = self.config.api_key.get_secret_value() if self.config.api_key else ""
-        return message.replace(key, "***") if key else message
 
     # --- scan --------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from catalog.provenance import provenance_from_metadata, provenance_from_payloads
+from catalog.provenance import Provenance, provenance_from_metadata, provenance_from_payloads
 from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
 
 KIND = "collection"
@@ -124,6 +124,35 @@ def payload_keys(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def single_model(provenance: Provenance | None) -> dict[str, Any]:
+    """The vector field attributes of an index built by one model (none for a mix)."""
+    if provenance is None or len(provenance.models) != 1:
+        return {}
+    only = provenance.models[0]
+    out = {"embedding_model": only.model, "embedding_revision": only.revision}
+    if provenance.sources:
+        out["embedding_source"] = provenance.sources[0].uri
+    return out
+
+
+def record_provenance(
+    provenance: Provenance | None, properties: dict[str, Any], observed: dict[str, Any]
+) -> list[EdgeSpec]:
+    """Put the provenance into a vector index's spec; returns its `embedded_from` edges.
+
+    Models and sources are fingerprinted (`properties["embedding"]`), each
+    model's share is observed; every source is an `embedded_from` edge.
+    """
+    if provenance is None:
+        return []
+    properties["embedding"] = provenance.properties()
+    observed["embedding"] = provenance.observed()
+    return [
+        EdgeSpec(source_namespace=k.namespace, source_name=k.name, kind=EMBEDDED_FROM)
+        for k in provenance.sources
+    ]
+
+
 def collection_spec(
     namespace: str,
     name: str,
@@ -140,12 +169,7 @@ def collection_spec(
     provenance = provenance_from_metadata(metadata, warnings, where) or provenance_from_payloads(
         payloads, warnings, where
     )
-    single: dict[str, Any] = {}
-    if provenance is not None and len(provenance.models) == 1:
-        only = provenance.models[0]
-        single = {"embedding_model": only.model, "embedding_revision": only.revision}
-        if provenance.sources:
-            single["embedding_source"] = provenance.sources[0].uri
+    single = single_model(provenance)
     vectors = _vector_params(info)
     sparse = dict(config.params.sparse_vectors or {})
     fields = [vector_field(n, p, single) for n, p in sorted(vectors.items())]
@@ -183,14 +207,7 @@ def collection_spec(
         observed["metadata"] = metadata
     if aliases:
         observed["aliases"] = list(aliases)
-    edges: list[EdgeSpec] = []
-    if provenance is not None:
-        properties["embedding"] = provenance.properties()
-        observed["embedding"] = provenance.observed()
-        edges = [
-            EdgeSpec(source_namespace=k.namespace, source_name=k.name, kind=EMBEDDED_FROM)
-            for k in provenance.sources
-        ]
+    edges = record_provenance(provenance, properties, observed)
     return AssetSpec(
         namespace=namespace,
         name=name,

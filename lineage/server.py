@@ -38,6 +38,7 @@ from sqlalchemy.exc import OperationalError
 
 from catalog.db import Store
 from catalog.errors import CatalogUnavailable, InvalidInput, NotFound
+from lineage.api.mount import mount_api
 from lineage.ingest import Document, Ingester, Result, Summary
 from lineage.marquez import DEFAULT_DEPTH, lineage_graph
 from lineage.openlineage import loads
@@ -281,4 +282,5 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    mount_api(app, store, token)
     return app

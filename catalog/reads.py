@@ -288,7 +288,7 @@ def job_io(conn: Connection, job_ids: Sequence[int]) -> dict[int, dict[str, list
     """Each job's inputs (what it reads) and outputs (what it writes), by dataset key."""
     out: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {"inputs": [], "outputs": []})
     for part in _chunks(job_ids):
-        sides = [
+        ends = [
             # (the job's end of the edge, the dataset's end, which list)
             (EDGE.c.target_id, EDGE.c.source_id, "inputs"),
             (EDGE.c.source_id, EDGE.c.target_id, "outputs"),
@@ -299,7 +299,7 @@ def job_io(conn: Connection, job_ids: Sequence[int]) -> dict[int, dict[str, list
             .join(ASSET, ASSET.c.id == dataset)
             .where(job.in_(part))
             .where(EDGE.c.kind.not_in(FIELD_EDGES))
-            for job, dataset, side in sides
+            for job, dataset, side in ends
         )
         seen: set[tuple[int, str, str, str]] = set()
         for r in conn.execute(union_all(reads, writes)):

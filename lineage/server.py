@@ -141,7 +141,8 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
-    body: dict[str, Any] = {"error": message}
+    # Marquez's error shape ({"code", "message"}) and steward's ("error", "field").
+    body: dict[str, Any] = {"code": status, "message": message, "error": message}
     if field is not None:
         body["field"] = field
     return _json(body, status, headers or None)

@@ -301,7 +301,7 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
             reads.last_modified(conn, [row.id])
             versions, _ = reads.versions(conn, row.id, PAGE, 0)
             reads.version_fields(conn, [v.id for v in versions])
-            reads.creating_runs(conn, [v.id for v in versions])
+            reads.creating_runs(conn, row.id, [v.id for v in versions])
 
     _line("dataset + its versions", _times(api_dataset, queries), _times(base_dataset, queries))
 

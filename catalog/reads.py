@@ -134,12 +134,22 @@ def assets_page(
         where.append(func.lower(ASSET.c.name).like(query.lower(), escape="\\"))
     if not include_deleted:
         where.append(ASSET.c.deleted.is_(False))
-    total = conn.execute(select(func.count()).select_from(ASSET).where(*where)).scalar_one()
     ordering = [ASSET.c.uri] if order == "uri" else [ASSET.c.name, ASSET.c.namespace]
-    rows = conn.execute(
-        select(ASSET).where(*where).order_by(*ordering).limit(limit).offset(offset)
+    # One pass orders the narrow ids and counts them all; then the page's rows are
+    # read (sorting whole rows is slow).
+    page = conn.execute(
+        select(ASSET.c.id, func.count().over().label("total"))
+        .where(*where)
+        .order_by(*ordering)
+        .limit(limit)
+        .offset(offset)
     ).all()
-    return list(rows), int(total)
+    if page:
+        total = int(page[0].total)
+    else:  # past the end: count on its own
+        total = conn.execute(select(func.count()).select_from(ASSET).where(*where)).scalar_one()
+    found = assets_by_id(conn, [r.id for r in page])
+    return [found[r.id] for r in page], int(total)
 
 
 def current_fields(conn: Connection, asset_ids: Sequence[int]) -> dict[int, list[Any]]:
@@ -252,13 +262,14 @@ def run_datasets(conn: Connection, run_ids: Sequence[int]) -> dict[int, list[Any
     return out
 
 
-def creating_runs(conn: Connection, version_ids: Sequence[int]) -> dict[int, Any]:
-    """The run that first wrote each dataset version (if a run did)."""
+def creating_runs(conn: Connection, asset_id: int, version_ids: Sequence[int]) -> dict[int, Any]:
+    """The run that first wrote each of a dataset's versions (if a run did)."""
     out: dict[int, Any] = {}
     for part in _chunks(version_ids):
         rows = conn.execute(
             select(RUN, RUN_DATASET.c.version_id.label("written_version"))
             .join(RUN_DATASET, RUN_DATASET.c.run_id == RUN.c.id)
+            .where(RUN_DATASET.c.asset_id == asset_id)
             .where(RUN_DATASET.c.direction == "output")
             .where(RUN_DATASET.c.version_id.in_(part))
             .order_by(RUN.c.id)
@@ -338,7 +349,10 @@ def search(
     limit: int,
 ) -> Page:
     """Jobs and datasets whose name matches a case-insensitive LIKE `pattern`."""
-    where = [ASSET.c.deleted.is_(False), func.lower(ASSET.c.name).like(pattern.lower())]
+    # SQLite's LIKE ignores (ASCII) case already, and lower() would cost a call a row.
+    name = ASSET.c.name
+    matches = name.like(pattern) if conn.dialect.name == "sqlite" else name.ilike(pattern)
+    where = [ASSET.c.deleted.is_(False), matches]
     if jobs is not None:
         where.append(_is_job(jobs))
     if namespace is not None:
@@ -347,8 +361,8 @@ def search(
         where.append(ASSET.c.updated_at < before)
     if after is not None:
         where.append(ASSET.c.updated_at > after)
-    total = conn.execute(select(func.count()).select_from(ASSET).where(*where)).scalar_one()
     order = [ASSET.c.updated_at.desc()] if by_updated else [ASSET.c.name, ASSET.c.namespace]
+    # One pass: the page and, beside each row, how many rows matched in all.
     rows = conn.execute(
         select(
             ASSET.c.id,
@@ -356,12 +370,18 @@ def search(
             ASSET.c.name,
             ASSET.c.kind,
             ASSET.c.updated_at,
+            func.count().over().label("total"),
         )
         .where(*where)
         .order_by(*order, ASSET.c.id)
         .limit(limit)
     ).all()
-    return list(rows), int(total)
+    if rows:
+        return list(rows), int(rows[0].total)
+    if limit:
+        return [], 0
+    total = conn.execute(select(func.count()).select_from(ASSET).where(*where)).scalar_one()
+    return [], int(total)
 
 
 def raw_events(

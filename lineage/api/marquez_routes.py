@@ -9,7 +9,7 @@ are kept. Namespaces and names in the path are percent-encoded by clients
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -129,7 +129,7 @@ def marquez_router(store: Store) -> APIRouter:
 
     def shaped_versions(conn: Connection, row: Any, versions: list[Any]) -> list[dict[str, Any]]:
         fields = reads.version_fields(conn, [v.id for v in versions])
-        creators = reads.creating_runs(conn, [v.id for v in versions])
+        creators = reads.creating_runs(conn, row.id, [v.id for v in versions])
         runs = dict(
             zip(
                 creators,
@@ -141,6 +141,28 @@ def marquez_router(store: Store) -> APIRouter:
             dataset_version_json(row, v, fields.get(v.id, []), runs.get(v.id)) for v in versions
         ]
 
+    Shape = Callable[[Connection, Any, list[Any]], list[Any]]
+
+    def versions_page(
+        find: Callable[[Connection], Any], shape: Shape, limit: str | None, offset: str | None
+    ) -> Response:
+        size, skip = paging(limit, offset)
+        with connect() as conn:
+            row = find(conn)
+            versions, total = reads.versions(conn, row.id, size, skip)
+            return json_response({"versions": shape(conn, row, versions), "totalCount": total})
+
+    def one_version(
+        find: Callable[[Connection], Any], shape: Shape, what: str, version: str
+    ) -> Response:
+        wanted = path_value(version).lower()
+        with connect() as conn:
+            row = find(conn)
+            found = _version_by_uuid(conn, row, wanted)
+            if found is None:
+                raise ApiError(404, f"{what} version '{wanted[:64]}' not found.", "version")
+            return json_response(shape(conn, row, [found])[0])
+
     @router.get(
         "/namespaces/{namespace}/datasets/{dataset}/versions",
         summary="List all versions for a dataset",
@@ -148,26 +170,18 @@ def marquez_router(store: Store) -> APIRouter:
     def get_dataset_versions(
         namespace: str, dataset: str, limit: str | None = None, offset: str | None = None
     ) -> Response:
-        size, skip = paging(limit, offset)
-        with connect() as conn:
-            row = dataset_row(conn, namespace, dataset)
-            versions, total = reads.versions(conn, row.id, size, skip)
-            return json_response(
-                {"versions": shaped_versions(conn, row, versions), "totalCount": total}
-            )
+        return versions_page(
+            lambda conn: dataset_row(conn, namespace, dataset), shaped_versions, limit, offset
+        )
 
     @router.get(
         "/namespaces/{namespace}/datasets/{dataset}/versions/{version}",
         summary="Retrieve a version for a dataset",
     )
     def get_dataset_version(namespace: str, dataset: str, version: str) -> Response:
-        wanted = path_value(version).lower()
-        with connect() as conn:
-            row = dataset_row(conn, namespace, dataset)
-            found = _version_by_uuid(conn, row, wanted)
-            if found is None:
-                raise ApiError(404, f"Dataset version '{wanted[:64]}' not found.", "version")
-            return json_response(shaped_versions(conn, row, [found])[0])
+        return one_version(
+            lambda conn: dataset_row(conn, namespace, dataset), shaped_versions, "Dataset", version
+        )
 
     @router.get("/namespaces/{namespace}/jobs", summary="List all jobs")
     def get_jobs(namespace: str, limit: str | None = None, offset: str | None = None) -> Response:
@@ -204,26 +218,18 @@ def marquez_router(store: Store) -> APIRouter:
     def get_job_versions(
         namespace: str, job: str, limit: str | None = None, offset: str | None = None
     ) -> Response:
-        size, skip = paging(limit, offset)
-        with connect() as conn:
-            row = job_row(conn, namespace, job)
-            versions, total = reads.versions(conn, row.id, size, skip)
-            return json_response(
-                {"versions": shaped_job_versions(conn, row, versions), "totalCount": total}
-            )
+        return versions_page(
+            lambda conn: job_row(conn, namespace, job), shaped_job_versions, limit, offset
+        )
 
     @router.get(
         "/namespaces/{namespace}/jobs/{job}/versions/{version}",
         summary="Retrieve a version for a job",
     )
     def get_job_version(namespace: str, job: str, version: str) -> Response:
-        wanted = path_value(version).lower()
-        with connect() as conn:
-            row = job_row(conn, namespace, job)
-            found = _version_by_uuid(conn, row, wanted)
-            if found is None:
-                raise ApiError(404, f"Job version '{wanted[:64]}' not found.", "version")
-            return json_response(shaped_job_versions(conn, row, [found])[0])
+        return one_version(
+            lambda conn: job_row(conn, namespace, job), shaped_job_versions, "Job", version
+        )
 
     @router.get("/namespaces/{namespace}/jobs/{job}/runs", summary="List all runs")
     def get_runs(

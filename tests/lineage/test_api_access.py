@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from catalog.db import Store
 from lineage.server import create_app
 from reports.serve_cli import mount_live
-from tests.serving import steward_serve
+from tests.serving import routes_of, steward_serve
 
 TOKEN = "access-token"
 
@@ -28,17 +27,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
 
 
 def _routes(client: TestClient) -> set[tuple[str, str]]:
-    """(method, path) of every route: the document's, and those kept out of it."""
-    app = client.app
-    out = {
-        (method.upper(), path)
-        for path, item in app.openapi()["paths"].items()  # type: ignore[attr-defined]
-        for method in item
-    }
-    for route in app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute):
-            out |= {(m, route.path) for m in route.methods}
-    return out
+    return routes_of(client.app)  # type: ignore[arg-type]
 
 
 def test_every_route_and_method_wants_the_token(app_client: TestClient) -> None:

@@ -104,7 +104,11 @@ def asset_summary(asset: Asset, fields: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _asset_filters(
-    kind: str | None, include_deleted: bool, query: str | None, namespace: str | None
+    session: Session,
+    kind: str | None,
+    include_deleted: bool,
+    query: str | None,
+    namespace: str | None,
 ) -> list[Any]:
     where: list[Any] = []
     if kind:
@@ -114,7 +118,11 @@ def _asset_filters(
     if namespace is not None:
         where.append(Asset.namespace == namespace)
     if query:
-        where.append(func.lower(Asset.uri).like(f"%{_escape_like(query.lower())}%", escape="\\"))
+        pattern = f"%{_escape_like(query)}%"
+        # SQLite's LIKE ignores (ASCII) case already; lower() would cost a call a row.
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        uri = col(Asset.uri)
+        where.append(uri.like(pattern, escape="\\") if sqlite else uri.ilike(pattern, escape="\\"))
     return where
 
 
@@ -129,7 +137,7 @@ def list_assets(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Assets (optionally of one kind or namespace, or whose URI holds `query`), by URI."""
-    select_ = select(Asset).where(*_asset_filters(kind, include_deleted, query, namespace))
+    select_ = select(Asset).where(*_asset_filters(session, kind, include_deleted, query, namespace))
     select_ = select_.order_by(col(Asset.uri)).offset(offset)
     if limit is not None:
         select_ = select_.limit(limit)
@@ -147,7 +155,7 @@ def count_assets(
     namespace: str | None = None,
 ) -> int:
     """How many assets `list_assets` would list without a limit."""
-    where = _asset_filters(kind, include_deleted, query, namespace)
+    where = _asset_filters(session, kind, include_deleted, query, namespace)
     return int(session.exec(select(func.count()).select_from(Asset).where(*where)).one())
 
 

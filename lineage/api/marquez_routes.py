@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from catalog import reads
 from catalog.db import Store
 from catalog.errors import InvalidInput, NotFound
+from catalog.identity import normalize_namespace
 from lineage.api import load
 from lineage.api.columns import column_lineage
 from lineage.api.common import (
@@ -365,8 +366,6 @@ def marquez_router(store: Store) -> APIRouter:
 
 def _spellings(namespace: str) -> list[str]:
     """A namespace as given and as the catalog normalises it."""
-    from catalog.identity import normalize_namespace
-
     out = [namespace]
     with suppress(InvalidInput):
         out.append(normalize_namespace(namespace))

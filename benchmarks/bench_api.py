@@ -8,7 +8,8 @@ shaping). Figures are p50/p95 over `--queries` requests each:
 - list: a page of 100 datasets of a namespace (`/api/v1/namespaces/NS/datasets`)
 - search: Marquez's `/api/v1/search?q=...` and steward's `/api/steward/v1/assets?q=...`
 - dataset + versions: `/namespaces/NS/datasets/NAME` and `.../versions`
-- lineage depth 5: `/api/v1/lineage?nodeId=dataset:NS:NAME&depth=5`
+- lineage depth 5: `/api/v1/lineage?nodeId=dataset:NS:NAME&depth=5` (baseline: the
+  walk's edge reads and the reads that describe its nodes)
 
     python -m benchmarks api [--assets N] [--queries Q] [--backend sqlite|postgresql|both]
 
@@ -320,7 +321,17 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
                 found = {e.source_id for e in edges} | {e.target_id for e in edges}
                 frontier = found - seen
                 seen = seen | frontier
-            reads.assets_by_id(conn, sorted(seen))
+            # the reads that describe the nodes: datasets' fields and last writes,
+            # jobs' inputs and outputs, latest runs with what they read and wrote
+            assets = reads.assets_by_id(conn, sorted(seen))
+            datasets = [i for i, a in assets.items() if a.kind != "job"]
+            jobs = [i for i, a in assets.items() if a.kind == "job"]
+            reads.current_fields(conn, datasets)
+            reads.last_modified(conn, datasets)
+            reads.job_io(conn, jobs)
+            runs = reads.latest_runs(conn, jobs)
+            reads.run_datasets(conn, [r.id for r in runs.values()])
+            reads.all_versions(conn, jobs)
 
     _line("lineage depth 5", _times(api_lineage, queries), _times(base_lineage, queries))
     client.close()

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from catalog.errors import Ambiguous, NotFound
@@ -103,18 +103,86 @@ def asset_summary(asset: Asset, fields: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def list_assets(
-    session: Session, kind: str | None = None, include_deleted: bool = True
-) -> list[dict[str, Any]]:
-    """Every asset (optionally of one kind), ordered by URI."""
-    query = select(Asset).order_by(col(Asset.uri))
+def _asset_filters(
+    session: Session,
+    kind: str | None,
+    include_deleted: bool,
+    query: str | None,
+    namespace: str | None,
+) -> list[Any]:
+    where: list[Any] = []
     if kind:
-        query = query.where(Asset.kind == kind)
+        where.append(Asset.kind == kind)
     if not include_deleted:
-        query = query.where(col(Asset.deleted).is_(False))
-    assets = list(session.exec(query))
+        where.append(col(Asset.deleted).is_(False))
+    if namespace is not None:
+        where.append(Asset.namespace == namespace)
+    if query:
+        pattern = f"%{_escape_like(query)}%"
+        # SQLite's LIKE ignores (ASCII) case already; lower() would cost a call a row.
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        uri = col(Asset.uri)
+        where.append(uri.like(pattern, escape="\\") if sqlite else uri.ilike(pattern, escape="\\"))
+    return where
+
+
+def list_assets(
+    session: Session,
+    kind: str | None = None,
+    include_deleted: bool = True,
+    *,
+    query: str | None = None,
+    namespace: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Assets (optionally of one kind or namespace, or whose URI holds `query`), by URI."""
+    select_ = select(Asset).where(*_asset_filters(session, kind, include_deleted, query, namespace))
+    select_ = select_.order_by(col(Asset.uri)).offset(offset)
+    if limit is not None:
+        select_ = select_.limit(limit)
+    assets = list(session.exec(select_))
     fields = _fields_of(session, [a.id for a in assets if a.id is not None])
     return [asset_summary(a, fields.get(a.id or 0, [])) for a in assets]
+
+
+def count_assets(
+    session: Session,
+    kind: str | None = None,
+    include_deleted: bool = True,
+    *,
+    query: str | None = None,
+    namespace: str | None = None,
+) -> int:
+    """How many assets `list_assets` would list without a limit."""
+    where = _asset_filters(session, kind, include_deleted, query, namespace)
+    return int(session.exec(select(func.count()).select_from(Asset).where(*where)).one())
+
+
+def coverage(session: Session) -> list[dict[str, Any]]:
+    """Per kind of live asset: how many there are and how many have an upstream in lineage."""
+    fed = (
+        select(Edge.target_id)
+        .where(col(Edge.kind).not_in(("column_lineage",)))
+        .distinct()
+        .subquery()
+    )
+    rows = session.exec(
+        select(Asset.kind, func.count(), func.count(fed.c.target_id))
+        .outerjoin(fed, fed.c.target_id == Asset.id)
+        .where(col(Asset.deleted).is_(False))
+        .group_by(Asset.kind)
+        .order_by(Asset.kind)
+    ).all()
+    return [
+        {
+            "kind": kind,
+            "assets": total,
+            "with_upstream": fed_count,
+            "share": round(fed_count / total, 4) if total else None,
+        }
+        for kind, total, fed_count in rows
+    ]
 
 
 def show_asset(session: Session, asset: Asset) -> dict[str, Any]:

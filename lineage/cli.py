@@ -134,11 +134,16 @@ def serve(app: AppContext, host: str, port: int, max_body: str) -> None:
     POST /api/v1/lineage          one event (201; 400 unreadable; 422 bad identity)
     POST /api/v1/lineage/batch    a JSON array of events, one result each
     GET  /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N   Marquez's lineage graph
+    GET  /api/v1/...              Marquez's read API: namespaces, datasets,
+                                  versions, jobs, runs, column-lineage, search
+    GET  /api/steward/v1/...      steward's: assets, versions, diffs, findings,
+                                  models, feature sets, coverage (as --json)
+    GET  /openapi.json            the OpenAPI document
     GET  /health                  liveness, never needs a token
 
     Point any OpenLineage client's HTTP transport at http://HOST:PORT. When
-    $STEWARD_TOKEN is set, /api/ calls need `Authorization: Bearer TOKEN`
-    (the client's `auth: {type: api_key, apiKey: TOKEN}`).
+    $STEWARD_TOKEN is set, every route but /health needs `Authorization:
+    Bearer TOKEN` (the client's `auth: {type: api_key, apiKey: TOKEN}`).
     """
     run_server(app, host, port, max_body)
 

@@ -11,32 +11,23 @@ and `outEdges` as Marquez answers them.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from catalog import reads
 from catalog.errors import InvalidInput, NotFound
 from catalog.identity import asset_uri, normalize_namespace
-from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, Run, key_hash
+from catalog.models import Alias, Asset, Edge, key_hash
+from lineage.api import load
+from lineage.api.shapes import node_id
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
-FIELD = AssetField.__table__  # type: ignore[attr-defined]
-VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
-RUN = Run.__table__  # type: ignore[attr-defined]
 DEFAULT_DEPTH = 20
 MAX_NODES = 5000
 CHUNK = 900
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def node_id(kind: str, namespace: str, name: str) -> str:
-    return f"{'job' if kind == 'job' else 'dataset'}:{namespace}:{name}"
 
 
 def resolve_node(conn: Connection, node: str) -> int:
@@ -103,131 +94,24 @@ def lineage_graph(conn: Connection, node: str, depth: int = DEFAULT_DEPTH) -> di
 
 
 def _nodes(conn: Connection, ids: list[int], edges: set[tuple[int, int]]) -> list[dict[str, Any]]:
-    assets: dict[int, Any] = {}
-    fields: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    runs: dict[int, Any] = {}
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        assets.update({r.id: r for r in conn.execute(select(ASSET).where(ASSET.c.id.in_(part)))})
-        rows = conn.execute(
-            select(FIELD)
-            .join(VERSION, VERSION.c.id == FIELD.c.version_id)
-            .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
-            .where(VERSION.c.version == ASSET.c.current_version)
-            .where(ASSET.c.id.in_(part))
-            .order_by(FIELD.c.asset_id, FIELD.c.position)
-        )
-        for f in rows:
-            fields[f.asset_id].append(
-                {"name": f.name, "type": f.type or None, "tags": [], "description": f.description}
-            )
-        for run in conn.execute(select(RUN).where(RUN.c.job_id.in_(part))):
-            best = runs.get(run.job_id)
-            if best is None or _run_key(run) > _run_key(best):
-                runs[run.job_id] = run
+    assets = reads.assets_by_id(conn, ids)
+    jobs = [assets[i] for i in ids if assets[i].kind == "job"]
+    data = dict(zip([j.id for j in jobs], load.jobs(conn, jobs), strict=True))
+    datasets = [assets[i] for i in ids if assets[i].kind != "job"]
+    data.update(zip([d.id for d in datasets], load.datasets(conn, datasets), strict=True))
     ids_of = {i: node_id(a.kind, a.namespace, a.name) for i, a in assets.items()}
     ins: dict[int, list[tuple[int, int]]] = defaultdict(list)
     outs: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for s, t in sorted(edges):
         outs[s].append((s, t))
         ins[t].append((s, t))
-    graph = []
-    for i in ids:
-        a = assets[i]
-        if a.kind == "job":
-            data = _job_data(a, ins[i], outs[i], assets, runs.get(i))
-        else:
-            data = _dataset_data(a, fields.get(i, []))
-        graph.append(
-            {
-                "id": ids_of[i],
-                "type": "JOB" if a.kind == "job" else "DATASET",
-                "data": data,
-                "inEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in ins[i]],
-                "outEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in outs[i]],
-            }
-        )
-    return graph
-
-
-def _run_key(run: Any) -> tuple[str, int]:
-    when = run.started_at or run.state_time or run.created_at
-    return (when.isoformat() if when else "", run.id)
-
-
-def _facets(asset: Any) -> dict[str, Any]:
-    return dict((asset.observed or {}).get("openlineage") or {})
-
-
-def _dataset_data(a: Any, fields: list[dict[str, Any]]) -> dict[str, Any]:
-    facets = _facets(a)
-    source = (facets.get("dataSource") or {}).get("name") or a.namespace
-    description = a.description or (facets.get("documentation") or {}).get("description")
-    return {
-        "id": {"namespace": a.namespace, "name": a.name},
-        "type": "DB_TABLE",
-        "name": a.name,
-        "physicalName": a.name,
-        "createdAt": _iso(a.created_at),
-        "updatedAt": _iso(a.updated_at),
-        "namespace": a.namespace,
-        "sourceName": source,
-        "fields": fields,
-        "tags": [],
-        "lastModifiedAt": None,
-        "description": description,
-        "kind": a.kind,
-        "version": a.current_version,
-        "unresolved": a.unresolved,
-    }
-
-
-def _job_data(
-    a: Any,
-    ins: list[tuple[int, int]],
-    outs: list[tuple[int, int]],
-    assets: dict[int, Any],
-    run: Any,
-) -> dict[str, Any]:
-    facets = _facets(a)
-    latest = None
-    if run is not None:
-        duration = None
-        if run.started_at is not None and run.ended_at is not None:
-            duration = int((run.ended_at - run.started_at).total_seconds() * 1000)
-        latest = {
-            "id": run.run_uuid,
-            "createdAt": _iso(run.created_at),
-            "updatedAt": _iso(run.updated_at),
-            "state": run.state,
-            "startedAt": _iso(run.started_at),
-            "endedAt": _iso(run.ended_at),
-            "durationMs": duration,
-            "parentRunId": run.parent_run_uuid,
-            "facets": run.facets or {},
+    return [
+        {
+            "id": ids_of[i],
+            "type": "JOB" if assets[i].kind == "job" else "DATASET",
+            "data": data[i],
+            "inEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in ins[i]],
+            "outEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in outs[i]],
         }
-    name = a.name
-    return {
-        "id": {"namespace": a.namespace, "name": name},
-        "type": "BATCH",
-        "name": name,
-        "simpleName": name.rsplit(".", 1)[-1],
-        "parentJobName": None,
-        "createdAt": _iso(a.created_at),
-        "updatedAt": _iso(a.updated_at),
-        "namespace": a.namespace,
-        "inputs": [
-            {"namespace": assets[s].namespace, "name": assets[s].name}
-            for s, _ in ins
-            if s in assets
-        ],
-        "outputs": [
-            {"namespace": assets[t].namespace, "name": assets[t].name}
-            for _, t in outs
-            if t in assets
-        ],
-        "location": (facets.get("sourceCodeLocation") or {}).get("url"),
-        "description": a.description or (facets.get("documentation") or {}).get("description"),
-        "latestRun": latest,
-        "version": a.current_version,
-    }
+        for i in ids
+    ]

@@ -38,6 +38,7 @@ from sqlalchemy.exc import OperationalError
 
 from catalog.db import Store
 from catalog.errors import CatalogUnavailable, InvalidInput, NotFound
+from lineage.api.mount import mount_api
 from lineage.ingest import Document, Ingester, Result, Summary
 from lineage.marquez import DEFAULT_DEPTH, lineage_graph
 from lineage.openlineage import loads
@@ -140,7 +141,8 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
-    body: dict[str, Any] = {"error": message}
+    # Marquez's error shape ({"code", "message"}) and steward's ("error", "field").
+    body: dict[str, Any] = {"code": status, "message": message, "error": message}
     if field is not None:
         body["field"] = field
     return _json(body, status, headers or None)
@@ -281,4 +283,5 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    mount_api(app, store, token)
     return app

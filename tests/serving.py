@@ -9,11 +9,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi import FastAPI
+from starlette.routing import Route
+
 from benchmarks.load import Server, free_port
 
 STEWARD = str(Path(sys.executable).with_name("steward"))
 
-__all__ = ["STEWARD", "Served", "free_port", "steward_serve"]
+__all__ = ["STEWARD", "Served", "free_port", "routes_of", "steward_serve"]
+
+
+def routes_of(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path template) of every route: those of the OpenAPI document (included
+    routers too) and those kept out of it (the report, the document itself)."""
+    out = {
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+        if method.upper() in {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
+    }
+    for route in app.routes:
+        if isinstance(route, Route):
+            out |= {(m, route.path) for m in route.methods or ()}
+    return out
 
 
 @dataclass(frozen=True)

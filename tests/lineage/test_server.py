@@ -95,7 +95,7 @@ def test_the_openlineage_client_posts_to_steward_serve(served: str) -> None:
     assert job["outEdges"] == [
         {"origin": job["id"], "destination": "dataset:s3://curated:sessions"}
     ]
-    assert job["data"]["latestRun"]["state"] == "COMPLETE"
+    assert job["data"]["latestRun"]["state"] == "COMPLETED"
     assert [f["name"] for f in graph[clicks]["data"]["fields"]] == ["user_id", "ts"]
     by_dataset = httpx.get(
         f"{served}/api/v1/lineage", params={"nodeId": clicks, "depth": 1}, headers=auth()

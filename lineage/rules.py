@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from catalog.profiles import StoredSample
+from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
 from lineage.drift import drift_test
 from lineage.facts import AssetFacts, Facts
@@ -106,49 +107,84 @@ def _where(asset: AssetFacts, part: str) -> str:
 # -- 1. stale embeddings ---------------------------------------------------------
 
 
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
 def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
+    """Vectors built by something other than what their queries use, whatever the names.
+
+    What queries a part is its index binding, its purpose's model or (legacy)
+    the revision in use of the model that built it; an index whose points mix
+    several models or revisions is stale even when nothing names its queries.
+    """
     out = []
+    in_use = {name: m.in_use for name, m in facts.models.items() if m.in_use}
     for uri, bindings in sorted(facts.bindings.items()):
         asset = facts.assets.get(uri)
         if asset is None:
             continue
-        parts = sorted({b.part for b in bindings})
-        for part in parts:
-            group = [b for b in bindings if b.part == part]
-            for model_name in sorted({b.model for b in group}):
-                model = facts.models.get(model_name)
-                if model is None or model.in_use is None:
-                    continue
-                built = [b for b in group if b.model == model_name]
-                stale = [b for b in built if b.revision != model.in_use]
-                if not stale:
-                    continue
-                current_share = sum(b.share for b in built if b.revision == model.in_use)
-                partial = current_share > 0
-                shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
-                what = "partly re-embedded" if partial else "built with an older revision"
-                out.append(
-                    Finding(
-                        rule="stale_embeddings",
-                        severity="error",
-                        assets=[uri, model.uri],
-                        key=f"{part}|{model_name}",
-                        title=f"{_where(asset, part)} is {what}: queries use "
-                        f"{model_name}@{model.in_use}",
-                        evidence={
-                            "part": part,
-                            "model": model_name,
-                            "in_use": model.in_use,
-                            "built_with": sorted(f"{b.model}@{b.revision}" for b in built),
-                            "shares": shares,
-                            "origin": built[0].origin,
-                            "partial_reindex": partial,
-                            "share_in_use": round(current_share, 4),
-                        },
-                        remedy=f"Re-embed {asset.name} with {model_name}@{model.in_use}, or query "
-                        f"it with the revision it was built with.",
-                    )
+        for part in sorted({b.part for b in bindings}):
+            built = [b for b in bindings if b.part == part]
+            by_name: dict[str, float] = {}
+            for b in built:
+                by_name[b.model] = by_name.get(b.model, 0.0) + b.share
+            query = resolve_query(facts.queries, uri, part, by_name, in_use)
+            refs = sorted({(b.model, b.revision) for b in built})
+            mixed = len(refs) > 1
+            queried = (query.model, query.revision) if query is not None else None
+            stale = [b for b in built if (b.model, b.revision) != queried]
+            if not stale or (query is None and not mixed):
+                continue
+            share_queried = round(
+                sum(b.share for b in built if (b.model, b.revision) == queried), 4
+            )
+            shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
+            shown = ", ".join(
+                f"{_percent(b.share)} {b.model}@{b.revision}"
+                for b in sorted(built, key=lambda b: (-b.share, b.model, b.revision))
+            )
+            if mixed:
+                what = f"mixes vectors of several models ({shown})"
+            else:
+                what = f"is built with {built[0].model}@{built[0].revision}"
+            if query is not None:
+                uses = f"queries use {query.ref}"
+                remedy = f"Re-embed {asset.name} with {query.ref}" + (
+                    ", or query it with the model that built it."
+                    if not mixed
+                    else f" (the {_percent(1 - share_queried)} built otherwise)."
                 )
+            else:
+                uses = "no model is bound to its queries"
+                remedy = (
+                    f"Re-embed {asset.name} with one model, and say which one queries it: "
+                    f"steward models use NAME REV --index {asset.name}"
+                )
+            model = facts.models.get(query.model) if query is not None else None
+            out.append(
+                Finding(
+                    rule="stale_embeddings",
+                    severity="error",
+                    assets=[uri, *([model.uri] if model is not None else [])],
+                    key=part,
+                    title=f"{_where(asset, part)} {what}; {uses}",
+                    evidence={
+                        "part": part,
+                        "model": query.model if query is not None else None,
+                        "in_use": query.revision if query is not None else None,
+                        "queries": query.ref if query is not None else None,
+                        "queries_via": query.via if query is not None else None,
+                        "built_with": [f"{m}@{r}" for m, r in refs],
+                        "shares": shares,
+                        "origin": built[0].origin,
+                        "mixed": mixed,
+                        "partial_reindex": mixed and share_queried > 0,
+                        "share_in_use": share_queried,
+                    },
+                    remedy=remedy,
+                )
+            )
     return out
 
 

@@ -7,7 +7,8 @@ import click
 from catalog.cli import AppContext
 from catalog.embeddings import DISTANCES, bind, list_models, register_model, use_model
 from catalog.output import echo_json, echo_table, info
-from catalog.querying import assign_purpose, bind_queries, list_query_bindings
+from catalog.profiles import rebaseline_asset
+from catalog.querying import assign_purpose, bind_queries, list_query_bindings, who
 
 pass_app = click.make_pass_decorator(AppContext)
 PROVIDER = click.option(
@@ -181,6 +182,32 @@ def list_(app: AppContext, as_json: bool) -> None:
             for r in m["revisions"]
         ],
     )
+
+
+@models.command()
+@click.argument("asset")
+@click.option("--part", default=None, metavar="NAME", help="Only this named vector or column.")
+@BY
+@pass_app
+def rebaseline(app: AppContext, asset: str, part: str | None, by: str | None) -> None:
+    """Make the newest vector sample of ASSET its drift baseline, and close its drift findings.
+
+    Use it once a change the drift rule reported is intended (a re-embedding,
+    new content). It is recorded with who (--by, $STEWARD_USER or the login
+    name) and when; later scans' samples are compared with the new baseline.
+    To take a fresh sample and make it the baseline at once: `steward scan URL
+    --rebaseline`.
+    """
+    result = rebaseline_asset(app.store(), asset, part, who(by))
+    if not app.quiet:
+        for p in result["parts"]:
+            where = f" ({p['part']})" if p["part"] else ""
+            info(
+                f"{result['asset']}{where}: baseline is now the sample of {p['sampled_at']} "
+                f"({p['vectors']} vectors), set by {result['by']}"
+            )
+        if result["resolved"]:
+            info(f"resolved {len(result['resolved'])} drift finding(s)")
 
 
 @models.command("queries")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog.apply import Scope
 from catalog.errors import InvalidInput
@@ -47,6 +47,17 @@ class ConnectorConfig(BaseModel):
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "url"
             raise InvalidInput(f"{redact_url(url)}: {where}: {first['msg']}") from None
+
+
+class SamplingOptions(BaseModel):
+    """Options of a connector that samples vectors (the `VectorSampler` ability)."""
+
+    #: Take the larger `--profile` sample (the routine one otherwise).
+    profile: bool = False
+    #: Vectors per sample; None: 1,000 on every scan, 2,000 with `profile`.
+    sample_size: int | None = Field(default=None, ge=1)
+    #: Make this scan's samples the baselines of the drift rule.
+    rebaseline: bool = False
 
 
 @dataclass

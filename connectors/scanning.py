@@ -29,7 +29,7 @@ class ScanOutcome:
             **self.plan.to_json(),
             "source": self.source,
             "warnings": self.scan.warnings,
-            "baselines": self.baselines,
+            "samples": self.baselines,
         }
 
 

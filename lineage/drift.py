@@ -106,6 +106,21 @@ class DriftResult:
     spread_ratio: float | None
     alarm: bool
     severity: str | None
+    #: The statistic that stood out most: `centroid`, `whitened` or `spread` (None if none).
+    driver: str | None = None
+
+    def describe(self) -> str:
+        """What moved, in words: the statistic that fired and its size."""
+        if not self.comparable:
+            return self.reason or "not comparable"
+        parts = []
+        effect, ratio = self.effect_size or 0.0, self.spread_ratio
+        if self.driver in ("centroid", "whitened") or effect >= 0.05:
+            where = " (along directions of small variance)" if self.driver == "whitened" else ""
+            parts.append(f"centroid moved {effect:.2f} of the spread{where}")
+        if ratio is not None and (self.driver == "spread" or abs(math.log(ratio)) >= 0.05):
+            parts.append(f"spread x{ratio:.2f}")
+        return ", ".join(parts) or "distribution changed"
 
     def to_evidence(self) -> dict[str, Any]:
         """The finding's evidence: the test, its parameters and its figures."""
@@ -137,6 +152,8 @@ class DriftResult:
             "large_spread_factor": LARGE_SPREAD_FACTOR,
             "alarm": self.alarm,
             "severity": self.severity,
+            "driver": self.driver,
+            "what_changed": self.describe(),
         }
 
 
@@ -308,6 +325,8 @@ def _test(
     max_z = np.maximum(np.maximum(z_euclid, z_white), z_spread)
 
     p_value = _upper_p(max_z)
+    observed = {"centroid": z_euclid[0], "whitened": z_white[0], "spread": z_spread[0]}
+    driver = max(observed, key=lambda k: float(observed[k]))
     s1 = float(spread1[0]) * n1 / (n1 - 1)
     s2 = float(spread2[0]) * n2 / (n2 - 1)
     pooled_spread = (s1 + s2) / 2
@@ -346,6 +365,7 @@ def _test(
         spread_ratio=ratio if math.isfinite(ratio) else None,
         alarm=alarm,
         severity=severity,
+        driver=driver,
     )
 
 

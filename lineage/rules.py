@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.profiles import StoredSample
+from catalog.profiles import BASELINE, StoredSample
 from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
 from lineage.drift import drift_test
@@ -235,9 +235,20 @@ def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
 
 
 def _baseline_and_current(samples: list[StoredSample]) -> tuple[StoredSample, StoredSample] | None:
+    """The part's baseline and its newest sample (None when there is nothing to compare).
+
+    The baseline is the newest sample marked so (the first one taken, or a
+    re-baseline); samples of older catalogs, unmarked, fall back to the first
+    sample of the current version, else the last one of an earlier version.
+    """
     if len(samples) < 2:
         return None
     current = samples[-1]
+    if current.stats.get("role") == BASELINE:
+        return None
+    marked = [s for s in samples[:-1] if s.stats.get("role") == BASELINE]
+    if marked:
+        return marked[-1], current
     same_version = [s for s in samples[:-1] if s.version == current.version]
     earlier = [s for s in samples[:-1] if s.version != current.version]
     if same_version:
@@ -249,6 +260,28 @@ def _unit(vectors: Any) -> Any:
     """Rows scaled to unit length: what a cosine index ranks by (some stores keep raw rows)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get("models"), list):
+        return ", ".join(
+            f"{m.get('model')}@{m.get('revision')}" for m in value["models"] if isinstance(m, dict)
+        )
+    text = "none" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _version_changes(asset: AssetFacts, baseline: int | None, current: int | None) -> str:
+    """What the current version changed, when the baseline is of the version before it."""
+    if baseline is None or current != asset.version or baseline != current - 1:
+        return ""
+    out = []
+    for c in asset.diff.get("changed", []):
+        name = ".".join(str(x) for x in (c.get("field"), c.get("key")) if x)
+        out.append(f"{name or c.get('change')}: {_shown(c.get('from'))} -> {_shown(c.get('to'))}")
+    out += [f"added {f.get('name')}" for f in asset.diff.get("added", [])]
+    out += [f"removed {f.get('name')}" for f in asset.diff.get("removed", [])]
+    return "; ".join(out[:3])
 
 
 def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
@@ -270,8 +303,13 @@ def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
             )
             if not result.alarm:
                 continue
+            changed = _version_changes(asset, baseline.version, current.version)
+            since = f" since v{baseline.version}" if baseline.version != current.version else ""
+            because = f"; v{current.version} changed {changed}" if changed else ""
             evidence = {
                 "part": part,
+                "version_changes": changed,
+                "baseline_by": baseline.stats.get("rebaselined_by"),
                 "baseline_version": baseline.version,
                 "current_version": current.version,
                 "baseline_taken": str(baseline.created_at),
@@ -285,10 +323,12 @@ def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
                     assets=[uri],
                     key=part,
                     title=f"vectors of {_where(asset, part)} have drifted from their baseline"
-                    + (f" (p={result.p_value:.2g})" if result.p_value is not None else ""),
+                    f"{since}: {result.describe()}"
+                    + (f" (p={result.p_value:.2g})" if result.p_value is not None else "")
+                    + because,
                     evidence=evidence,
-                    remedy="Check what re-embedded or changed the vectors; re-baseline with "
-                    "`steward scan --profile` once it is intended.",
+                    remedy="Check what re-embedded or changed the vectors; once it is intended, "
+                    f"re-baseline: steward models rebaseline {asset.name}",
                 )
             )
     return out

@@ -24,8 +24,8 @@ from pydantic import Field, SecretStr, model_validator
 from catalog.apply import Scope
 from catalog.errors import InvalidInput, SourceUnavailable
 from catalog.identity import normalize_namespace, redact_url
-from catalog.profiles import DEFAULT_SAMPLE_SIZE, VectorSample, choose, sample_seed
-from connectors.base import Connector, ConnectorConfig, Progress, Scan
+from catalog.profiles import VectorSample, choose, sample_seed
+from connectors.base import Connector, ConnectorConfig, Progress, SamplingOptions, Scan
 from connectors.qdrant.mapping import KIND, collection_spec, dense_vector_dims, dense_vector_names
 
 if TYPE_CHECKING:
@@ -44,14 +44,12 @@ MAX_LISTED_IDS = 2_000_000
 FETCH_BATCH = 500
 
 
-class QdrantConfig(ConnectorConfig):
+class QdrantConfig(ConnectorConfig, SamplingOptions):
     """How to reach Qdrant, and how much to sample."""
 
     url: str
     api_key: SecretStr | None = None
     https: bool = False
-    profile: bool = False
-    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, ge=1)
     timeout: int = Field(default=10, ge=1)
 
     @model_validator(mode="before")

@@ -6,7 +6,8 @@ A uniform, reproducible sample per dense vector column (`vector`, `halfvec`):
   its keys are listed in order, a seeded uniform choice of them is drawn
   (the same `choose` as for Qdrant's point ids) and only those rows are read;
 - otherwise PostgreSQL's `TABLESAMPLE BERNOULLI (p) REPEATABLE (seed)`, with
-  `p` from the row estimate, limited to the sample size.
+  `p` from the row estimate (a count when the table was never analysed) and
+  a little over, then a seeded uniform choice of the size among the rows drawn.
 
 Vectors are read in pgvector's text form (`[1,2,3]`), in one read-only
 transaction.
@@ -67,14 +68,19 @@ def sample_relation(
         population, method, extra = len(ids), "ids", {}
     else:
         estimate = rel.rows_estimate
+        if estimate <= 0:  # never analysed: count
+            counted = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(table)).fetchone()
+            estimate = float(counted["n"]) if counted else 0.0
         percent = 100.0 if estimate <= 0 else min(100.0, 100.0 * size * OVERSAMPLE / estimate)
         rows = conn.execute(
-            sql.SQL("SELECT {} FROM {} TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s) LIMIT %s").format(
+            sql.SQL("SELECT {} FROM {} TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s)").format(
                 wanted, table
             ),
-            [percent, seed, size],
+            [percent, seed],
         ).fetchall()
-        population = int(estimate) if estimate > 0 else len(rows)
+        if len(rows) > size:  # a uniform choice among the drawn rows, not the first ones
+            rows = [rows[i] for i in np.sort(choose(len(rows), size, seed))]
+        population = max(int(estimate), len(rows))
         method, extra = "tablesample", {"percent": round(percent, 4)}
     out: list[VectorSample] = []
     for i, (name, dim) in enumerate(rel.columns):

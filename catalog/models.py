@@ -1,6 +1,7 @@
 """Every table of the catalog, in one metadata.
 
-Versions, fields, raw events and profiles are append-only. Assets carry their
+Versions, fields and raw events are append-only; so are profiles, except the
+routine vector samples of which only the newest is kept. Assets carry their
 current state (current version, deleted flag, latest observations) so that the
 common questions are one indexed lookup. Schema changes go through Alembic
 migrations in `catalog/migrations/`.

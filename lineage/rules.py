@@ -145,7 +145,8 @@ def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
                 for b in sorted(built, key=lambda b: (-b.share, b.model, b.revision))
             )
             if mixed:
-                what = f"mixes vectors of several models ({shown})"
+                several = "revisions" if len({m for m, _ in refs}) == 1 else "models"
+                what = f"mixes vectors of several {several} ({shown})"
             else:
                 what = f"is built with {built[0].model}@{built[0].revision}"
             if query is not None:

@@ -105,7 +105,7 @@ def test_a_model_swap_in_the_column_comment_is_stale_and_breaking(
     # re-embedded with e5 and the comment says so: a new, breaking version, no longer stale
     fill(server, "docs", real[E5], f"embedding_model={E5}@{E5_REV}")
     scanned = json.loads(steward.ok("scan", url, "--json").stdout)
-    [change] = [c for c in scanned["changes"] if c["name"] == "drift.public.docs"]
+    [change] = [c for c in scanned["changes"] if c["uri"].endswith("drift.public.docs")]
     assert change["diff"]["breaking"] is True
     keys = {c.get("key") for c in change["diff"]["changed"]}
     assert {"embedding_model", "embedding_revision"} <= keys

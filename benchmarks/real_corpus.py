@@ -66,7 +66,18 @@ def _paragraphs(text: str) -> list[str]:
 
 def docs_texts() -> list[str]:
     """Paragraphs of pydoc's topics, then stdlib docstrings (modules, their top-level
-    classes and functions; files sorted)."""
+    classes and functions; files sorted). Kept in the cache per Python version."""
+    path = cache_dir() / f"docs-texts-{sys.version.split()[0]}-{digest([sys.prefix])}.json"
+    if path.is_file():
+        cached: list[str] = json.loads(path.read_text(encoding="utf-8"))
+        return cached
+    texts = _docs_texts()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(texts), encoding="utf-8")
+    return texts
+
+
+def _docs_texts() -> list[str]:
     from pydoc_data.topics import topics
 
     texts: list[str] = []

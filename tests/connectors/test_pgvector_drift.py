@@ -110,6 +110,11 @@ def test_a_model_swap_in_the_column_comment_is_stale_and_breaking(
     keys = {c.get("key") for c in change["diff"]["changed"]}
     assert {"embedding_model", "embedding_revision"} <= keys
     assert steward.check("stale_embeddings") == []
+    # the vectors moved too, and the drift finding says what the version changed
+    (drift,) = steward.check("embedding_drift")
+    assert drift["assets"][0].endswith("drift.public.docs")
+    assert "since v1" in drift["title"]
+    assert f"embedding.embedding_model: {MINILM} -> {E5}" in drift["title"]
 
 
 def test_a_silent_reembedding_of_a_column_is_caught_by_a_plain_scan(
@@ -140,6 +145,13 @@ def test_a_silent_reembedding_of_a_column_is_caught_by_a_plain_scan(
     assert steward.check("embedding_drift") == []
     steward.ok("scan", url)
     assert by_asset(steward.check("embedding_drift")) == {}
+    # re-embedded back: a change against the new baseline; `scan --rebaseline` accepts it
+    reembed(server, "docs", real[MINILM][::2])
+    steward.ok("scan", url)
+    assert names(steward.check("embedding_drift")) == ["drift.public.docs"]
+    rebased = json.loads(steward.ok("scan", url, "--rebaseline", "--json").stdout)
+    assert {s["role"] for s in rebased["samples"]} == {"baseline"}
+    assert steward.check("embedding_drift") == []
 
 
 def test_a_table_without_primary_key_is_sampled_by_tablesample(

@@ -11,11 +11,13 @@ part's baseline, so a silent rebuild is caught by a routine scan;
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from catalog.apply import Plan, write_retrying
 from catalog.db import Store
 from catalog.embeddings import sync_detected_bindings
+from catalog.errors import InvalidInput
 from catalog.profiles import (
     DEFAULT_SAMPLE_SIZE,
     PROFILE_SAMPLE_SIZE,
@@ -25,6 +27,21 @@ from catalog.profiles import (
 )
 from catalog.querying import who
 from connectors.base import Connector, Scan
+
+SAMPLE_SIZE_ENV = "STEWARD_SAMPLE_SIZE"
+
+
+def env_sample_size() -> int | None:
+    """`$STEWARD_SAMPLE_SIZE`, the default of `--sample-size` (None when unset)."""
+    raw = os.environ.get(SAMPLE_SIZE_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(
+            f"${SAMPLE_SIZE_ENV} is {raw!r}, not a positive number of vectors",
+            hint=f"e.g. {SAMPLE_SIZE_ENV}=1000, or unset it",
+        )
+    return int(raw)
 
 
 def after_apply(
@@ -44,7 +61,7 @@ def after_apply(
         profile = bool(getattr(config, "profile", False))
         rebaseline = bool(getattr(config, "rebaseline", False))
         default = PROFILE_SAMPLE_SIZE if profile else DEFAULT_SAMPLE_SIZE
-        size = int(getattr(config, "sample_size", None) or default)
+        size = int(getattr(config, "sample_size", None) or env_sample_size() or default)
         return take_baselines(
             store,
             connector,

@@ -169,3 +169,21 @@ def test_a_silent_rebuild_is_caught_by_a_plain_scan_and_rebaselining_clears_it(
     assert steward.check("embedding_drift") == []
     steward.ok("scan", url)  # unchanged since: still silent
     assert steward.check("embedding_drift") == []
+
+
+def test_the_sample_size_setting(
+    steward: Catalog, tmp_path: Path, real: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, url = tmp_path / "qdrant", f"qdrant+local://{tmp_path / 'qdrant'}"
+    build(store, "docs", real[MINILM])
+    monkeypatch.setenv("STEWARD_SAMPLE_SIZE", "many")
+    bad = steward.run("scan", url)
+    assert bad.exit_code == 2 and "$STEWARD_SAMPLE_SIZE is 'many'" in bad.output
+    assert json.loads(steward.ok("assets", "--kind", "collection", "--json").stdout) == []
+    monkeypatch.setenv("STEWARD_SAMPLE_SIZE", "40")
+    [sample] = json.loads(steward.ok("scan", url, "--json").stdout)["samples"]
+    assert (sample["vectors"], sample["population"]) == (40, len(real[MINILM]))
+    [sample] = json.loads(steward.ok("scan", url, "--json", "--sample-size", "30").stdout)[
+        "samples"
+    ]
+    assert sample["vectors"] == 30

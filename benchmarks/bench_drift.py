@@ -13,6 +13,7 @@ check is two of them). The ratio says how many such passes the drift test is
 worth.
 
     python -m benchmarks drift [--trials-scale=0.1] [--n=1000] [--rows=100000] [--seed=0]
+    python -m benchmarks drift --real [--trials-scale=0.1]   (real models and text)
 
 (`python -m benchmarks` passes only dash-arguments on: write `--opt=value`.)
 """
@@ -65,7 +66,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--n", type=int, default=1_000, help="vectors a side per trial")
     parser.add_argument("--rows", type=int, default=100_000, help="rows for the timing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="calibrate on real embeddings of a real corpus instead (benchmarks/drift_real.py)",
+    )
     args = parser.parse_args(argv)
+    if args.real:
+        from benchmarks.drift_real import main as real_main
+
+        real_main(args.trials_scale, args.seed)
+        return
     null_trials = max(1, round(NULL_TRIALS * args.trials_scale))
     detection_trials = max(1, round(DETECTION_TRIALS * args.trials_scale))
 

@@ -147,7 +147,9 @@ def main(argv: list[str]) -> None:
     report("steward scan (open, config, payload sample)", scanned, base)
     with tempfile.TemporaryDirectory() as tmp:
         took, (samples, open_s) = timed(lambda: scan_and_sample(path, Path(tmp) / "c.db", 2000))
-    shown = ", ".join(f"{s['vectors']} of {s['population']:,}" for s in samples)
+    shown = ", ".join(
+        f"{s['vectors']} of {s['population']:,} sampled in {s['seconds']:.2f} s" for s in samples
+    )
     report("steward scan --profile (+ 2,000-vector baseline)", took, base, note=shown)
     print("beyond opening the client (which each figure includes once):", flush=True)
     report("  baseline: full scroll", base - base_open, note=f"(open took {base_open:.1f} s)")

@@ -156,7 +156,7 @@ def find_model(session: Session, reference: str, provider: str | None = None) ->
     return found[0]
 
 
-def _require_revision(session: Session, model: Asset, revision: str) -> AssetVersion:
+def require_revision(session: Session, model: Asset, revision: str) -> AssetVersion:
     assert model.id is not None
     versions = _revisions(session, model.id)
     for version in versions:
@@ -175,7 +175,7 @@ def use_model(
     """Mark `revision` as the one queries of model `name` are embedded with now."""
     with store.session() as session:
         model = find_model(session, name, provider)
-        _require_revision(session, model, revision)
+        require_revision(session, model, revision)
         model_id, uri = model.id, model.uri
     table = ModelInUse.__table__  # type: ignore[attr-defined]
     with store.write() as conn:
@@ -242,7 +242,7 @@ def list_models(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _vector_parts(session: Session, asset: Asset) -> list[str]:
+def vector_parts(session: Session, asset: Asset) -> list[str]:
     """Names of the asset's vector fields (current version)."""
     rows = session.exec(
         select(AssetField)
@@ -268,8 +268,8 @@ def bind(
         if asset.kind == KIND:
             raise InvalidInput(f"{asset.uri} is an embedding model, not a vector index")
         model = find_model(session, name, provider)
-        _require_revision(session, model, revision)
-        parts = _vector_parts(session, asset)
+        require_revision(session, model, revision)
+        parts = vector_parts(session, asset)
         if part and part not in parts:
             shown = ", ".join(parts) if parts else "none"
             raise InvalidInput(

@@ -7,6 +7,8 @@ import click
 from catalog.cli import AppContext
 from catalog.embeddings import DISTANCES, bind, list_models, register_model, use_model
 from catalog.output import echo_json, echo_table, info
+from catalog.profiles import rebaseline_asset
+from catalog.querying import assign_purpose, bind_queries, list_query_bindings, who
 
 pass_app = click.make_pass_decorator(AppContext)
 PROVIDER = click.option(
@@ -18,12 +20,14 @@ PROVIDER = click.option(
 
 @click.group()
 def models() -> None:
-    """Register embedding models, say which revision is in use, bind indexes to them.
+    """Register embedding models, say which model queries an index, bind and re-baseline.
 
     \b
     A model revision is an asset `model://PROVIDER/NAME` whose versions are its
-    revisions. A collection or pgvector column built with one revision while
-    another is in use is what `steward check` reports as stale embeddings.
+    revisions. A collection or pgvector column whose vectors were built by
+    another model or revision than what its queries use (`models use`), or
+    whose points mix several, is what `steward check` reports as stale
+    embeddings.
     """
 
 
@@ -65,16 +69,87 @@ def register(
         info(f"{result['uri']}@{result['revision']}: {state}")
 
 
+BY = click.option(
+    "--by", metavar="WHO", help="Who records this (default: $STEWARD_USER or the login name)."
+)
+
+
 @models.command()
 @click.argument("name")
 @click.argument("revision")
+@click.option(
+    "--index",
+    "index",
+    metavar="ASSET",
+    help="Queries of this index (a URI or unambiguous suffix) use NAME@REVISION.",
+)
+@click.option("--part", default="", metavar="NAME", help="With --index: one named vector/column.")
+@click.option(
+    "--purpose",
+    metavar="PURPOSE",
+    help="NAME@REVISION is the current model of this purpose (e.g. docs-search).",
+)
 @PROVIDER
+@BY
 @pass_app
-def use(app: AppContext, name: str, revision: str, provider: str | None) -> None:
-    """Mark REVISION as the one queries of model NAME are embedded with now."""
-    result = use_model(app.store(), name, revision, provider)
+def use(
+    app: AppContext,
+    name: str,
+    revision: str,
+    index: str | None,
+    part: str,
+    purpose: str | None,
+    provider: str | None,
+    by: str | None,
+) -> None:
+    """Say which model and revision embeds the queries of an index or a purpose.
+
+    \b
+    steward models use NAME REV --index ASSET     queries of ASSET use NAME@REV
+    steward models use NAME REV --purpose P       indexes assigned to P are queried
+                                                  with NAME@REV (steward models assign)
+    steward models use NAME REV                   (legacy) indexes built with any
+                                                  revision of NAME, and bound to no
+                                                  index or purpose, are queried with REV
+
+    An index whose vectors were built by another model or revision than what
+    its queries use, whatever the names, is reported as stale embeddings.
+    """
+    store = app.store()
+    if index is None and purpose is None:
+        if part:
+            raise click.UsageError("--part needs --index")
+        result = use_model(store, name, revision, provider)
+        if not app.quiet:
+            info(f"{result['uri']}: revision {result['revision']} in use")
+        return
+    if index is not None and purpose is not None:
+        raise click.UsageError("give --index or --purpose, not both")
+    bound = bind_queries(
+        store, name, revision, provider=provider, index=index, part=part, purpose=purpose, by=by
+    )
     if not app.quiet:
-        info(f"{result['uri']}: revision {result['revision']} in use")
+        where = f" ({bound['part']})" if bound["part"] else ""
+        kind = "purpose " if purpose is not None else ""
+        info(f"queries of {kind}{bound['target']}{where} use {bound['model']}@{bound['revision']}")
+
+
+@models.command()
+@click.argument("asset")
+@click.argument("purpose")
+@click.option("--part", default="", metavar="NAME", help="One named vector or vector column.")
+@BY
+@pass_app
+def assign(app: AppContext, asset: str, purpose: str, part: str, by: str | None) -> None:
+    """Assign index ASSET to PURPOSE (e.g. docs-search): its queries use the purpose's model.
+
+    Set the purpose's model with `steward models use NAME REV --purpose PURPOSE`;
+    a binding of the index itself (`--index`) takes precedence.
+    """
+    result = assign_purpose(app.store(), asset, purpose, part, by)
+    if not app.quiet:
+        where = f" ({result['part']})" if result["part"] else ""
+        info(f"{result['asset']}{where} serves {result['purpose']}")
 
 
 @models.command("list")
@@ -105,6 +180,59 @@ def list_(app: AppContext, as_json: bool) -> None:
             )
             for m in rows
             for r in m["revisions"]
+        ],
+    )
+
+
+@models.command()
+@click.argument("asset")
+@click.option("--part", default=None, metavar="NAME", help="Only this named vector or column.")
+@BY
+@pass_app
+def rebaseline(app: AppContext, asset: str, part: str | None, by: str | None) -> None:
+    """Make the newest vector sample of ASSET its drift baseline, and close its drift findings.
+
+    Use it once a change the drift rule reported is intended (a re-embedding,
+    new content). It is recorded with who (--by, $STEWARD_USER or the login
+    name) and when; later scans' samples are compared with the new baseline.
+    To take a fresh sample and make it the baseline at once: `steward scan URL
+    --rebaseline`.
+    """
+    result = rebaseline_asset(app.store(), asset, part, who(by))
+    if not app.quiet:
+        for p in result["parts"]:
+            where = f" ({p['part']})" if p["part"] else ""
+            info(
+                f"{result['asset']}{where}: baseline is now the sample of {p['sampled_at']} "
+                f"({p['vectors']} vectors), set by {result['by']}"
+            )
+        if result["resolved"]:
+            info(f"resolved {len(result['resolved'])} drift finding(s)")
+
+
+@models.command("queries")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@pass_app
+def queries_(app: AppContext, as_json: bool) -> None:
+    """List what queries each index: purposes with their model, index bindings, assignments.
+
+    With --json: an array of objects, each either {purpose, queries, indexes},
+    {asset, part, queries} or {asset, part, purpose}.
+    """
+    with app.store().session() as session:
+        rows = list_query_bindings(session)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ["PURPOSE OR INDEX", "PART", "QUERIES USE / SERVES"],
+        [
+            (
+                r.get("purpose") if "asset" not in r else r["asset"],
+                r.get("part", ""),
+                r.get("queries") or f"purpose {r['purpose']}",
+            )
+            for r in rows
         ],
     )
 

@@ -1,6 +1,7 @@
 """Every table of the catalog, in one metadata.
 
-Versions, fields, raw events and profiles are append-only. Assets carry their
+Versions, fields and raw events are append-only; so are profiles, except the
+routine vector samples of which only the newest is kept. Assets carry their
 current state (current version, deleted flag, latest observations) so that the
 common questions are one indexed lookup. Schema changes go through Alembic
 migrations in `catalog/migrations/`.
@@ -246,4 +247,35 @@ class ModelInUse(SQLModel, table=True):
 
     model_id: int = Field(foreign_key="asset.id", primary_key=True)
     revision: str = Field(max_length=255)
+    set_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QueryModel(SQLModel, table=True):
+    """Which model@revision embeds the queries of an index (one vector part) or of a purpose.
+
+    A row names either an asset (and part; '' for all its vectors) or a purpose
+    (a name such as `docs-search` that indexes are assigned to), never both.
+    """
+
+    __tablename__ = "query_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int | None = Field(default=None, foreign_key="asset.id", index=True)
+    part: str = Field(default="", max_length=255)
+    purpose: str = Field(default="", max_length=255, index=True)
+    model: str = Field(max_length=255)
+    revision: str = Field(max_length=255)
+    set_by: str = Field(default="", max_length=255)
+    set_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IndexPurpose(SQLModel, table=True):
+    """The purpose an index (or one vector part of it) serves, e.g. `docs-search`."""
+
+    __tablename__ = "index_purpose"
+
+    asset_id: int = Field(foreign_key="asset.id", primary_key=True)
+    part: str = Field(default="", max_length=255, primary_key=True)
+    purpose: str = Field(max_length=255)
+    set_by: str = Field(default="", max_length=255)
     set_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

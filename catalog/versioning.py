@@ -172,7 +172,9 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
 
 
 #: Field attributes whose change breaks every reader: a vector's dimension or distance.
-BREAKING_ATTRIBUTES = frozenset({"dim", "distance"})
+#: A vector field whose dimension, distance or embedding model changes is a breaking change:
+#: its vectors no longer answer the queries they used to (pgvector comments name the model).
+BREAKING_ATTRIBUTES = frozenset({"dim", "distance", "embedding_model", "embedding_revision"})
 
 
 def _attribute_changes(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from catalog.apply import Scope
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
-from catalog.profiles import DEFAULT_SAMPLE_SIZE
+from catalog.profiles import DEFAULT_SAMPLE_SIZE, PROFILE_SAMPLE_SIZE
 from catalog.specs import AssetSpec
 
 #: A progress callback: (items done, items in all or None, what is being read).
@@ -51,15 +51,29 @@ class ConnectorConfig(BaseModel):
             raise InvalidInput(f"{redact_url(url)}: {where}: {first['msg']}") from None
 
 
-class KeyedConfig(ConnectorConfig):
+class SamplingOptions(BaseModel):
+    """Options of a connector that samples vectors (the `VectorSampler` ability)."""
+
+    #: Take the larger `--profile` sample (the routine one otherwise).
+    profile: bool = False
+    #: Vectors per sample; None: 1,000 on every scan, 2,000 with `profile`.
+    sample_size: int | None = Field(default=None, ge=1)
+    #: Make this scan's samples the baselines of the drift rule.
+    rebaseline: bool = False
+
+    @property
+    def vectors_per_sample(self) -> int:
+        """`sample_size`, else the routine or the `--profile` default."""
+        return self.sample_size or (PROFILE_SAMPLE_SIZE if self.profile else DEFAULT_SAMPLE_SIZE)
+
+
+class KeyedConfig(ConnectorConfig, SamplingOptions):
     """A config with an API key (given, or from the environment variable `key_env`)
     and the vector-sampling settings of a vector store."""
 
     key_env: ClassVar[str] = ""
 
     api_key: SecretStr | None = None
-    profile: bool = False
-    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -73,13 +73,21 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
 @click.option(
     "--profile",
     is_flag=True,
-    help="Qdrant, Pinecone: take a new baseline sample of vectors even if nothing changed.",
+    help="Qdrant, PostgreSQL, Pinecone: take the larger sample of vectors (2000 a part, not 1000).",
 )
 @click.option(
     "--sample-size",
     type=click.IntRange(min=1),
+    envvar="STEWARD_SAMPLE_SIZE",
     metavar="N",
-    help="Qdrant, Pinecone: vectors in a baseline sample (default 2000).",
+    help="Qdrant, PostgreSQL, Pinecone: vectors each scan samples per vector part "
+    "(default 1000, 2000 with --profile; also $STEWARD_SAMPLE_SIZE).",
+)
+@click.option(
+    "--rebaseline",
+    is_flag=True,
+    help="Qdrant, PostgreSQL, Pinecone: make this scan's samples the drift baselines "
+    "(recorded: who, when).",
 )
 @click.option(
     "--cache-dir",
@@ -125,4 +133,5 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
         for b in baselines:
             part = f" ({b['part']})" if b["part"] else ""
             shown = f"{b['vectors']} of {b['population']} vectors of {b['uri']}{part}"
-            info(f"baseline sample: {shown}")
+            kept = "" if b["stored"] else ", unchanged"
+            info(f"{b['role']} sample: {shown} in {b['seconds']:.2f} s{kept}")

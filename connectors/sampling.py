@@ -1,10 +1,12 @@
-"""What `steward scan` does after applying: take baselines of vector stores.
+"""What `steward scan` does after applying: record detected model bindings, sample vectors.
 
 Kept out of the command so that it stays thin. A connector with the optional
-`VectorSampler` ability gets a baseline sample of every collection that got a
-new version, or has no sample of its current version yet (all of them with
-`--profile`); a connector with a `close()` is
-closed once the scan is done.
+`VectorSampler` ability samples every vector part of every index it scanned,
+on every scan: a small uniform sample (`--sample-size`, default 1,000), or a
+larger one with `--profile` (2,000). The drift rule compares it with the
+part's baseline, so a silent rebuild is caught by a routine scan;
+`--rebaseline` makes the new samples the baselines. A connector with a
+`close()` is closed once the scan is done.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 from catalog.apply import Plan
 from catalog.db import Store
 from catalog.profiles import (
-    DEFAULT_SAMPLE_SIZE,
     VectorSampler,
-    baseline_targets,
+    sample_targets,
     take_baselines,
 )
-from connectors.base import Connector, Scan
+from catalog.querying import who
+from connectors.base import Connector, SamplingOptions, Scan
 
 
 def after_apply(
@@ -27,17 +29,25 @@ def after_apply(
 ) -> list[dict[str, Any]]:
     """Post-scan work; `plan` is None for `--plan` (then nothing is written).
 
-    Returns the baseline samples taken (uri, part, vectors, population).
+    Returns the samples taken (uri, part, vectors, population, seconds, role, stored).
     """
     try:
         if plan is None or not plan.applied:
             return []
         if not isinstance(connector, VectorSampler):
             return []
-        force = bool(getattr(connector.config, "profile", False))
-        size = int(getattr(connector.config, "sample_size", None) or DEFAULT_SAMPLE_SIZE)
-        targets = baseline_targets(store, plan, scan.specs, force)
-        return take_baselines(store, connector, targets, size)
+        config = connector.config
+        options = config if isinstance(config, SamplingOptions) else SamplingOptions()
+        rebaseline = options.rebaseline
+        size = options.vectors_per_sample
+        return take_baselines(
+            store,
+            connector,
+            sample_targets(scan.specs),
+            size,
+            rebaseline=rebaseline,
+            by=who() if rebaseline else "",
+        )
     finally:
         close = getattr(connector, "close", None)
         if callable(close):

@@ -21,7 +21,7 @@ from catalog.errors import CatalogWriteFailed
 from catalog.identity import redact_url
 from connectors.base import Progress, Scan
 from connectors.registry import for_url
-from connectors.sampling import after_apply
+from connectors.sampling import after_apply, env_sample_size
 
 
 @dataclass
@@ -36,7 +36,7 @@ class ScanOutcome:
             **self.plan.to_json(),
             "source": self.source,
             "warnings": self.scan.warnings,
-            "baselines": self.baselines,
+            "samples": self.baselines,
         }
 
 
@@ -53,6 +53,7 @@ def run_scan(
     The catalog is opened only once the source has been read, so a source
     that cannot be read leaves no catalog behind.
     """
+    env_sample_size()  # a bad $STEWARD_SAMPLE_SIZE is refused before anything is read
     connector = for_url(url, **options)
     result = connector.scan(progress)
     store = open_store()

@@ -63,12 +63,16 @@ DEFAULT_ALPHA = 0.01
 DEFAULT_PERMUTATIONS = 200
 MAX_ROWS = 2_000
 WHITENING_ROWS = 256
-# A centroid shift of half the RMS distance of a vector from its centroid is the
-# size of a change of model or of what is embedded (in the benchmark's worlds a
-# model swap measures about 0.9 and a lost normalisation about 0.8, while a
-# revision with per-vector cosine 0.98 measures about 0.15 and half the corpus
-# moved to two of twenty topics about 0.2): an error.
-LARGE_EFFECT = 0.5
+# A centroid shift of a quarter of the RMS distance of a vector from its centroid
+# is an error. Calibrated on real embeddings (`python -m benchmarks drift --real`:
+# the Python docs and the Debian licence texts, all-MiniLM-L6-v2 and
+# multilingual-e5-small): half of the content replaced by another domain measures
+# about 0.3 and a 30% partial reindex with another model about 0.4 (errors), a
+# fifth of the content about 0.12 and a 5% shift about 0.03 (warnings); a model
+# swap about 1.3. In the synthetic worlds of `benchmarks/worlds.py` a revision
+# with per-vector cosine 0.98 measures about 0.15 and half the corpus moved to
+# two of twenty topics about 0.2 (warnings).
+LARGE_EFFECT = 0.25
 # The spread (trace of the covariance) halved or doubled: an error.
 LARGE_SPREAD_FACTOR = 2.0
 # Columns of a row used for its canonical sort key (row order must not matter).
@@ -106,6 +110,21 @@ class DriftResult:
     spread_ratio: float | None
     alarm: bool
     severity: str | None
+    #: The statistic that stood out most: `centroid`, `whitened` or `spread` (None if none).
+    driver: str | None = None
+
+    def describe(self) -> str:
+        """What moved, in words: the statistic that fired and its size."""
+        if not self.comparable:
+            return self.reason or "not comparable"
+        parts = []
+        effect, ratio = self.effect_size or 0.0, self.spread_ratio
+        if self.driver in ("centroid", "whitened") or effect >= 0.05:
+            where = " (along directions of small variance)" if self.driver == "whitened" else ""
+            parts.append(f"centroid moved {effect:.2f} of the spread{where}")
+        if ratio is not None and (self.driver == "spread" or abs(math.log(ratio)) >= 0.05):
+            parts.append(f"spread x{ratio:.2f}")
+        return ", ".join(parts) or "distribution changed"
 
     def to_evidence(self) -> dict[str, Any]:
         """The finding's evidence: the test, its parameters and its figures."""
@@ -137,6 +156,8 @@ class DriftResult:
             "large_spread_factor": LARGE_SPREAD_FACTOR,
             "alarm": self.alarm,
             "severity": self.severity,
+            "driver": self.driver,
+            "what_changed": self.describe(),
         }
 
 
@@ -308,6 +329,8 @@ def _test(
     max_z = np.maximum(np.maximum(z_euclid, z_white), z_spread)
 
     p_value = _upper_p(max_z)
+    observed = {"centroid": z_euclid[0], "whitened": z_white[0], "spread": z_spread[0]}
+    driver = max(observed, key=lambda k: float(observed[k]))
     s1 = float(spread1[0]) * n1 / (n1 - 1)
     s2 = float(spread2[0]) * n2 / (n2 - 1)
     pooled_spread = (s1 + s2) / 2
@@ -346,6 +369,7 @@ def _test(
         spread_ratio=ratio if math.isfinite(ratio) else None,
         alarm=alarm,
         severity=severity,
+        driver=driver,
     )
 
 

@@ -20,6 +20,7 @@ from catalog.embeddings import strongest
 from catalog.models import Asset, AssetVersion, ModelBinding, ModelInUse, Profile
 from catalog.profiles import KIND as VECTOR_SAMPLE
 from catalog.profiles import StoredSample, samples_of
+from catalog.querying import QueryBindings, load_query_bindings
 from catalog.samples import FeatureSample, load_feature_samples
 from lineage.graph import LineageGraph
 
@@ -71,6 +72,8 @@ class Facts:
     old_definitions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     vector_samples: dict[str, list[StoredSample]] = field(default_factory=dict)
     feature_samples: dict[str, dict[str, FeatureSample]] = field(default_factory=dict)
+    #: What embeds the queries of each index (index bindings, purposes).
+    queries: QueryBindings = field(default_factory=lambda: QueryBindings({}, {}, {}))
 
 
 def load_facts(conn: Connection, session: Session) -> Facts:
@@ -119,6 +122,7 @@ def load_facts(conn: Connection, session: Session) -> Facts:
     _load_models(conn, out, by_id)
     _load_trained_on(conn, out)
     _load_samples(conn, session, out, by_id)
+    out.queries = load_query_bindings(session)
     return out
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from catalog.profiles import StoredSample
+from catalog.profiles import BASELINE, StoredSample
+from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
 from lineage.drift import drift_test
 from lineage.facts import AssetFacts, Facts
@@ -106,49 +107,85 @@ def _where(asset: AssetFacts, part: str) -> str:
 # -- 1. stale embeddings ---------------------------------------------------------
 
 
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
 def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
+    """Vectors built by something other than what their queries use, whatever the names.
+
+    What queries a part is its index binding, its purpose's model or (legacy)
+    the revision in use of the model that built it; an index whose points mix
+    several models or revisions is stale even when nothing names its queries.
+    """
     out = []
+    in_use = {name: m.in_use for name, m in facts.models.items() if m.in_use}
     for uri, bindings in sorted(facts.bindings.items()):
         asset = facts.assets.get(uri)
         if asset is None:
             continue
-        parts = sorted({b.part for b in bindings})
-        for part in parts:
-            group = [b for b in bindings if b.part == part]
-            for model_name in sorted({b.model for b in group}):
-                model = facts.models.get(model_name)
-                if model is None or model.in_use is None:
-                    continue
-                built = [b for b in group if b.model == model_name]
-                stale = [b for b in built if b.revision != model.in_use]
-                if not stale:
-                    continue
-                current_share = sum(b.share for b in built if b.revision == model.in_use)
-                partial = current_share > 0
-                shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
-                what = "partly re-embedded" if partial else "built with an older revision"
-                out.append(
-                    Finding(
-                        rule="stale_embeddings",
-                        severity="error",
-                        assets=[uri, model.uri],
-                        key=f"{part}|{model_name}",
-                        title=f"{_where(asset, part)} is {what}: queries use "
-                        f"{model_name}@{model.in_use}",
-                        evidence={
-                            "part": part,
-                            "model": model_name,
-                            "in_use": model.in_use,
-                            "built_with": sorted(f"{b.model}@{b.revision}" for b in built),
-                            "shares": shares,
-                            "origin": built[0].origin,
-                            "partial_reindex": partial,
-                            "share_in_use": round(current_share, 4),
-                        },
-                        remedy=f"Re-embed {asset.name} with {model_name}@{model.in_use}, or query "
-                        f"it with the revision it was built with.",
-                    )
+        for part in sorted({b.part for b in bindings}):
+            built = [b for b in bindings if b.part == part]
+            by_name: dict[str, float] = {}
+            for b in built:
+                by_name[b.model] = by_name.get(b.model, 0.0) + b.share
+            query = resolve_query(facts.queries, uri, part, by_name, in_use)
+            refs = sorted({(b.model, b.revision) for b in built})
+            mixed = len(refs) > 1
+            queried = (query.model, query.revision) if query is not None else None
+            stale = [b for b in built if (b.model, b.revision) != queried]
+            if not stale or (query is None and not mixed):
+                continue
+            share_queried = round(
+                sum(b.share for b in built if (b.model, b.revision) == queried), 4
+            )
+            shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
+            shown = ", ".join(
+                f"{_percent(b.share)} {b.model}@{b.revision}"
+                for b in sorted(built, key=lambda b: (-b.share, b.model, b.revision))
+            )
+            if mixed:
+                several = "revisions" if len({m for m, _ in refs}) == 1 else "models"
+                what = f"mixes vectors of several {several} ({shown})"
+            else:
+                what = f"is built with {built[0].model}@{built[0].revision}"
+            if query is not None:
+                uses = f"queries use {query.ref}"
+                remedy = f"Re-embed {asset.name} with {query.ref}" + (
+                    ", or query it with the model that built it."
+                    if not mixed
+                    else f" (the {_percent(1 - share_queried)} built otherwise)."
                 )
+            else:
+                uses = "no model is bound to its queries"
+                remedy = (
+                    f"Re-embed {asset.name} with one model, and say which one queries it: "
+                    f"steward models use NAME REV --index {asset.name}"
+                )
+            model = facts.models.get(query.model) if query is not None else None
+            out.append(
+                Finding(
+                    rule="stale_embeddings",
+                    severity="error",
+                    assets=[uri, *([model.uri] if model is not None else [])],
+                    key=part,
+                    title=f"{_where(asset, part)} {what}; {uses}",
+                    evidence={
+                        "part": part,
+                        "model": query.model if query is not None else None,
+                        "in_use": query.revision if query is not None else None,
+                        "queries": query.ref if query is not None else None,
+                        "queries_via": query.via if query is not None else None,
+                        "built_with": [f"{m}@{r}" for m, r in refs],
+                        "shares": shares,
+                        "origin": built[0].origin,
+                        "mixed": mixed,
+                        "partial_reindex": mixed and share_queried > 0,
+                        "share_in_use": share_queried,
+                    },
+                    remedy=remedy,
+                )
+            )
     return out
 
 
@@ -199,9 +236,20 @@ def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
 
 
 def _baseline_and_current(samples: list[StoredSample]) -> tuple[StoredSample, StoredSample] | None:
+    """The part's baseline and its newest sample (None when there is nothing to compare).
+
+    The baseline is the newest sample marked so (the first one taken, or a
+    re-baseline); samples of older catalogs, unmarked, fall back to the first
+    sample of the current version, else the last one of an earlier version.
+    """
     if len(samples) < 2:
         return None
     current = samples[-1]
+    if current.stats.get("role") == BASELINE:
+        return None
+    marked = [s for s in samples[:-1] if s.stats.get("role") == BASELINE]
+    if marked:
+        return marked[-1], current
     same_version = [s for s in samples[:-1] if s.version == current.version]
     earlier = [s for s in samples[:-1] if s.version != current.version]
     if same_version:
@@ -213,6 +261,28 @@ def _unit(vectors: Any) -> Any:
     """Rows scaled to unit length: what a cosine index ranks by (some stores keep raw rows)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get("models"), list):
+        return ", ".join(
+            f"{m.get('model')}@{m.get('revision')}" for m in value["models"] if isinstance(m, dict)
+        )
+    text = "none" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _version_changes(asset: AssetFacts, baseline: int | None, current: int | None) -> str:
+    """What the current version changed, when the baseline is of the version before it."""
+    if baseline is None or current != asset.version or baseline != current - 1:
+        return ""
+    out = []
+    for c in asset.diff.get("changed", []):
+        name = ".".join(str(x) for x in (c.get("field"), c.get("key")) if x)
+        out.append(f"{name or c.get('change')}: {_shown(c.get('from'))} -> {_shown(c.get('to'))}")
+    out += [f"added {f.get('name')}" for f in asset.diff.get("added", [])]
+    out += [f"removed {f.get('name')}" for f in asset.diff.get("removed", [])]
+    return "; ".join(out[:3])
 
 
 def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
@@ -234,8 +304,13 @@ def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
             )
             if not result.alarm:
                 continue
+            changed = _version_changes(asset, baseline.version, current.version)
+            since = f" since v{baseline.version}" if baseline.version != current.version else ""
+            because = f"; v{current.version} changed {changed}" if changed else ""
             evidence = {
                 "part": part,
+                "version_changes": changed,
+                "baseline_by": baseline.stats.get("rebaselined_by"),
                 "baseline_version": baseline.version,
                 "current_version": current.version,
                 "baseline_taken": str(baseline.created_at),
@@ -249,10 +324,12 @@ def embedding_drift(facts: Facts, settings: Settings) -> list[Finding]:
                     assets=[uri],
                     key=part,
                     title=f"vectors of {_where(asset, part)} have drifted from their baseline"
-                    + (f" (p={result.p_value:.2g})" if result.p_value is not None else ""),
+                    f"{since}: {result.describe()}"
+                    + (f" (p={result.p_value:.2g})" if result.p_value is not None else "")
+                    + because,
                     evidence=evidence,
-                    remedy="Check what re-embedded or changed the vectors; re-baseline with "
-                    "`steward scan --profile` once it is intended.",
+                    remedy="Check what re-embedded or changed the vectors; once it is intended, "
+                    f"re-baseline: steward models rebaseline {asset.name}",
                 )
             )
     return out

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
+from catalog.querying import resolve_query
 from reports import layout
 from reports.load import Snapshot
 from reports.view import LABEL_CHARS, draw, edge_class, initial_view, kind_class
@@ -227,13 +228,18 @@ def _details(snap: Snapshot, uri: str) -> dict[str, Any]:
         versions.append(item)
     if versions:
         out["versions"] = versions
-    in_use = {
-        b["model"]: snap.models_in_use[b["model"]]
-        for b in snap.bindings.get(uri, [])
-        if b["model"] in snap.models_in_use
-    }
-    if in_use:
-        out["inUse"] = in_use
+    queries = {}
+    bindings = snap.bindings.get(uri, [])
+    for part in sorted({b["part"] for b in bindings}):
+        built: dict[str, float] = {}
+        for b in bindings:
+            if b["part"] == part:
+                built[b["model"]] = built.get(b["model"], 0.0) + b["share"]
+        query = resolve_query(snap.query_bindings, uri, part, built, snap.models_in_use)
+        if query is not None:
+            queries[part] = query.ref
+    if queries:
+        out["queries"] = queries
     return out
 
 

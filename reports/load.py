@@ -27,6 +27,7 @@ from catalog.models import (
     Run,
     RunDataset,
 )
+from catalog.querying import QueryBindings, load_query_bindings
 from lineage.findings import list_findings
 from lineage.graph import LineageGraph
 
@@ -76,6 +77,8 @@ class Snapshot:
     bindings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Embedding model name -> revision queries use now.
     models_in_use: dict[str, str] = field(default_factory=dict)
+    #: What embeds the queries of each index (index bindings, purposes).
+    query_bindings: QueryBindings = field(default_factory=lambda: QueryBindings({}, {}, {}))
     #: Recent runs that read or wrote each asset.
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deleted: int = 0
@@ -288,6 +291,7 @@ def load_snapshot(store: Store) -> Snapshot:
             snap.events = {"count": int(count), "last_received": iso(_aware(last))}
         with Session(bind=conn) as session:
             snap.findings = list_findings(session)
+            snap.query_bindings = load_query_bindings(session)
     return snap
 
 

@@ -24,9 +24,17 @@ from pydantic import SecretStr, field_validator, model_validator
 from catalog.apply import Scope
 from catalog.errors import InvalidInput, SourceUnavailable
 from catalog.identity import normalize_namespace
-from connectors.base import Connector, ConnectorConfig, Progress, Scan
+from catalog.profiles import VectorSample
+from connectors.base import Connector, ConnectorConfig, Progress, SamplingOptions, Scan
 from connectors.postgres import queries
-from connectors.postgres.mapping import KINDS, Snapshot, build_specs
+from connectors.postgres.mapping import (
+    KINDS,
+    Snapshot,
+    VectorRelation,
+    build_specs,
+    vector_relations,
+)
+from connectors.postgres.vectors import sample_relation
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,7 @@ def _password_from_url(url: str) -> tuple[str, str | None]:
     return match.group(1) + "@" + url[match.end() :], unquote(match.group(2))
 
 
-class PostgresConfig(ConnectorConfig):
+class PostgresConfig(ConnectorConfig, SamplingOptions):
     """`postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=...]` and the schemas to scan.
 
     A password in the URL is moved into `password` (a `SecretStr`) when the
@@ -197,6 +205,31 @@ class PostgresConnector(Connector[PostgresConfig]):
     schemes: ClassVar[tuple[str, ...]] = ("postgres", "postgresql")
     config_class: ClassVar[type[ConnectorConfig]] = PostgresConfig
 
+    def __init__(self, config: PostgresConfig) -> None:
+        super().__init__(config)
+        #: Relations with dense vector columns, by asset name, as of the last scan.
+        self._vectors: dict[str, VectorRelation] = {}
+
+    def sample_vectors(self, asset_name: str, size: int, seed: int) -> list[VectorSample]:
+        """A reproducible uniform sample of each dense vector column of a scanned table."""
+        rel = self._vectors.get(asset_name)
+        if rel is None:
+            return []
+        target = parse_target(self.config)
+        with self._connect(target) as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(
+                            f"{self.config.lock_timeout * 1000}ms"
+                        )
+                    )
+                    return sample_relation(conn, rel, size, seed)
+            except psycopg.Error as err:
+                raise SourceUnavailable(
+                    f"cannot sample {asset_name} at {target.shown}: {_first_line(err)}"
+                ) from None
+
     def scan(self, progress: Progress | None = None) -> Scan:
         config = self.config
         target = parse_target(config)
@@ -222,6 +255,7 @@ class PostgresConnector(Connector[PostgresConfig]):
                 raise SourceUnavailable(f"cannot scan {target.shown}: {_first_line(err)}") from None
         step("specs")
         specs, more = build_specs(snapshot)
+        self._vectors = vector_relations(snapshot)
         if progress is not None:
             progress(len(STEPS), len(STEPS), "done")
         return Scan(

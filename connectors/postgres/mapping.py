@@ -335,3 +335,44 @@ def build_specs(snap: Snapshot) -> tuple[list[AssetSpec], list[str]]:
     builder = _Builder(snap)
     specs = [builder.spec(rel) for rel in snap.relations]
     return specs, builder.warnings
+
+
+#: pgvector types a sample reads (dense ones).
+SAMPLED_TYPES = ("vector", "halfvec")
+
+
+@dataclass(frozen=True)
+class VectorRelation:
+    """A table (or materialized view) with dense vector columns: what a sample reads."""
+
+    schema: str
+    name: str
+    #: The primary key's columns (empty without one).
+    key: tuple[str, ...]
+    #: Dense vector columns with a declared dimension, in column order.
+    columns: tuple[tuple[str, int], ...]
+    #: PostgreSQL's row estimate (-1 or 0 when never analysed).
+    rows_estimate: float
+
+
+def vector_relations(snap: Snapshot) -> dict[str, VectorRelation]:
+    """Asset name -> the relation's dense vector columns, for `sample_vectors`."""
+    columns: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for col in snap.columns:
+        vector_type = snap.vector_types.get(col["type_oid"])
+        if vector_type in SAMPLED_TYPES and (col["typmod"] or 0) > 0:
+            columns[col["oid"]].append((col["name"], int(col["typmod"])))
+    keys = {con["oid"]: tuple(con["columns"]) for con in snap.constraints if con["type"] == "p"}
+    out = {}
+    for rel in snap.relations:
+        oid = rel["oid"]
+        if rel["relkind"] not in ("r", "p", "m") or oid not in columns:
+            continue
+        out[f"{snap.database}.{rel['schema']}.{rel['name']}"] = VectorRelation(
+            rel["schema"],
+            rel["name"],
+            keys.get(oid, ()),
+            tuple(columns[oid]),
+            float(rel["reltuples"] if rel["reltuples"] is not None else -1),
+        )
+    return out

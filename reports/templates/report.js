@@ -461,17 +461,17 @@
     }
     if (info.bindings) {
       panel.appendChild(el("h4", "", "Embedding provenance"));
-      var inUse = info.inUse || {};
+      var queries = info.queries || {};
       info.bindings.forEach(function (b) {
-        var now = inUse[b.model];
-        var line = "Built with " + b.model + "@" + b.revision + (b.part ? " (" + b.part + ")" : "") +
-          (now === undefined ? "" : now === b.revision ? "; queries use the same revision." : "; queries now use " + b.model + "@" + now + ": stale.");
-        panel.appendChild(el("p", now !== undefined && now !== b.revision ? "prov stale" : "prov", line));
+        var now = queries[b.part], built = b.model + "@" + b.revision;
+        var line = "Built with " + built + (b.part ? " (" + b.part + ")" : "") +
+          (now === undefined ? "" : now === built ? "; queries use the same model and revision." : "; queries use " + now + ": stale.");
+        panel.appendChild(el("p", now !== undefined && now !== built ? "prov stale" : "prov", line));
       });
       panel.appendChild(table(["model", "part", "found in", "share", "queries use"], info.bindings.map(function (b) {
-        var now = inUse[b.model];
-        var cell = el("span", "", now === undefined ? "" : b.model + "@" + now);
-        if (now !== undefined && now !== b.revision) { cell.appendChild(el("span", "tag stale", " stale")); }
+        var now = queries[b.part];
+        var cell = el("span", "", now === undefined ? "" : now);
+        if (now !== undefined && now !== b.model + "@" + b.revision) { cell.appendChild(el("span", "tag stale", " stale")); }
         return [b.model + "@" + b.revision, b.part || "\u2014", b.origin, Math.round(b.share * 100) + "%", cell];
       })));
     }

@@ -346,3 +346,37 @@ def test_payload_provenance_and_key_stats_never_crash(payloads: list[dict[str, A
         assert len({(m.model, m.revision) for m in prov.models}) == len(prov.models)
     keys = payload_keys(payloads)
     assert all(0 < k["share"] <= 1 for k in keys.values())
+
+
+def test_query_bindings_refuse_bad_input_in_one_line_and_write_nothing(
+    catalog: str, tmp_path: Path
+) -> None:
+    store = Store(catalog)
+    try:
+        apply(store, [collection()], origin="test")
+        register_model(store, "m", "1", 8, "cosine")
+    finally:
+        store.dispose()
+    cases = [
+        (["models", "use", "m", "1", "--part", "text"], "--part needs --index"),
+        (["models", "use", "m", "1", "--index", "docs", "--purpose", "p"], "not both"),
+        (["models", "use", "m", "1", "--purpose", "no spaces"], "is not a plain name"),
+        (["models", "use", "m", "9", "--purpose", "p"], "no registered revision '9'"),
+        (["models", "use", "m", "1", "--index", "docs", "--part", "nope"], "no vector field"),
+        (["models", "assign", "docs", "p", "--part", "sparse"], "no vector field 'sparse'"),
+        (["models", "rebaseline", "docs"], "has no vector sample"),
+    ]
+    for args, message in cases:
+        result = run(catalog, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output
+    listed = run(catalog, "models", "queries", "--json")
+    assert json.loads(listed.stdout) == []
+    # and what is right is recorded, with who
+    assert run(catalog, "models", "use", "m", "1", "--purpose", "p", "--by", "bo").exit_code == 0
+    assert run(catalog, "models", "assign", "docs", "p", "--part", "text").exit_code == 0
+    listed = json.loads(run(catalog, "models", "queries", "--json").stdout)
+    assert listed == [
+        {"purpose": "p", "queries": "m@1", "indexes": 1},
+        {"asset": "qdrant://vectors:6333/docs", "part": "text", "purpose": "p"},
+    ]

@@ -210,10 +210,12 @@ def test_scan_and_sample_local_storage_through_the_cli(storage: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["summary"]["created"] == 3
-    baselines = {(b["uri"].rsplit("/", 1)[1], b["part"]): b for b in out["baselines"]}
-    # a baseline for every dense vector of every collection with points
+    baselines = {(b["uri"].rsplit("/", 1)[1], b["part"]): b for b in out["samples"]}
+    # a baseline for every dense vector of every collection with points, with its cost
     assert set(baselines) == {("docs", ""), ("products", "image"), ("products", "text")}
     assert baselines[("docs", "")]["vectors"] == 60
+    assert {b["role"] for b in baselines.values()} == {"baseline"}
+    assert all(b["stored"] and b["seconds"] >= 0 for b in baselines.values())
 
     store = Store(catalog)
     try:
@@ -245,15 +247,17 @@ def test_scan_and_sample_local_storage_through_the_cli(storage: Path, tmp_path: 
     finally:
         store.dispose()
 
-    # unchanged: nothing new, no new baseline; --profile takes one anyway
+    # unchanged: every scan samples again, but an equal sample writes nothing
     again = runner.invoke(cli, ["--catalog", catalog, "scan", url, "--json"])
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["baselines"] == []
+    checks = json.loads(again.stdout)["samples"]
+    assert len(checks) == 3
+    assert {(b["role"], b["stored"]) for b in checks} == {("check", False)}
     forced = runner.invoke(
         cli, ["--catalog", catalog, "scan", url, "--json", "--profile", "--sample-size", "7"]
     )
     assert forced.exit_code == 0, forced.output
-    sizes = {b["vectors"] for b in json.loads(forced.stdout)["baselines"]}
+    sizes = {b["vectors"] for b in json.loads(forced.stdout)["samples"]}
     assert sizes == {7}
 
     # the collection created empty gets its baseline once it has points
@@ -266,7 +270,10 @@ def test_scan_and_sample_local_storage_through_the_cli(storage: Path, tmp_path: 
     assert filled.exit_code == 0, filled.output
     out = json.loads(filled.stdout)
     assert out["summary"]["changed"] == 0
-    assert [(b["uri"].rsplit("/", 1)[1], b["vectors"]) for b in out["baselines"]] == [("bare", 5)]
+    firsts = [(b["uri"].rsplit("/", 1)[1], b["vectors"]) for b in out["samples"]]
+    assert ("bare", 5) in firsts
+    roles = {b["uri"].rsplit("/", 1)[1]: b["role"] for b in out["samples"]}
+    assert roles == {"bare": "baseline", "docs": "check", "products": "check"}
 
 
 def test_samples_are_reproducible_and_uniform(storage: Path) -> None:
@@ -457,7 +464,7 @@ def test_plan_writes_nothing_and_releases_the_storage(storage: Path, tmp_path: P
     out = json.loads(result.stdout)
     assert out["applied"] is False
     assert out["summary"]["created"] == 3
-    assert out["baselines"] == []
+    assert out["samples"] == []
     store = Store(catalog)
     try:
         with store.session() as session:

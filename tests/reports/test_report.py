@@ -138,6 +138,9 @@ def test_structure_on_both_backends(store: Store, tmp_path: Path) -> None:
     assert first == ["stale_embeddings", "feature_definition_skew"]
     text = " ".join(page.text)
     assert "Re-embed docs_chunks with all-MiniLM-L6-v2@2" in text
+    # the provenance panel says what queries the index, as the rule resolves it
+    [chunks] = [i for i, node in enumerate(data["nodes"]) if node[1] == "docs_chunks"]
+    assert data["details"][chunks]["queries"] == {"": "all-MiniLM-L6-v2@2"}
 
 
 def test_demo_structure(demo: tuple[Store, str]) -> None:

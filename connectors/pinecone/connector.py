@@ -260,7 +260,9 @@ class PineconeConnector(Connector[PineconeConfig]):
             return stats, []
         # The first records of the baseline's draw (same seed and size), so that the
         # baseline taken after the scan fetches only the rest.
-        draw = choose(len(ids), max(PAYLOAD_SAMPLE, self.config.sample_size), _seed(self, name))
+        draw = choose(
+            len(ids), max(PAYLOAD_SAMPLE, self.config.vectors_per_sample), _seed(self, name)
+        )
         chosen = draw[:PAYLOAD_SAMPLE]
         fetched = self._fetch(name, [ids[i] for i in chosen])
         return stats, [metadata or {} for _, metadata in fetched]

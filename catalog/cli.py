@@ -58,6 +58,8 @@ SHORT_HELP: dict[str, str] = {
     "report": "Write the lineage and governance report as one self-contained HTML file.",
 }
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
 EXIT_CODES = """\b
 Exit codes:
   0  success
@@ -72,7 +74,9 @@ class StewardCLIError(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+        from catalog.secrets import mask_message
+
+        click.echo(f"Error: {mask_message(self.format_message())}", err=True)
 
 
 @dataclass
@@ -99,6 +103,14 @@ class AppContext:
 
 class LazyGroup(click.Group):
     """click's documented lazy-loading group, plus one-place error translation."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        import os
+
+        from catalog.secrets import remember_given
+
+        remember_given(args, dict(os.environ))
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -150,8 +162,18 @@ def cli(ctx: click.Context, catalog_url: str | None, quiet: bool, verbose: int) 
     to break. Assets are named by URI (NAMESPACE/NAME) or any unambiguous
     suffix of it, e.g. `shop.public.orders` or `orders`.
     """
+    from catalog.secrets import MaskingFormatter, mask_log_records
+
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    ours = not root.handlers
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    # Credentials never reach a log: each record's message is masked when it is
+    # made, and what our handler writes (tracebacks too) when it is written.
+    mask_log_records()
+    if ours:
+        for handler in root.handlers:
+            handler.setFormatter(MaskingFormatter(LOG_FORMAT))
     app = AppContext(catalog_option=catalog_url, quiet=quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)

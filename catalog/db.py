@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.identity import redact_url
+from catalog.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def parse_catalog_url(url: str) -> URL:
             text_url = "postgresql+psycopg://" + text_url[len(prefix) :]
     try:
         parsed = make_url(text_url)
-    except ArgumentError as err:
+    except (ArgumentError, ValueError) as err:
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r} is not a database URL",
             hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
@@ -59,11 +60,12 @@ def parse_catalog_url(url: str) -> URL:
     return parsed
 
 
-def _describe(err: BaseException) -> str:
-    """The first line of a driver error, without any credentials in it."""
+def _describe(err: BaseException, url: str) -> str:
+    """The first line of a driver error about `url`, without any credentials in it
+    (nor a piece of the password the driver took for the host)."""
     orig = getattr(err, "orig", None) or err
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    return redact_url(lines[0]) if lines else type(orig).__name__
+    return scrub(lines[0], url) if lines else type(orig).__name__
 
 
 def make_engine(url: str) -> Engine:
@@ -85,7 +87,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as err:
-        raise InvalidInput(f"catalog URL {shown!r}: {_describe(err)}") from err
+        raise InvalidInput(f"catalog URL {shown!r}: {_describe(err, url)}") from err
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -163,7 +165,9 @@ class Store:
         return self.engine.dialect.name
 
     def _unavailable(self, err: BaseException) -> CatalogUnavailable:
-        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {_describe(err)}")
+        return CatalogUnavailable(
+            f"cannot open catalog {self.shown_url}: {_describe(err, self.url)}"
+        )
 
     def current_revision(self) -> str | None:
         try:

@@ -16,11 +16,10 @@ import json
 import logging
 import multiprocessing
 import pickle
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -42,6 +41,7 @@ from catalog.models import (
     RunDataset,
     utcnow,
 )
+from catalog.secrets import mask_text, mask_value, may_hold_secrets
 from catalog.versioning import sha256_held
 from lineage.chunk import ORIGIN
 from lineage.openlineage import (
@@ -69,9 +69,6 @@ CHUNK_SIZE = 10000
 LOCK_RETRIES = 5
 #: Files read from a directory (a file named on the command line is always read).
 EVENT_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".log", ".gz"})
-#: Credentials inside a body (a namespace with a password, a token parameter) are masked.
-_USERINFO = re.compile(r"([A-Za-z][\w+.-]*://[^\s/@:\"']*):[^\s/@\"']*@")
-_SECRET = re.compile(r"(password|passwd|pwd|secret|token|api[_-]?key)=[^&\s;\"',]*", re.I)
 
 #: (raw text, decoded value or DecodeFailed, source label)
 Document = tuple[str, Any, str | None]
@@ -132,30 +129,33 @@ class Summary:
         }
 
 
-def redact_body(text: str) -> str:
-    """The body with credentials masked: never stored, whatever a producer sends."""
-    if "@" in text:
-        text = _USERINFO.sub(r"\1:***@", text)
-    if "=" in text:
-        text = _SECRET.sub(lambda m: f"{m.group(1)}=***", text)
-    if "\x00" in text:  # only in a body that is not JSON; PostgreSQL text cannot hold it
-        text = text.replace("\x00", "\ufffd")
-    return text
+def masked(raw: str, value: Any) -> tuple[str, Any]:
+    """A document as it is stored and parsed: its text and value with credentials masked.
 
-
-def evaluate(raw: str, value: Any, masked: str | None = None) -> tuple[ParsedEvent | None, Result]:
-    """Parse one document: the event (if valid) and its provisional result.
-
-    `masked` is `redact_body(raw)` when the caller has it already.
+    The decoded value is masked (every string, every facet: JSON escapes are
+    decoded by then), and the text is the value written again when anything
+    was masked; a body that is not JSON has its text masked instead.
     """
+    if isinstance(value, DecodeFailed):
+        text = mask_text(raw)
+        # only in a body that is not JSON; PostgreSQL text cannot hold it
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text, value
+    if not may_hold_secrets(raw):
+        return raw, value
+    try:
+        value_masked = mask_value(value)
+    except RecursionError:  # too deep to be an event: parse_event refuses it
+        return mask_text(raw), value
+    if value_masked is value and mask_text(raw) == raw:
+        return raw, value
+    return dumps(value_masked), value_masked
+
+
+def evaluate(raw: str, value: Any) -> tuple[ParsedEvent | None, Result]:
+    """Parse one document (already `masked`): the event (if valid) and its provisional result."""
     if isinstance(value, DecodeFailed):
         digest = sha256_held(raw.encode("utf-8", "replace"))
         return None, Result("rejected", digest, value.reason, "(body)", 400)
-    if (redact_body(raw) if masked is None else masked) != raw:
-        # Credentials in the body (a parent job's or a facet's URL): the event is
-        # projected without them, as it is stored and as `rebuild` reads it back.
-        with suppress(RecursionError):  # too deep to be an event: parse_event refuses it
-            value = _redacted(value)
     try:
         parsed = parse_event(value)
     except EventRejected as err:
@@ -163,29 +163,20 @@ def evaluate(raw: str, value: Any, masked: str | None = None) -> tuple[ParsedEve
             digest = digest_of(value)
         except EventRejected:  # nested too deeply to be written: the text's digest
             digest = sha256_held(raw.encode("utf-8", "replace"))
-        return None, Result("rejected", digest, str(err), err.field, err.status)
+        return None, Result("rejected", digest, mask_text(str(err)), err.field, err.status)
     return parsed, Result("accepted", parsed.digest, warnings=parsed.warnings)
-
-
-def _redacted(value: Any) -> Any:
-    """A decoded body with credentials masked in every string (keys too)."""
-    if isinstance(value, str):
-        return redact_body(value)
-    if isinstance(value, dict):
-        return {redact_body(k): _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
 
 
 @dataclass
 class _Item:
-    #: The body as stored: with credentials masked (`redact_body`).
+    #: The body as stored: with credentials masked (`masked`).
     raw: str
     source: str | None
     event: ParsedEvent | None
     result: Result
     raw_id: int | None = None
+    #: A stored body masked again by `rebuild` (it was written by an older release).
+    rewritten: bool = False
 
 
 class Ingester:
@@ -373,6 +364,8 @@ class Ingester:
                     for i in old
                 ],
             )
+            bodies = [{"id": i.raw_id, "body": i.raw} for i in old if i.rewritten]
+            update_by_id(conn, RAW_W, bodies)
 
     # -- rebuild ------------------------------------------------------------------------
 
@@ -407,8 +400,11 @@ class Ingester:
                         value = loads(row.body)
                     except (json.JSONDecodeError, RecursionError) as err:
                         value = DecodeFailed(f"not valid JSON: {getattr(err, 'msg', err)}")
-                    event, result = evaluate(row.body, value)
-                    batch.append(_Item(row.body, row.source, event, result, raw_id=row.id))
+                    body, value = masked(row.body, value)
+                    event, result = evaluate(body, value)
+                    item = _Item(body, row.source, event, result, raw_id=row.id)
+                    item.rewritten = body != row.body
+                    batch.append(item)
                 self._process(conn, batch, replay=True)
                 for item in batch:
                     summary.add(item.result, item.source)
@@ -421,9 +417,9 @@ def _evaluated(documents: Iterable[Document], size: int) -> Iterator[list[_Item]
     """The documents parsed, in chunks of `size`."""
     batch: list[_Item] = []
     for raw, value, source in documents:
-        masked = redact_body(raw)  # what is stored: credentials never are
-        event, result = evaluate(raw, value, masked)
-        batch.append(_Item(masked, source, event, result))
+        body, value = masked(raw, value)  # what is stored and parsed: never credentials
+        event, result = evaluate(body, value)
+        batch.append(_Item(body, source, event, result))
         if len(batch) >= size:
             yield batch
             batch = []

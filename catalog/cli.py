@@ -132,12 +132,19 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DatabaseError
+
         from catalog.errors import StewardError
 
         try:
             return super().invoke(ctx)
         except StewardError as err:
             raise StewardCLIError(str(err)) from err
+        except DatabaseError as err:  # a corrupt or vanished catalog, mid-command
+            orig = str(getattr(err, "orig", None) or err).strip().splitlines()
+            raise StewardCLIError(
+                f"the catalog cannot be read: {orig[0] if orig else type(err).__name__}"
+            ) from err
 
 
 @click.group(

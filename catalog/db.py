@@ -190,6 +190,25 @@ class Store:
         except DBAPIError as err:
             raise self._unavailable(err) from err
 
+    def change_stamp(self) -> tuple[Any, ...]:
+        """A value that changes whenever the catalog does (rows added, removed or
+        updated in any table): what a cache of something rendered from it keys on."""
+        from sqlalchemy import func, select
+        from sqlmodel import SQLModel
+
+        parts: list[Any] = []
+        try:
+            with self.engine.connect() as conn:
+                for table in SQLModel.metadata.sorted_tables:
+                    columns: list[Any] = [func.count()]
+                    for name in ("id", "updated_at", "last_seen", "resolved_at"):
+                        if name in table.c:
+                            columns.append(func.max(table.c[name]))
+                    parts.extend(conn.execute(select(*columns).select_from(table)).one())
+        except DBAPIError as err:
+            raise self._unavailable(err) from err
+        return tuple(parts)
+
     @contextmanager
     def write(self, *, checked: bool = True) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back on error.

@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, or_, select
 
 from catalog.errors import InvalidInput, NotFound
@@ -28,7 +29,11 @@ VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 RUN = Run.__table__  # type: ignore[attr-defined]
 DEFAULT_DEPTH = 20
 MAX_NODES = 5000
+#: About the most JSON one answer holds.
+MAX_BYTES = 16 * 1024 * 1024
 CHUNK = 900
+#: Nodes read at once (each with its facets, which may be large).
+NODE_CHUNK = 100
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -75,14 +80,26 @@ def resolve_node(conn: Connection, node: str) -> int:
     raise NotFound(f"no {kind} matches nodeId {node[:200]!r}")
 
 
-def lineage_graph(conn: Connection, node: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
-    """`{"graph": [node, ...]}` around `node`, as Marquez's lineage endpoint answers."""
+def lineage_graph(
+    conn: Connection,
+    node: str,
+    depth: int = DEFAULT_DEPTH,
+    max_nodes: int = MAX_NODES,
+    max_bytes: int = MAX_BYTES,
+) -> dict[str, Any]:
+    """`{"graph": [node, ...]}` around `node`, as Marquez's lineage endpoint answers.
+
+    At most `max_nodes` nodes (counted as each hop finds them) and about
+    `max_bytes` of JSON (counted node by node, the start node first): a wider
+    graph is cut there, and the answer says so with `"truncated": true`.
+    """
     start = resolve_node(conn, node)
     seen = {start}
     frontier = {start}
     edges: set[tuple[int, int]] = set()
+    full = False
     for _ in range(max(depth, 0)):
-        if not frontier or len(seen) >= MAX_NODES:
+        if not frontier or full:
             break
         found: set[int] = set()
         ids = sorted(frontier)
@@ -94,60 +111,117 @@ def lineage_graph(conn: Connection, node: str, depth: int = DEFAULT_DEPTH) -> di
                 .where(EDGE.c.kind != "column_lineage")
             )
             for row in rows:
+                for other in (row.source_id, row.target_id):
+                    if other not in seen and other not in found:
+                        if len(seen) + len(found) >= max_nodes:
+                            full = True
+                            continue
+                        found.add(other)
                 edges.add((row.source_id, row.target_id))
-                found.update((row.source_id, row.target_id))
-        frontier = found - seen
-        seen |= frontier
+            if full:
+                break
+        frontier = found
+        seen |= found
     edges = {(s, t) for s, t in edges if s in seen and t in seen}
-    return {"graph": _nodes(conn, sorted(seen), edges)}
+    order = [start, *sorted(seen - {start})]
+    graph, cut = _nodes(conn, order, edges, max_bytes)
+    answer: dict[str, Any] = {"graph": graph}
+    if full or cut:
+        answer["truncated"] = True
+    return answer
 
 
-def _nodes(conn: Connection, ids: list[int], edges: set[tuple[int, int]]) -> list[dict[str, Any]]:
-    assets: dict[int, Any] = {}
-    fields: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    runs: dict[int, Any] = {}
+def _latest_runs(conn: Connection, job_ids: list[int]) -> dict[int, Any]:
+    """The latest run of each job (its facets read for that one run only)."""
+    best: dict[int, Any] = {}
+    for row in conn.execute(
+        select(RUN.c.id, RUN.c.job_id, RUN.c.started_at, RUN.c.state_time, RUN.c.created_at).where(
+            RUN.c.job_id.in_(job_ids)
+        )
+    ):
+        old = best.get(row.job_id)
+        if old is None or _run_key(row) > _run_key(old):
+            best[row.job_id] = row
+    if not best:
+        return {}
+    wanted = [row.id for row in best.values()]
+    return {run.job_id: run for run in conn.execute(select(RUN).where(RUN.c.id.in_(wanted)))}
+
+
+def _nodes(
+    conn: Connection, ids: list[int], edges: set[tuple[int, int]], max_bytes: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The nodes of `ids` in order, until about `max_bytes` of JSON; whether cut."""
+    names: dict[int, tuple[str, str, str]] = {}  # id -> (kind, namespace, name)
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
-        assets.update({r.id: r for r in conn.execute(select(ASSET).where(ASSET.c.id.in_(part)))})
-        rows = conn.execute(
-            select(FIELD)
-            .join(VERSION, VERSION.c.id == FIELD.c.version_id)
-            .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
-            .where(VERSION.c.version == ASSET.c.current_version)
-            .where(ASSET.c.id.in_(part))
-            .order_by(FIELD.c.asset_id, FIELD.c.position)
-        )
-        for f in rows:
-            fields[f.asset_id].append(
-                {"name": f.name, "type": f.type or None, "tags": [], "description": f.description}
+        for r in conn.execute(
+            select(ASSET.c.id, ASSET.c.kind, ASSET.c.namespace, ASSET.c.name).where(
+                ASSET.c.id.in_(part)
             )
-        for run in conn.execute(select(RUN).where(RUN.c.job_id.in_(part))):
-            best = runs.get(run.job_id)
-            if best is None or _run_key(run) > _run_key(best):
-                runs[run.job_id] = run
-    ids_of = {i: node_id(a.kind, a.namespace, a.name) for i, a in assets.items()}
+        ):
+            names[r.id] = (r.kind, r.namespace, r.name)
+    ids = [i for i in ids if i in names]
+    ids_of = {i: node_id(*names[i]) for i in ids}
     ins: dict[int, list[tuple[int, int]]] = defaultdict(list)
     outs: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for s, t in sorted(edges):
-        outs[s].append((s, t))
-        ins[t].append((s, t))
-    graph = []
-    for i in ids:
-        a = assets[i]
-        if a.kind == "job":
-            data = _job_data(a, ins[i], outs[i], assets, runs.get(i))
-        else:
-            data = _dataset_data(a, fields.get(i, []))
-        graph.append(
-            {
+        if s in ids_of and t in ids_of:
+            outs[s].append((s, t))
+            ins[t].append((s, t))
+    graph: list[dict[str, Any]] = []
+    used = 0
+    cut = False
+    for start in range(0, len(ids), NODE_CHUNK):
+        part = ids[start : start + NODE_CHUNK]
+        assets = {r.id: r for r in conn.execute(select(ASSET).where(ASSET.c.id.in_(part)))}
+        fields = _current_fields(conn, part)
+        runs = _latest_runs(conn, [i for i in part if names[i][0] == "job"])
+        for i in part:
+            a = assets[i]
+            if a.kind == "job":
+                data = _job_data(a, ins[i], outs[i], names, runs.get(i))
+            else:
+                data = _dataset_data(a, fields.get(i, []))
+            item: dict[str, Any] = {
                 "id": ids_of[i],
                 "type": "JOB" if a.kind == "job" else "DATASET",
                 "data": data,
                 "inEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in ins[i]],
                 "outEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in outs[i]],
             }
+            used += len(orjson.dumps(item, default=str))
+            if used > max_bytes and graph:
+                cut = True
+                break
+            graph.append(item)
+        if cut:
+            break
+    if cut:  # no edge to a node left out
+        kept = {item["id"] for item in graph}
+        for item in graph:
+            for key in ("inEdges", "outEdges"):
+                item[key] = [
+                    e for e in item[key] if e["origin"] in kept and e["destination"] in kept
+                ]
+    return graph, cut
+
+
+def _current_fields(conn: Connection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    fields: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = conn.execute(
+        select(FIELD)
+        .join(VERSION, VERSION.c.id == FIELD.c.version_id)
+        .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
+        .where(VERSION.c.version == ASSET.c.current_version)
+        .where(ASSET.c.id.in_(ids))
+        .order_by(FIELD.c.asset_id, FIELD.c.position)
+    )
+    for f in rows:
+        fields[f.asset_id].append(
+            {"name": f.name, "type": f.type or None, "tags": [], "description": f.description}
         )
-    return graph
+    return fields
 
 
 def _run_key(run: Any) -> tuple[str, int]:
@@ -186,7 +260,7 @@ def _job_data(
     a: Any,
     ins: list[tuple[int, int]],
     outs: list[tuple[int, int]],
-    assets: dict[int, Any],
+    names: dict[int, tuple[str, str, str]],
     run: Any,
 ) -> dict[str, Any]:
     facets = _facets(a)
@@ -216,16 +290,8 @@ def _job_data(
         "createdAt": _iso(a.created_at),
         "updatedAt": _iso(a.updated_at),
         "namespace": a.namespace,
-        "inputs": [
-            {"namespace": assets[s].namespace, "name": assets[s].name}
-            for s, _ in ins
-            if s in assets
-        ],
-        "outputs": [
-            {"namespace": assets[t].namespace, "name": assets[t].name}
-            for _, t in outs
-            if t in assets
-        ],
+        "inputs": [{"namespace": names[s][1], "name": names[s][2]} for s, _ in ins if s in names],
+        "outputs": [{"namespace": names[t][1], "name": names[t][2]} for _, t in outs if t in names],
         "location": (facets.get("sourceCodeLocation") or {}).get("url"),
         "description": a.description or (facets.get("documentation") or {}).get("description"),
         "latestRun": latest,

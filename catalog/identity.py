@@ -75,7 +75,7 @@ def _netloc(host: str, port: int | None) -> str:
     return f"{shown}:{port}" if port is not None else shown
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_namespace(namespace: str) -> str:
     """Normalise a namespace: lowercase scheme and host, default port, no credentials.
 

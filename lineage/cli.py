@@ -136,15 +136,15 @@ def _positive(kind: type) -> Callable[[Any, Any, Any], Any]:
     return check
 
 
-def _size_option(name: str, env: str, default: str, text: str) -> Callable[[Any], Any]:
+def _option(name: str, env: str, default: Any, **settings: Any) -> Callable[[Any], Any]:
+    """An option with a default and an environment variable, both shown in --help."""
     return click.option(
-        name,
-        envvar=env,
-        default=default,
-        show_default=True,
-        show_envvar=True,
-        help=text,
+        name, envvar=env, default=default, show_default=True, show_envvar=True, **settings
     )
+
+
+def _size_option(name: str, env: str, default: str, text: str) -> Callable[[Any], Any]:
+    return _option(name, env, default, help=text)
 
 
 #: `steward serve`'s limits, each an option with its environment variable.
@@ -161,69 +161,61 @@ LIMIT_OPTIONS = [
         "32KB",
         "Largest request line and headers together; larger gets 431.",
     ),
-    click.option(
+    _option(
         "--max-headers",
-        envvar="STEWARD_MAX_HEADERS",
-        default=100,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_MAX_HEADERS",
+        100,
         type=click.IntRange(1, 10_000),
         help="Most header fields in one request; more gets 431.",
     ),
-    click.option(
+    _option(
         "--header-timeout",
-        envvar="STEWARD_HEADER_TIMEOUT",
-        default=10.0,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_HEADER_TIMEOUT",
+        10.0,
         callback=_positive(float),
         help="Seconds a client has to send its request headers (from connecting); "
         "then 408 and the connection is closed.",
     ),
-    click.option(
+    _option(
         "--body-timeout",
-        envvar="STEWARD_BODY_TIMEOUT",
-        default=60.0,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_BODY_TIMEOUT",
+        60.0,
         callback=_positive(float),
-        help="Seconds a client has to send its body after the headers (408 then); also "
-        "how long a request waits for its turn before 503.",
+        help="Seconds a client has to send its body after the headers (408 then).",
     ),
-    click.option(
+    _option(
+        "--queue-timeout",
+        "STEWARD_QUEUE_TIMEOUT",
+        30.0,
+        callback=_positive(float),
+        help="Seconds a request waits for its turn (--max-concurrent) before 503.",
+    ),
+    _option(
         "--max-connections",
-        envvar="STEWARD_MAX_CONNECTIONS",
-        default=1000,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_MAX_CONNECTIONS",
+        1000,
         type=click.IntRange(1, 1_000_000),
         help="Open connections at most; one more is answered 503 and closed.",
     ),
-    click.option(
+    _option(
         "--max-concurrent",
-        envvar="STEWARD_MAX_CONCURRENT",
-        default=8,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_MAX_CONCURRENT",
+        8,
         type=click.IntRange(1, 10_000),
         help="Requests worked on at once (bodies read and decoded, answers built); "
         "others wait their turn. /health never waits.",
     ),
-    click.option(
+    _option(
         "--max-datasets",
-        envvar="STEWARD_MAX_DATASETS",
-        default=5000,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_MAX_DATASETS",
+        5000,
         type=click.IntRange(1, 10_000_000),
         help="Datasets (inputs and outputs) one event may name; more is rejected (413).",
     ),
-    click.option(
+    _option(
         "--max-lineage-nodes",
-        envvar="STEWARD_MAX_LINEAGE_NODES",
-        default=5000,
-        show_default=True,
-        show_envvar=True,
+        "STEWARD_MAX_LINEAGE_NODES",
+        5000,
         type=click.IntRange(1, 10_000_000),
         help="Nodes in one GET /api/v1/lineage answer; a wider graph is cut (truncated: true).",
     ),
@@ -265,6 +257,7 @@ def limits_of(options: dict[str, Any]) -> Limits:
         max_headers=options["max_headers"],
         header_timeout=options["header_timeout"],
         body_timeout=options["body_timeout"],
+        queue_timeout=options["queue_timeout"],
         max_connections=options["max_connections"],
         max_concurrent=options["max_concurrent"],
         max_datasets=options["max_datasets"],

@@ -10,11 +10,12 @@
   and a browser's `Origin`, when sent, the same. Every answer says `nosniff`
   and may not be framed. At most `max_concurrent` requests are worked on at
   once (their bodies read, decoded, answered); the others wait their turn,
-  or get 503 after `body_timeout`.
+  or get 503 after `queue_timeout`.
 - `GuardedProtocol`, uvicorn's httptools protocol with the limits uvicorn
   does not have: header bytes and count (431), a deadline for the headers
-  and another for the body (408: slow clients are cut off), and a cap on open
-  connections (503 at once beyond it).
+  and another for the body (408: slow clients are cut off; time the server
+  itself is not reading does not count), and a cap on open connections (503
+  at once beyond it).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Limits:
     body_timeout: float = 60.0
     max_connections: int = 1000
     max_concurrent: int = 8
+    #: Seconds a request waits for its turn (`max_concurrent`) before 503.
+    queue_timeout: float = 30.0
     #: Datasets (inputs and outputs) one event may name.
     max_datasets: int = 5000
     #: Nodes and bytes of one lineage answer.
@@ -145,7 +148,7 @@ class Guard:
         if self.slots is None:
             self.slots = asyncio.Semaphore(self.limits.max_concurrent)
         try:
-            await asyncio.wait_for(self.slots.acquire(), self.limits.body_timeout)
+            await asyncio.wait_for(self.slots.acquire(), self.limits.queue_timeout)
         except TimeoutError:
             await _answer(secured, 503, "the server is busy; retry", [(b"retry-after", b"2")])
             return
@@ -247,6 +250,11 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._timer = None
+        if self.flow is not None and self.flow.read_paused and not self._refused:
+            # The server stopped reading (the request waits for its turn): the
+            # client is not slow. Its deadline starts again.
+            self._arm(self.limits.body_timeout, self._body_too_slow)
+            return
         if self._refused or self.cycle is None or self.cycle.response_started:
             if not self._refused:
                 self.transport.close()

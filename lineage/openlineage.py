@@ -307,7 +307,7 @@ def _schema_key(items: list[dict[str, Any]]) -> Any:
 #: input/output facets): producers name the same datasets with the same facets
 #: again and again, so most are one lookup. The refs are shared: read-only.
 _SEEN: ByteLRU[tuple[str, bytes], tuple[DatasetRef, list[str], list[str]]] = ByteLRU(
-    32 * 1024 * 1024
+    16 * 1024 * 1024
 )
 
 
@@ -327,7 +327,8 @@ def _dataset(
     if seen is None:
         seen = _read_dataset(plain, where)
         if key is not None and len(key[1]) <= CACHED_AT_MOST:
-            _SEEN.put(key, seen, 4 * len(key[1]))  # the key, and the ref read from it
+            # the key, and the ref read from it (its objects: some 2 KB, measured)
+            _SEEN.put(key, seen, 2048 + 3 * len(key[1]))
     ref, own_warnings, own_unproduced = seen
     warnings.extend(own_warnings)
     unproduced.extend(own_unproduced)

@@ -74,9 +74,10 @@ class StewardCLIError(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
+        from catalog.output import safe
         from catalog.secrets import mask_message
 
-        click.echo(f"Error: {mask_message(self.format_message())}", err=True)
+        click.echo(f"Error: {safe(mask_message(self.format_message()), lines=False)}", err=True)
 
 
 @dataclass

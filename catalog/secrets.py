@@ -123,6 +123,8 @@ def _mask_params(text: str) -> str:
             continue
         end_match = _VALUE_END.search(text, match.end())
         end = end_match.start() if end_match else len(text)
+        while end > match.end() and text[end - 1] in ":,;.)":  # the sentence's, not the value's
+            end -= 1
         out.append(text[done : match.end()])
         out.append(MASK)
         done = end
@@ -245,10 +247,13 @@ def remember_given(args: list[str], environ: dict[str, str]) -> None:
 
 
 class MaskingFormatter(logging.Formatter):
-    """A log formatter whose every line (tracebacks too) goes through `mask_message`."""
+    """A log formatter whose every line (tracebacks too) goes through `mask_message`,
+    control characters escaped (a name in a log line cannot drive the terminal)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_message(super().format(record))
+        from catalog.output import safe
+
+        return safe(mask_message(super().format(record)))
 
 
 def mask_log_records() -> None:

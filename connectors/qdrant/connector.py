@@ -146,6 +146,12 @@ class QdrantConnector(Connector[QdrantConfig]):
                 f"{self.shown}: credentials do not belong in a Qdrant URL",
                 hint=f"give the API key with --api-key or ${API_KEY_ENV}",
             )
+        if parts.query:
+            raise InvalidInput(
+                f"{self.shown}: a Qdrant URL takes no query string (an api_key there "
+                "would be ignored, and shown wherever the URL is)",
+                hint=f"give the API key with --api-key or ${API_KEY_ENV}",
+            )
         scheme = "https" if self.config.tls else "http"
         host = parts.hostname or "localhost"
         shown_host = f"[{host}]" if ":" in host else host

@@ -883,3 +883,45 @@ def _chunks(size: int) -> Iterator[bytes]:
     block = b"x" * MB
     for _ in range(size // MB):
         yield block
+
+
+# -- names that would drive a terminal ----------------------------------------------------
+
+ESCAPES = ["\x1b]0;owned\x07", "\x1b[2J", "\x1b]52;c;ZXZpbA==\x07", "\x9b31m", "\u202e"]
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(tmp_path: Path) -> None:
+    """A dataset and a job named with escape sequences (a title change, a screen
+    clear, an OSC 52 clipboard write, a C1 CSI, a bidi override): no command prints
+    one raw, in tables, in `show`, in `lineage`, in `check`, or as JSON."""
+    from click.testing import CliRunner
+
+    from catalog.cli import cli
+
+    name = "shop.public.evil" + "".join(ESCAPES)
+    value = event("escapes")
+    value["job"]["name"] = "job" + ESCAPES[0]
+    value["outputs"][0]["name"] = name
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(value))
+    catalog = ["--catalog", f"sqlite:///{tmp_path / 'c.db'}"]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*catalog, "ingest", str(path)]).exit_code == 0
+    outputs = []
+    for args in (
+        ["assets"],
+        ["assets", "--json"],
+        ["show", "evil"],
+        ["show", "evil", "--json"],
+        ["lineage", "upstream", "evil"],
+        ["lineage", "downstream", "shop.public.orders"],
+        ["check"],
+        ["findings"],
+        ["show", "nothing-called-this" + ESCAPES[1]],
+    ):
+        result = runner.invoke(cli, [*catalog, *args])
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        outputs.append(result.stdout + result.stderr)
+    text = "\n".join(outputs)
+    assert "evil" in text and "\\x1b" in text
+    assert not any(escape in text for escape in ("\x1b", "\x07", "\x9b", "\u202e")), text[:2000]

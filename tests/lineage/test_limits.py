@@ -327,3 +327,20 @@ def test_ingest_streams_json_lines_past_the_document_limit(tmp_path: Path) -> No
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["accepted"] == 300
+
+
+def test_the_access_rules_read_headers_as_browsers_and_clients_send_them() -> None:
+    from lineage.guard import bearer_matches, host_allowed, valid_token
+
+    for host in ("127.0.0.1:5000", "localhost", "LOCALHOST:80", "[::1]:5000", "10.0.0.7"):
+        assert host_allowed(host, ()), host
+    for host in ("attacker.example", "127.0.0.1.nip.io:5000", "", "localhost.evil:1"):
+        assert not host_allowed(host, ()), host
+    assert host_allowed("steward.internal:443", ("steward.internal",))
+    assert host_allowed("anything", ("*",))
+    for header in (b"Bearer tok", b"bearer tok", b"BEARER  tok", b" Bearer tok "):
+        assert bearer_matches(header, b"tok"), header
+    for header in (b"tok", b"Basic tok", b"Bearer tok2", b"Bearer", b""):
+        assert not bearer_matches(header, b"tok"), header
+    assert valid_token("abc-DEF_123.~+/=") is None
+    assert all(valid_token(t) for t in ("", " x", "x y", "t\u00f6k", "a\tb", "x\x7f"))

@@ -58,6 +58,8 @@ SHORT_HELP: dict[str, str] = {
     "report": "Write the lineage and governance report as one self-contained HTML file.",
 }
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
 EXIT_CODES = """\b
 Exit codes:
   0  success
@@ -72,7 +74,10 @@ class StewardCLIError(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+        from catalog.output import safe
+        from catalog.secrets import mask_message
+
+        click.echo(f"Error: {safe(mask_message(self.format_message()), lines=False)}", err=True)
 
 
 @dataclass
@@ -100,6 +105,14 @@ class AppContext:
 class LazyGroup(click.Group):
     """click's documented lazy-loading group, plus one-place error translation."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        import os
+
+        from catalog.secrets import remember_given
+
+        remember_given(args, dict(os.environ))
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -120,7 +133,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import DatabaseError, DBAPIError
 
         from catalog.errors import StewardError
 
@@ -130,8 +143,14 @@ class LazyGroup(click.Group):
             raise StewardCLIError(str(err)) from err
         except DBAPIError as err:
             # A database error no command expected: one line, never a traceback.
-            from catalog.db import write_failure
+            from catalog.db import is_write, write_failure
 
+            if isinstance(err, DatabaseError) and not is_write(err):
+                # a corrupt or vanished catalog, mid-command
+                orig = str(getattr(err, "orig", None) or err).strip().splitlines()
+                raise StewardCLIError(
+                    f"the catalog cannot be read: {orig[0] if orig else type(err).__name__}"
+                ) from err
             command = ctx.invoked_subcommand or ctx.info_name
             raise StewardCLIError(
                 f"steward {command}: {write_failure(err)} (its transaction was rolled back)"
@@ -160,8 +179,18 @@ def cli(ctx: click.Context, catalog_url: str | None, quiet: bool, verbose: int) 
     to break. Assets are named by URI (NAMESPACE/NAME) or any unambiguous
     suffix of it, e.g. `shop.public.orders` or `orders`.
     """
+    from catalog.secrets import MaskingFormatter, mask_log_records
+
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    ours = not root.handlers
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    # Credentials never reach a log: each record's message is masked when it is
+    # made, and what our handler writes (tracebacks too) when it is written.
+    mask_log_records()
+    if ours:
+        for handler in root.handlers:
+            handler.setFormatter(MaskingFormatter(LOG_FORMAT))
     app = AppContext(catalog_option=catalog_url, quiet=quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from catalog.cli import AppContext
-from catalog.output import echo_json, echo_table, info
+from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import diff_versions, list_assets, resolve, show_asset
 from catalog.queries import history as version_history
 from catalog.render import diff_lines
@@ -72,23 +72,23 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
         echo_json(data)
         return
     state = " (deleted)" if data["deleted"] else " (unresolved)" if data["unresolved"] else ""
-    click.echo(f"{data['uri']}{state}")
-    click.echo(f"  kind: {data['kind']}   version: {data['version']}")
+    echo(f"{data['uri']}{state}")
+    echo(f"  kind: {data['kind']}   version: {data['version']}")
     if data["fingerprint"]:
-        click.echo(f"  fingerprint: {data['fingerprint']}")
+        echo(f"  fingerprint: {data['fingerprint']}")
     if data["description"]:
-        click.echo(f"  description: {data['description']}")
+        echo(f"  description: {data['description']}")
     if data["fields"]:
-        click.echo("  fields:")
+        echo("  fields:")
         for f in data["fields"]:
             null = "" if f["nullable"] else " not null"
-            click.echo(f"    {f['name']}  {f['type']}{null}")
+            echo(f"    {f['name']}  {f['type']}{null}")
     for key in ("aliases",):
         for value in data[key]:
-            click.echo(f"  alias: {value}")
+            echo(f"  alias: {value}")
     for direction in ("upstream", "downstream"):
         for edge in data[direction]:
-            click.echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
+            echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
 
 
 def _diff_line(diff: dict[str, object]) -> str:
@@ -146,8 +146,8 @@ def diff(app: AppContext, asset: str, v1: int, v2: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{data['uri']}: version {v1} -> {v2}" + ("  BREAKING" if data["breaking"] else ""))
+    echo(f"{data['uri']}: version {v1} -> {v2}" + ("  BREAKING" if data["breaking"] else ""))
     for line in diff_lines(data):
-        click.echo(line)
+        echo(line)
     if not (data["added"] or data["removed"] or data["changed"]):
-        click.echo("  no differences")
+        echo("  no differences")

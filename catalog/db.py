@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.identity import redact_url
+from catalog.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def parse_catalog_url(url: str) -> URL:
             text_url = "postgresql+psycopg://" + text_url[len(prefix) :]
     try:
         parsed = make_url(text_url)
-    except ArgumentError as err:
+    except (ArgumentError, ValueError) as err:
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r} is not a database URL",
             hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
@@ -60,14 +61,20 @@ def parse_catalog_url(url: str) -> URL:
     return parsed
 
 
-def _describe(err: BaseException) -> str:
-    """The first line of a driver error, without any credentials in it."""
+def _describe(err: BaseException, url: str = "") -> str:
+    """The first line of a driver error about `url`, without any credentials in it
+    (nor a piece of the password the driver took for the host)."""
     orig = getattr(err, "orig", None) or err
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    return redact_url(lines[0]) if lines else type(orig).__name__
+    return scrub(lines[0], url) if lines else type(orig).__name__
 
 
 _WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+
+
+def is_write(err: DBAPIError) -> bool:
+    """Whether the statement that failed writes a table."""
+    return _WRITE.match(err.statement or "") is not None
 
 
 def write_failure(err: DBAPIError) -> str:
@@ -96,7 +103,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as err:
-        raise InvalidInput(f"catalog URL {shown!r}: {_describe(err)}") from err
+        raise InvalidInput(f"catalog URL {shown!r}: {_describe(err, url)}") from err
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -174,7 +181,9 @@ class Store:
         return self.engine.dialect.name
 
     def _unavailable(self, err: BaseException) -> CatalogUnavailable:
-        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {_describe(err)}")
+        return CatalogUnavailable(
+            f"cannot open catalog {self.shown_url}: {_describe(err, self.url)}"
+        )
 
     def current_revision(self) -> str | None:
         try:
@@ -196,6 +205,25 @@ class Store:
                     command.upgrade(_alembic_config(conn), "head")
         except DBAPIError as err:
             raise self._unavailable(err) from err
+
+    def change_stamp(self) -> tuple[Any, ...]:
+        """A value that changes whenever the catalog does (rows added, removed or
+        updated in any table): what a cache of something rendered from it keys on."""
+        from sqlalchemy import func, select
+        from sqlmodel import SQLModel
+
+        parts: list[Any] = []
+        try:
+            with self.engine.connect() as conn:
+                for table in SQLModel.metadata.sorted_tables:
+                    columns: list[Any] = [func.count()]
+                    for name in ("id", "updated_at", "last_seen", "resolved_at"):
+                        if name in table.c:
+                            columns.append(func.max(table.c[name]))
+                    parts.extend(conn.execute(select(*columns).select_from(table)).one())
+        except DBAPIError as err:
+            raise self._unavailable(err) from err
+        return tuple(parts)
 
     @contextmanager
     def write(self, *, checked: bool = True) -> Iterator[Connection]:

@@ -8,12 +8,12 @@ kept exactly: PostgreSQL identifiers are case-sensitive.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from catalog.errors import InvalidInput
+from catalog.secrets import mask_url
 
 #: Default ports, filled in when a namespace leaves them out.
 DEFAULT_PORTS: dict[str, int] = {
@@ -39,10 +39,6 @@ MAX_NAMESPACE_BYTES = 2048
 
 #: Scheme spellings that mean the same thing.
 SCHEME_ALIASES: dict[str, str] = {"postgresql": "postgres"}
-
-_SECRET_PARAM = re.compile(
-    r"\b(password|passwd|pwd|secret|token|api[_-]?key|key)=[^&;\s'\"]*", re.I
-)
 
 
 class AssetKey(NamedTuple):
@@ -79,7 +75,7 @@ def _netloc(host: str, port: int | None) -> str:
     return f"{shown}:{port}" if port is not None else shown
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_namespace(namespace: str) -> str:
     """Normalise a namespace: lowercase scheme and host, default port, no credentials.
 
@@ -118,10 +114,8 @@ def _split(text: str) -> SplitResult:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password and secret query parameters masked, for messages."""
-    # Greedy up to the last '@' of the authority: a password may hold an '@' itself.
-    text = re.sub(r"(://[^/@:]*):[^/]*@", r"\1:***@", url)
-    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
+    """The URL for a message: userinfo and secret parameters masked (`mask_url`)."""
+    return mask_url(url)
 
 
 def strip_credentials(url: str) -> str:
@@ -152,7 +146,7 @@ def parse_uri(uri: str) -> AssetKey:
         )
     if parts.scheme.lower() == "file":
         if not parts.path or parts.path == "/":
-            raise InvalidInput(f"{text!r} names no file")
+            raise InvalidInput(f"{redact_url(text)!r} names no file")
         return AssetKey("file", parts.path)
     name = parts.path.lstrip("/")
     if not parts.hostname or not name:

@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+#: What a terminal could take for a command (escape sequences, a title change, a
+#: clipboard write, a screen clear) or that reorders what is shown (bidi overrides).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text: str, *, lines: bool = True) -> str:
+    """`text` with control characters shown escaped (`\\x1b`), never sent raw to a
+    terminal; with `lines=False` a newline or tab is escaped too (one line of a table)."""
+    pattern = _CONTROL if lines else _LINE_CONTROL
+    return pattern.sub(_escaped, text) if pattern.search(text) else text
+
+
+def echo(line: str) -> None:
+    """One line of human output on stdout, control characters escaped."""
+    click.echo(safe(line, lines=False))
+
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    # JSON escapes C0 controls itself; C1 controls and bidi overrides are escaped here.
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    click.echo(_CONTROL.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A plain aligned table; the last column is never padded."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if v is None else safe(str(v), lines=False) for v in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
@@ -23,4 +50,4 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def info(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(safe(message), err=True)

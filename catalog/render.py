@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
-
 from catalog.apply import Plan
+from catalog.output import echo
 
 
 def diff_lines(diff: dict[str, Any], indent: str = "  ") -> list[str]:
@@ -29,10 +28,10 @@ def echo_plan(plan: Plan) -> None:
             head += f" v{change.previous} -> v{change.version}"
             if change.diff and change.diff.get("breaking"):
                 head += "  BREAKING"
-        click.echo(head)
+        echo(head)
         if change.diff:
             for line in diff_lines(change.diff, indent="    "):
-                click.echo(line)
+                echo(line)
 
 
 def summary_line(plan: Plan, source: str) -> str:

@@ -10,6 +10,7 @@ import logging
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import urlsplit
 
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
@@ -44,6 +45,14 @@ BROKEN: dict[str, str] = {}
 
 def for_url(url: str, **options: Any) -> Connector[Any]:
     """The connector that reads `url`, configured with `options`."""
+    try:
+        urlsplit(url).port  # noqa: B018 (a `[` or a bad port: one line, not a traceback)
+    except ValueError as err:
+        raise InvalidInput(
+            f"{redact_url(url)!r} is not a valid URL: {err}",
+            hint="write SCHEME://HOST:PORT/...; an IPv6 host goes in [brackets], "
+            "and a password's @ / ? # [ ] as %40 %2F %3F %23 %5B %5D",
+        ) from None
     for cls in available().values():
         if cls.accepts(url):
             config = cls.config_class.from_options(url, options)

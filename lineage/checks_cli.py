@@ -8,7 +8,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from catalog.cli import AppContext
-from catalog.output import echo_json, echo_table, info
+from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import check as run_check
 from lineage.findings import fails, list_findings
@@ -46,14 +46,14 @@ def _walk(
     if as_json:
         echo_json(walk.to_json(with_fields))
         return
-    click.echo(f"{direction} of {uri}")
+    echo(f"{direction} of {uri}")
     for node, distance in walk.nodes:
         state = " (unresolved)" if node.unresolved else ""
-        click.echo(f"{'  ' * distance}{node.uri}  [{node.kind}]{state}")
+        echo(f"{'  ' * distance}{node.uri}  [{node.kind}]{state}")
     if with_fields:
         for edge in walk.edges:
             for target, sources in sorted(edge.fields.items()):
-                click.echo(
+                echo(
                     f"  {edge.target}.{target} <- "
                     + ", ".join(f"{edge.source}.{s}" for s in sources)
                 )
@@ -119,7 +119,7 @@ def path(app: AppContext, source: str, target: str, as_json: bool) -> None:
         from catalog.errors import NotFound
 
         raise NotFound(f"no lineage path from {a} to {b}")
-    click.echo(" -> ".join(found))
+    echo(" -> ".join(found))
 
 
 def _print_findings(rows: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ from catalog.models import (
     key_hash,
 )
 from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from lineage.lru import ByteLRU
 from lineage.openlineage import (
     DatasetRef,
     canonical,
@@ -145,8 +146,8 @@ class RunState:
 class Caches(Protocol):
     """What a chunk keeps between chunks: facts that never change."""
 
-    version_ids: dict[tuple[int, int], int]
-    fingerprints: dict[Any, str]
+    version_ids: ByteLRU[tuple[int, int], int]
+    fingerprints: ByteLRU[Any, str]
 
 
 class ChunkState:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
 import ipaddress
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +17,7 @@ import click
 from catalog.cli import AppContext
 from catalog.errors import CatalogWriteFailed, InvalidInput
 from catalog.output import echo_json, info
+from lineage.guard import Limits, valid_token
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -51,8 +55,19 @@ class _Counter:
     help="Replay the raw event log into fresh projections (runs, job and dataset versions, "
     "edges); every stored event is parsed again.",
 )
+@click.option(
+    "--max-document",
+    envvar="STEWARD_MAX_DOCUMENT",
+    default="256MB",
+    show_default=True,
+    show_envvar=True,
+    help="Largest document read at once (a JSON line, or a file holding one JSON value), "
+    "counted after gzip decompression; larger is an error (exit 2).",
+)
 @pass_app
-def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> None:
+def ingest(
+    app: AppContext, path: str | None, as_json: bool, rebuild: bool, max_document: str
+) -> None:
     """Ingest OpenLineage events from PATH (a file, a directory, or - for stdin).
 
     \b
@@ -74,7 +89,8 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
 
     if bool(path) == rebuild:
         raise InvalidInput("give either PATH or --rebuild", hint="steward ingest events.json")
-    ingester = Ingester(app.store())
+    limit = parse_size(max_document, "--max-document")
+    ingester = Ingester(app.store(), max_document=limit)
     counter = _Counter(not app.quiet and not as_json)
     if rebuild:
         summary = ingester.rebuild(counter)
@@ -100,7 +116,8 @@ def ingest(app: AppContext, path: str | None, as_json: bool, rebuild: bool) -> N
         )
 
 
-def _max_body(value: str) -> int:
+def parse_size(value: str, option: str) -> int:
+    """A size such as `5MB`, `512KB` or `1048576` in bytes; InvalidInput otherwise."""
     text = value.strip().upper()
     for suffix, factor in (("KB", 1024), ("MB", 1024**2), ("GB", 1024**3), ("B", 1)):
         if text.endswith(suffix):
@@ -109,25 +126,162 @@ def _max_body(value: str) -> int:
     else:
         scale = 1
     try:
-        size = int(float(text) * scale)
+        number = float(text)
     except ValueError:
-        raise InvalidInput(f"--max-body {value!r} is not a size (e.g. 5MB)") from None
-    if size <= 0:
-        raise InvalidInput("--max-body must be positive")
-    return size
+        raise InvalidInput(f"{option} {value!r} is not a size (e.g. 5MB)") from None
+    if not math.isfinite(number) or number <= 0 or number * scale > 2**62:
+        raise InvalidInput(f"{option} {value!r} must be a positive, finite size (e.g. 5MB)")
+    return int(number * scale)
+
+
+def _positive(kind: type) -> Callable[[Any, Any, Any], Any]:
+    def check(_ctx: Any, param: Any, value: Any) -> Any:
+        number = kind(value)
+        if not math.isfinite(number) or number <= 0:
+            raise click.BadParameter(f"{value!r} must be a positive number", param=param)
+        return number
+
+    return check
+
+
+def _option(name: str, env: str, default: Any, **settings: Any) -> Callable[[Any], Any]:
+    """An option with a default and an environment variable, both shown in --help."""
+    return click.option(
+        name, envvar=env, default=default, show_default=True, show_envvar=True, **settings
+    )
+
+
+def _size_option(name: str, env: str, default: str, text: str) -> Callable[[Any], Any]:
+    return _option(name, env, default, help=text)
+
+
+#: `steward serve`'s limits, each an option with its environment variable.
+LIMIT_OPTIONS = [
+    _size_option(
+        "--max-body",
+        "STEWARD_MAX_BODY",
+        "5MB",
+        "Largest request body accepted (after gzip decoding); larger gets 413.",
+    ),
+    _size_option(
+        "--max-header-size",
+        "STEWARD_MAX_HEADER_SIZE",
+        "32KB",
+        "Largest request line and headers together; larger gets 431.",
+    ),
+    _option(
+        "--max-headers",
+        "STEWARD_MAX_HEADERS",
+        100,
+        type=click.IntRange(1, 10_000),
+        help="Most header fields in one request; more gets 431.",
+    ),
+    _option(
+        "--header-timeout",
+        "STEWARD_HEADER_TIMEOUT",
+        10.0,
+        callback=_positive(float),
+        help="Seconds a client has to send its request headers (from connecting); "
+        "then 408 and the connection is closed.",
+    ),
+    _option(
+        "--body-timeout",
+        "STEWARD_BODY_TIMEOUT",
+        60.0,
+        callback=_positive(float),
+        help="Seconds a client has to send its body after the headers (408 then).",
+    ),
+    _option(
+        "--queue-timeout",
+        "STEWARD_QUEUE_TIMEOUT",
+        30.0,
+        callback=_positive(float),
+        help="Seconds a request waits for its turn (--max-concurrent) before 503.",
+    ),
+    _option(
+        "--max-connections",
+        "STEWARD_MAX_CONNECTIONS",
+        1000,
+        type=click.IntRange(1, 1_000_000),
+        help="Open connections at most; one more is answered 503 and closed.",
+    ),
+    _option(
+        "--max-concurrent",
+        "STEWARD_MAX_CONCURRENT",
+        8,
+        type=click.IntRange(1, 10_000),
+        help="Requests worked on at once (bodies read and decoded, answers built); "
+        "others wait their turn. /health never waits.",
+    ),
+    _option(
+        "--max-datasets",
+        "STEWARD_MAX_DATASETS",
+        5000,
+        type=click.IntRange(1, 10_000_000),
+        help="Datasets (inputs and outputs) one event may name; more is rejected (413).",
+    ),
+    _option(
+        "--max-lineage-nodes",
+        "STEWARD_MAX_LINEAGE_NODES",
+        5000,
+        type=click.IntRange(1, 10_000_000),
+        help="Nodes in one GET /api/v1/lineage answer; a wider graph is cut (truncated: true).",
+    ),
+    _size_option(
+        "--max-answer",
+        "STEWARD_MAX_ANSWER",
+        "16MB",
+        "About the most JSON one GET /api/v1/lineage answer holds; a larger graph is cut.",
+    ),
+    _size_option(
+        "--cache-size",
+        "STEWARD_CACHE_SIZE",
+        "64MB",
+        "Memory the projection caches (datasets, schemas, versions already seen) may hold.",
+    ),
+    click.option(
+        "--allowed-host",
+        "allowed_hosts",
+        envvar="STEWARD_ALLOWED_HOSTS",
+        multiple=True,
+        show_envvar=True,
+        help="A Host name accepted without a token, beside IP addresses and localhost "
+        "(a proxy's name; repeat it, or separate names by spaces in the variable; * for any).",
+    ),
+]
+
+
+def with_limits(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(LIMIT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def limits_of(options: dict[str, Any]) -> Limits:
+    """The `Limits` the options of `steward serve` give."""
+    return Limits(
+        max_body=parse_size(options["max_body"], "--max-body"),
+        max_header_size=parse_size(options["max_header_size"], "--max-header-size"),
+        max_headers=options["max_headers"],
+        header_timeout=options["header_timeout"],
+        body_timeout=options["body_timeout"],
+        queue_timeout=options["queue_timeout"],
+        max_connections=options["max_connections"],
+        max_concurrent=options["max_concurrent"],
+        max_datasets=options["max_datasets"],
+        max_nodes=options["max_lineage_nodes"],
+        max_answer=parse_size(options["max_answer"], "--max-answer"),
+        cache_size=parse_size(options["cache_size"], "--cache-size"),
+        allowed_hosts=tuple(h.strip().lower() for h in options["allowed_hosts"] if h.strip()),
+    )
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
-@click.option(
-    "--max-body",
-    default=lambda: os.environ.get("STEWARD_MAX_BODY", "5MB"),
-    show_default="5MB or $STEWARD_MAX_BODY",
-    help="Largest request body accepted (after gzip decoding); larger gets 413.",
-)
+@with_limits
 @pass_app
-def serve(app: AppContext, host: str, port: int, max_body: str) -> None:
+def serve(app: AppContext, host: str, port: int, **options: Any) -> None:
     """Receive OpenLineage events over HTTP, the way Marquez does.
 
     \b
@@ -144,45 +298,98 @@ def serve(app: AppContext, host: str, port: int, max_body: str) -> None:
     Point any OpenLineage client's HTTP transport at http://HOST:PORT. When
     $STEWARD_TOKEN is set, every route but /health needs `Authorization:
     Bearer TOKEN` (the client's `auth: {type: api_key, apiKey: TOKEN}`).
+    Without it, posts must be `Content-Type: application/json` and the Host
+    header an IP address, localhost or an --allowed-host, so that no web page
+    can reach the server. Set a token before listening beyond loopback.
     """
-    run_server(app, host, port, max_body)
+    run_server(app, host, port, limits_of(options))
 
 
 def run_server(
     app: AppContext,
     host: str,
     port: int,
-    max_body: str,
+    limits: Limits,
     extend: Callable[[FastAPI, Store, str | None], None] | None = None,
 ) -> None:
     """Serve the API (and whatever `extend` mounts on it, e.g. the live report)."""
     import uvicorn
 
-    limit = _max_body(max_body)
-    token = os.environ.get("STEWARD_TOKEN") or None
+    from lineage.guard import protocol_for
+
+    token = _token()
     store = app.store()
     if token is None and not _loopback(host):
-        info(f"warning: listening on {host} without STEWARD_TOKEN: anyone can post events")
+        info(
+            f"WARNING: listening on {host} without STEWARD_TOKEN: anyone who can reach it "
+            "can post events and read the catalog"
+        )
+    limits = _within_open_files(limits)
     if not app.quiet:
         info(f"steward serving {store.shown_url} on http://{host}:{port} (Ctrl-C stops)")
-    api = server_app(store, token, limit, extend)
+    api = server_app(store, token, limits, extend)
     # Every request decodes thousands of objects that hold no cycles: collect
     # the young generation rarely, and never walk what start-up loaded.
     gc.freeze()
     gc.set_threshold(SERVER_GC_THRESHOLD, 20, 20)
-    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        http=protocol_for(limits),
+        log_level="warning",
+        log_config=None,  # the root logger's handler: every line masked
+        access_log=False,
+        timeout_keep_alive=5,
+    )
+
+
+def _token() -> str | None:
+    """$STEWARD_TOKEN, refused when it is set but could never match a header."""
+    if "STEWARD_TOKEN" not in os.environ:
+        return None
+    token = os.environ["STEWARD_TOKEN"]
+    problem = valid_token(token)
+    if problem is not None:
+        raise InvalidInput(
+            f"STEWARD_TOKEN is set but {problem}: no client could ever send it",
+            hint="unset it to serve without a token (loopback only), or set a token of "
+            "visible ASCII characters",
+        )
+    return token
+
+
+def _within_open_files(limits: Limits) -> Limits:
+    """Raise the open-file limit to what `max_connections` needs, or lower that."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = limits.max_connections + 64  # the catalog, logs and listening sockets
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        fits = max(soft - 64, 1)
+        info(f"warning: open files are limited to {soft}; --max-connections lowered to {fits}")
+        return dataclasses.replace(limits, max_connections=fits)
+    return limits
 
 
 def server_app(
     store: Store,
     token: str | None,
-    limit: int,
+    limits: Limits | int,
     extend: Callable[[FastAPI, Store, str | None], None] | None = None,
 ) -> FastAPI:
-    """The app `steward serve` runs: the API, and whatever `extend` mounts on it."""
+    """The app `steward serve` runs: the API, and whatever `extend` mounts on it
+    (`limits`: the `Limits`, or only the body limit)."""
     from lineage.server import create_app
 
-    api = create_app(store, token=token, max_body=limit)
+    if isinstance(limits, int):
+        limits = Limits(max_body=limits)
+    api = create_app(store, token=token, limits=limits)
     if extend is not None:
         extend(api, store, token)
     return api

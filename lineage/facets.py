@@ -15,6 +15,8 @@ from uuid import UUID
 
 import orjson
 
+from lineage.lru import ByteLRU
+
 
 def is_text(value: Any) -> bool:
     return type(value) is str and bool(value.strip())
@@ -144,7 +146,7 @@ def _nominal_time(facet: dict[str, Any]) -> str | None:
 
 #: Schema facets already checked, by their JSON: producers send the same schema
 #: again and again, so most checks are one lookup.
-_CHECKED_SCHEMAS: dict[bytes, str | None] = {}
+_CHECKED_SCHEMAS: ByteLRU[bytes, str | None] = ByteLRU(16 * 1024 * 1024)
 #: The longest JSON (bytes) the caches of what was already read keep: a larger
 #: one is read again instead, so that what the server keeps stays bounded
 #: whatever large bodies clients send.
@@ -158,13 +160,10 @@ def _schema(facet: dict[str, Any]) -> str | None:
     except (orjson.JSONEncodeError, TypeError):
         return _schema_fields(fields, "fields")
     if key in _CHECKED_SCHEMAS:
-        return _CHECKED_SCHEMAS[key]
+        return _CHECKED_SCHEMAS.get(key)
     problem = _schema_fields(fields, "fields")
-    if len(key) > CACHED_AT_MOST:
-        return problem
-    if len(_CHECKED_SCHEMAS) > 50_000:
-        _CHECKED_SCHEMAS.clear()
-    _CHECKED_SCHEMAS[key] = problem
+    if len(key) <= CACHED_AT_MOST:
+        _CHECKED_SCHEMAS.put(key, problem, 2 * len(key))
     return problem
 
 

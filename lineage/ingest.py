@@ -16,11 +16,11 @@ import json
 import logging
 import multiprocessing
 import pickle
-import re
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -42,9 +42,11 @@ from catalog.models import (
     RunDataset,
     utcnow,
 )
+from catalog.secrets import mask_text, mask_value, may_hold_secrets
 from catalog.versioning import sha256_held
 from lineage.chunk import ORIGIN
 from lineage.openlineage import (
+    MAX_DATASETS,
     DecodeFailed,
     EventRejected,
     ParsedEvent,
@@ -66,12 +68,13 @@ _ACCEPTED = (
     .where(RAW.c.status == "accepted")
 )
 CHUNK_SIZE = 10000
+#: Bytes the projection caches of one ingester may hold, by default.
+CACHE_SIZE = 64 * 1024 * 1024
+#: The largest document read from a file or stdin (decompressed), by default.
+MAX_DOCUMENT = 256 * 1024 * 1024
 LOCK_RETRIES = 5
 #: Files read from a directory (a file named on the command line is always read).
 EVENT_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".log", ".gz"})
-#: Credentials inside a body (a namespace with a password, a token parameter) are masked.
-_USERINFO = re.compile(r"([A-Za-z][\w+.-]*://[^\s/@:\"']*):[^\s/@\"']*@")
-_SECRET = re.compile(r"(password|passwd|pwd|secret|token|api[_-]?key)=[^&\s;\"',]*", re.I)
 
 #: (raw text, decoded value or DecodeFailed, source label)
 Document = tuple[str, Any, str | None]
@@ -138,69 +141,76 @@ class Summary:
         }
 
 
-def redact_body(text: str) -> str:
-    """The body with credentials masked: never stored, whatever a producer sends."""
-    if "@" in text:
-        text = _USERINFO.sub(r"\1:***@", text)
-    if "=" in text:
-        text = _SECRET.sub(lambda m: f"{m.group(1)}=***", text)
-    if "\x00" in text:  # only in a body that is not JSON; PostgreSQL text cannot hold it
-        text = text.replace("\x00", "\ufffd")
-    return text
+def masked(raw: str, value: Any) -> tuple[str, Any]:
+    """A document as it is stored and parsed: its text and value with credentials masked.
 
-
-def evaluate(raw: str, value: Any, masked: str | None = None) -> tuple[ParsedEvent | None, Result]:
-    """Parse one document: the event (if valid) and its provisional result.
-
-    `masked` is `redact_body(raw)` when the caller has it already.
+    The decoded value is masked (every string, every facet: JSON escapes are
+    decoded by then), and the text is the value written again when anything
+    was masked; a body that is not JSON has its text masked instead.
     """
+    if isinstance(value, DecodeFailed):
+        text = mask_text(raw)
+        # only in a body that is not JSON; PostgreSQL text cannot hold it
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text, value
+    if not may_hold_secrets(raw):
+        return raw, value
+    try:
+        value_masked = mask_value(value)
+    except RecursionError:  # too deep to be an event: parse_event refuses it
+        return mask_text(raw), value
+    if value_masked is value and mask_text(raw) == raw:
+        return raw, value
+    return dumps(value_masked), value_masked
+
+
+def evaluate(
+    raw: str, value: Any, max_datasets: int = MAX_DATASETS
+) -> tuple[ParsedEvent | None, Result]:
+    """Parse one document (already `masked`): the event (if valid) and its provisional result."""
     if isinstance(value, DecodeFailed):
         digest = sha256_held(raw.encode("utf-8", "replace"))
         return None, Result("rejected", digest, value.reason, "(body)", 400)
-    if (redact_body(raw) if masked is None else masked) != raw:
-        # Credentials in the body (a parent job's or a facet's URL): the event is
-        # projected without them, as it is stored and as `rebuild` reads it back.
-        with suppress(RecursionError):  # too deep to be an event: parse_event refuses it
-            value = _redacted(value)
     try:
-        parsed = parse_event(value)
+        parsed = parse_event(value, max_datasets=max_datasets)
     except EventRejected as err:
         try:
             digest = digest_of(value)
         except EventRejected:  # nested too deeply to be written: the text's digest
             digest = sha256_held(raw.encode("utf-8", "replace"))
-        return None, Result("rejected", digest, str(err), err.field, err.status)
+        return None, Result("rejected", digest, mask_text(str(err)), err.field, err.status)
     return parsed, Result("accepted", parsed.digest, warnings=parsed.warnings)
-
-
-def _redacted(value: Any) -> Any:
-    """A decoded body with credentials masked in every string (keys too)."""
-    if isinstance(value, str):
-        return redact_body(value)
-    if isinstance(value, dict):
-        return {redact_body(k): _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
 
 
 @dataclass
 class _Item:
-    #: The body as stored: with credentials masked (`redact_body`).
+    #: The body as stored: with credentials masked (`masked`).
     raw: str
     source: str | None
     event: ParsedEvent | None
     result: Result
     raw_id: int | None = None
+    #: A stored body masked again by `rebuild` (it was written by an older release).
+    rewritten: bool = False
 
 
 class Ingester:
     """Writes events to one catalog; keeps caches across chunks (one per process)."""
 
-    def __init__(self, store: Store, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        chunk_size: int = CHUNK_SIZE,
+        *,
+        cache_size: int = CACHE_SIZE,
+        max_datasets: int = MAX_DATASETS,
+        max_document: int = MAX_DOCUMENT,
+    ) -> None:
         self.store = store
         self.chunk_size = chunk_size
-        self.projector = Projector()
+        self.cache_size = cache_size
+        self.max_datasets = max_datasets
+        self.max_document = max_document
+        self.projector = Projector(cache_size)
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         """Ingest documents (a request's, say); one result each, in order."""
@@ -220,7 +230,9 @@ class Ingester:
         writes, and each time waits for the reading thread to give it back.)
         """
         with _gc_paused():
-            return self._ingest_chunks(_evaluated(documents, self.chunk_size), on_result)
+            return self._ingest_chunks(
+                _evaluated(documents, self.chunk_size, self.max_datasets), on_result
+            )
 
     def ingest_path(
         self,
@@ -236,9 +248,10 @@ class Ingester:
         back pickled; every dataset an event names is pickled once a chunk.
         """
         if path == "-" or not sys.platform.startswith("linux"):
-            return self.ingest_stream(read_path(path, stdin), on_result)
+            return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
         with _gc_paused():
-            return self._ingest_chunks(_read_in_a_process(path, self.chunk_size), on_result)
+            chunks = _read_in_a_process(path, self.chunk_size, self.max_datasets, self.max_document)
+            return self._ingest_chunks(chunks, on_result)
 
     def _ingest_chunks(
         self,
@@ -383,6 +396,8 @@ class Ingester:
                     for i in old
                 ],
             )
+            bodies = [{"id": i.raw_id, "body": i.raw} for i in old if i.rewritten]
+            update_by_id(conn, RAW_W, bodies)
 
     # -- rebuild ------------------------------------------------------------------------
 
@@ -396,7 +411,7 @@ class Ingester:
         """
         summary = Summary()
         self._replay_seen: set[str] = set()
-        self.projector = Projector()
+        self.projector = Projector(self.cache_size)
         with self.store.write() as conn:
             _reset_projections(conn)
             last = 0
@@ -417,8 +432,11 @@ class Ingester:
                         value = loads(row.body)
                     except (json.JSONDecodeError, RecursionError) as err:
                         value = DecodeFailed(f"not valid JSON: {getattr(err, 'msg', err)}")
-                    event, result = evaluate(row.body, value)
-                    batch.append(_Item(row.body, row.source, event, result, raw_id=row.id))
+                    body, value = masked(row.body, value)
+                    event, result = evaluate(body, value, self.max_datasets)
+                    item = _Item(body, row.source, event, result, raw_id=row.id)
+                    item.rewritten = body != row.body
+                    batch.append(item)
                 self._process(conn, batch, replay=True)
                 for item in batch:
                     summary.add(item.result, item.source)
@@ -427,13 +445,15 @@ class Ingester:
         return summary
 
 
-def _evaluated(documents: Iterable[Document], size: int) -> Iterator[list[_Item]]:
+def _evaluated(
+    documents: Iterable[Document], size: int, max_datasets: int = MAX_DATASETS
+) -> Iterator[list[_Item]]:
     """The documents parsed, in chunks of `size`."""
     batch: list[_Item] = []
     for raw, value, source in documents:
-        masked = redact_body(raw)  # what is stored: credentials never are
-        event, result = evaluate(raw, value, masked)
-        batch.append(_Item(masked, source, event, result))
+        body, value = masked(raw, value)  # what is stored and parsed: never credentials
+        event, result = evaluate(body, value, max_datasets)
+        batch.append(_Item(body, source, event, result))
         if len(batch) >= size:
             yield batch
             batch = []
@@ -448,7 +468,9 @@ class _End:
     error: BaseException | None
 
 
-def _read_in_a_process(path: str, size: int) -> Iterator[list[_Item]]:
+def _read_in_a_process(
+    path: str, size: int, max_datasets: int, max_document: int
+) -> Iterator[list[_Item]]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
     The pipe holds about one chunk: the reader is never more than one ahead.
@@ -458,7 +480,10 @@ def _read_in_a_process(path: str, size: int) -> Iterator[list[_Item]]:
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
-        target=_reader, args=(path, size, sending, receiving), name="steward-read", daemon=True
+        target=_reader,
+        args=(path, size, max_datasets, max_document, sending, receiving),
+        name="steward-read",
+        daemon=True,
     )
     reader.start()
     sending.close()
@@ -484,7 +509,9 @@ def _read_in_a_process(path: str, size: int) -> Iterator[list[_Item]]:
             reader.join()
 
 
-def _reader(path: str, size: int, sending: Any, receiving: Any) -> None:
+def _reader(
+    path: str, size: int, max_datasets: int, max_document: int, sending: Any, receiving: Any
+) -> None:
     """In the forked process: read, parse and send the chunks, then `_End`."""
     # Its copy of the reading end is closed: once the writing process is gone
     # (killed even), the next send fails and this process ends.
@@ -492,7 +519,7 @@ def _reader(path: str, size: int, sending: Any, receiving: Any) -> None:
     gc.disable()  # what it parses holds no cycles; it lives only as long as the file
     try:
         try:
-            for chunk in _evaluated(read_path(path), size):
+            for chunk in _evaluated(read_path(path, None, max_document), size, max_datasets):
                 sending.send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, KeyboardInterrupt):
             return
@@ -545,19 +572,58 @@ def _reset_projections(conn: Connection) -> None:
 # -- reading files ----------------------------------------------------------------------
 
 
-def _open(path: Path) -> IO[str]:
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return path.open(encoding="utf-8", errors="replace")
+class _Prefixed(io.RawIOBase):
+    """A byte stream with `head` (already read from it, to sniff gzip) put back."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head = head
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
-def _documents(stream: IO[str], source: str) -> Iterator[Document]:
-    """Events from a stream: one JSON value, an array, or JSON lines (read line by line)."""
-    first = stream.readline()
+def _text(raw: IO[bytes]) -> IO[str]:
+    """A byte stream as text, gunzipped (streaming) when it starts with gzip's magic."""
+    head = raw.read(2)
+    stream: IO[bytes] = io.BufferedReader(_Prefixed(head, raw))
+    if head == b"\x1f\x8b":
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+
+
+def _too_long(source: str, limit: int) -> InvalidInput:
+    return InvalidInput(
+        f"{source}: a document (a JSON line, or a whole file holding one JSON value) is "
+        f"over {limit} characters after decompression",
+        hint="split it into JSON lines, or raise --max-document",
+    )
+
+
+def _documents(stream: IO[str], source: str, limit: int = MAX_DOCUMENT) -> Iterator[Document]:
+    """Events from a stream: one JSON value, an array, or JSON lines (read line by line).
+
+    No document held at once is longer than `limit` (a gzip bomb, `/dev/zero`)."""
+
+    def line() -> str:
+        text = stream.readline(limit + 1)
+        if len(text) > limit:
+            raise _too_long(source, limit)
+        return text
+
+    first = line()
     while first and not first.strip():
-        first = stream.readline()
+        first = line()
     head = first.strip()
     ndjson = False
     if head.startswith("{") and head.endswith("}"):
@@ -567,25 +633,32 @@ def _documents(stream: IO[str], source: str) -> Iterator[Document]:
         except (json.JSONDecodeError, RecursionError):
             pass
     if not ndjson:
-        text = first + stream.read()
+        text = first + stream.read(limit + 1 - len(first))
+        if len(text) > limit:
+            raise _too_long(source, limit)
         for raw, value in split_documents(text):
             yield raw, value, source
         return
     yield head, value, source
-    for line in stream:
-        line = line.strip()
-        if line:
-            for raw, value in split_documents(line):
+    while True:
+        text = line()
+        if not text:
+            return
+        text = text.strip()
+        if text:
+            for raw, value in split_documents(text):
                 yield raw, value, source
 
 
-def read_path(path: str, stdin: IO[bytes] | None = None) -> Iterator[Document]:
+def read_path(
+    path: str, stdin: IO[bytes] | None = None, max_document: int = MAX_DOCUMENT
+) -> Iterator[Document]:
     """The events in a file, a directory of files (recursively, sorted), or `-` (stdin)."""
     if path == "-":
-        data = (stdin or io.BytesIO()).read()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        yield from _documents(io.StringIO(data.decode("utf-8", "replace")), "-")
+        try:
+            yield from _documents(_text(stdin or io.BytesIO()), "-", max_document)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InvalidInput(f"stdin: cannot read: {err}") from err
         return
     root = Path(path)
     if root.is_dir():
@@ -602,7 +675,7 @@ def read_path(path: str, stdin: IO[bytes] | None = None) -> Iterator[Document]:
         raise InvalidInput(f"{path}: no such file or directory")
     for file in files:
         try:
-            with _open(file) as stream:
-                yield from _documents(stream, str(file))
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            with file.open("rb") as raw, _text(raw) as stream:
+                yield from _documents(stream, str(file), max_document)
+        except (OSError, EOFError, zlib.error) as err:
             raise InvalidInput(f"{file}: cannot read: {err}") from err

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, or_, select
 
 from catalog import reads
@@ -27,7 +28,11 @@ ALIAS = Alias.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
 DEFAULT_DEPTH = 20
 MAX_NODES = 5000
+#: About the most JSON one answer holds.
+MAX_BYTES = 16 * 1024 * 1024
 CHUNK = 900
+#: Nodes read at once (each with its facets, which may be large).
+NODE_CHUNK = 100
 
 
 def resolve_node(conn: Connection, node: str) -> int:
@@ -66,14 +71,26 @@ def resolve_node(conn: Connection, node: str) -> int:
     raise NotFound(f"no {kind} matches nodeId {node[:200]!r}")
 
 
-def lineage_graph(conn: Connection, node: str, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
-    """`{"graph": [node, ...]}` around `node`, as Marquez's lineage endpoint answers."""
+def lineage_graph(
+    conn: Connection,
+    node: str,
+    depth: int = DEFAULT_DEPTH,
+    max_nodes: int = MAX_NODES,
+    max_bytes: int = MAX_BYTES,
+) -> dict[str, Any]:
+    """`{"graph": [node, ...]}` around `node`, as Marquez's lineage endpoint answers.
+
+    At most `max_nodes` nodes (counted as each hop finds them) and about
+    `max_bytes` of JSON (counted node by node, the start node first): a wider
+    graph is cut there, and the answer says so with `"truncated": true`.
+    """
     start = resolve_node(conn, node)
     seen = {start}
     frontier = {start}
     edges: set[tuple[int, int]] = set()
+    full = False
     for _ in range(max(depth, 0)):
-        if not frontier or len(seen) >= MAX_NODES:
+        if not frontier or full:
             break
         found: set[int] = set()
         ids = sorted(frontier)
@@ -85,33 +102,80 @@ def lineage_graph(conn: Connection, node: str, depth: int = DEFAULT_DEPTH) -> di
                 .where(EDGE.c.kind != "column_lineage")
             )
             for row in rows:
+                for other in (row.source_id, row.target_id):
+                    if other not in seen and other not in found:
+                        if len(seen) + len(found) >= max_nodes:
+                            full = True
+                            continue
+                        found.add(other)
                 edges.add((row.source_id, row.target_id))
-                found.update((row.source_id, row.target_id))
-        frontier = found - seen
-        seen |= frontier
+            if full:
+                break
+        frontier = found
+        seen |= found
     edges = {(s, t) for s, t in edges if s in seen and t in seen}
-    return {"graph": _nodes(conn, sorted(seen), edges)}
+    order = [start, *sorted(seen - {start})]
+    graph, cut = _nodes(conn, order, edges, max_bytes)
+    answer: dict[str, Any] = {"graph": graph}
+    if full or cut:
+        answer["truncated"] = True
+    return answer
 
 
-def _nodes(conn: Connection, ids: list[int], edges: set[tuple[int, int]]) -> list[dict[str, Any]]:
-    assets = reads.assets_by_id(conn, ids)
-    jobs = [assets[i] for i in ids if assets[i].kind == "job"]
-    data = dict(zip([j.id for j in jobs], load.jobs(conn, jobs), strict=True))
-    datasets = [assets[i] for i in ids if assets[i].kind != "job"]
-    data.update(zip([d.id for d in datasets], load.datasets(conn, datasets), strict=True))
-    ids_of = {i: node_id(a.kind, a.namespace, a.name) for i, a in assets.items()}
+def _nodes(
+    conn: Connection, ids: list[int], edges: set[tuple[int, int]], max_bytes: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The nodes of `ids` in order, until about `max_bytes` of JSON; whether cut.
+
+    Names are read for all of them (the edges need them), the nodes' data a
+    chunk at a time, so that one answer never holds every node's facets."""
+    names: dict[int, tuple[str, str, str]] = {}  # id -> (kind, namespace, name)
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        for r in conn.execute(
+            select(ASSET.c.id, ASSET.c.kind, ASSET.c.namespace, ASSET.c.name).where(
+                ASSET.c.id.in_(part)
+            )
+        ):
+            names[r.id] = (r.kind, r.namespace, r.name)
+    ids = [i for i in ids if i in names]
+    ids_of = {i: node_id(*names[i]) for i in ids}
     ins: dict[int, list[tuple[int, int]]] = defaultdict(list)
     outs: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for s, t in sorted(edges):
-        outs[s].append((s, t))
-        ins[t].append((s, t))
-    return [
-        {
-            "id": ids_of[i],
-            "type": "JOB" if assets[i].kind == "job" else "DATASET",
-            "data": data[i],
-            "inEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in ins[i]],
-            "outEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in outs[i]],
-        }
-        for i in ids
-    ]
+        if s in ids_of and t in ids_of:
+            outs[s].append((s, t))
+            ins[t].append((s, t))
+    graph: list[dict[str, Any]] = []
+    used = 0
+    cut = False
+    for start in range(0, len(ids), NODE_CHUNK):
+        part = ids[start : start + NODE_CHUNK]
+        assets = reads.assets_by_id(conn, part)
+        jobs = [assets[i] for i in part if assets[i].kind == "job"]
+        data = dict(zip([j.id for j in jobs], load.jobs(conn, jobs), strict=True))
+        datasets = [assets[i] for i in part if assets[i].kind != "job"]
+        data.update(zip([d.id for d in datasets], load.datasets(conn, datasets), strict=True))
+        for i in part:
+            item: dict[str, Any] = {
+                "id": ids_of[i],
+                "type": "JOB" if assets[i].kind == "job" else "DATASET",
+                "data": data[i],
+                "inEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in ins[i]],
+                "outEdges": [{"origin": ids_of[s], "destination": ids_of[t]} for s, t in outs[i]],
+            }
+            used += len(orjson.dumps(item, default=str))
+            if used > max_bytes and graph:
+                cut = True
+                break
+            graph.append(item)
+        if cut:
+            break
+    if cut:  # no edge to a node left out
+        kept = {item["id"] for item in graph}
+        for item in graph:
+            for key in ("inEdges", "outEdges"):
+                item[key] = [
+                    e for e in item[key] if e["origin"] in kept and e["destination"] in kept
+                ]
+    return graph, cut

@@ -30,6 +30,7 @@ from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
 from catalog.versioning import sha256_held
 from lineage.facets import CACHED_AT_MOST, check_facets, is_text, is_uuid, parse_time
+from lineage.lru import ByteLRU
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 TERMINAL = frozenset({"COMPLETE", "ABORT", "FAIL"})
@@ -37,6 +38,10 @@ TERMINAL = frozenset({"COMPLETE", "ABORT", "FAIL"})
 DEFINING_FACETS = frozenset({"schema", "symlinks", "columnLineage"})
 #: Facets kept on the job asset and run; the versioned ones define the job.
 JOB_CODE_FACETS = ("sourceCode", "sourceCodeLocation", "sql")
+
+
+#: Datasets (inputs and outputs together) one event may name, by default.
+MAX_DATASETS = 5000
 
 
 class EventRejected(Exception):
@@ -301,8 +306,9 @@ def _schema_key(items: list[dict[str, Any]]) -> Any:
 #: Datasets already read, by place in the event and JSON (without the
 #: input/output facets): producers name the same datasets with the same facets
 #: again and again, so most are one lookup. The refs are shared: read-only.
-_SEEN: dict[tuple[str, bytes], tuple[DatasetRef, list[str], list[str]]] = {}
-_SEEN_LIMIT = 20_000
+_SEEN: ByteLRU[tuple[str, bytes], tuple[DatasetRef, list[str], list[str]]] = ByteLRU(
+    16 * 1024 * 1024
+)
 
 
 def _dataset(
@@ -321,9 +327,8 @@ def _dataset(
     if seen is None:
         seen = _read_dataset(plain, where)
         if key is not None and len(key[1]) <= CACHED_AT_MOST:
-            if len(_SEEN) >= _SEEN_LIMIT:
-                _SEEN.clear()
-            _SEEN[key] = seen
+            # the key, and the ref read from it (its objects: some 2 KB, measured)
+            _SEEN.put(key, seen, 2048 + 3 * len(key[1]))
     ref, own_warnings, own_unproduced = seen
     warnings.extend(own_warnings)
     unproduced.extend(own_unproduced)
@@ -385,13 +390,25 @@ def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[st
 
 
 def _datasets(
-    event: dict[str, Any], key: str, io_key: str, warnings: list[str], unproduced: list[str]
+    event: dict[str, Any],
+    key: str,
+    io_key: str,
+    warnings: list[str],
+    unproduced: list[str],
+    at_most: int = MAX_DATASETS,
 ) -> list[DatasetRef]:
     items = event.get(key)
     if items is None:
         return []
     if not isinstance(items, list):
         raise EventRejected(key, "must be an array of datasets")
+    if len(items) > at_most:
+        raise EventRejected(
+            key,
+            f"names {len(items)} datasets; an event may name at most {at_most} "
+            "(inputs and outputs together; the server's --max-datasets)",
+            status=413,
+        )
     return [
         _dataset(item, f"{key}[{i}]", io_key, warnings, unproduced) for i, item in enumerate(items)
     ]
@@ -413,8 +430,14 @@ def _kind(event: dict[str, Any]) -> str:
     return "job" if "job" in event else "run"
 
 
-def parse_event(value: Any, digest: str | None = None) -> ParsedEvent:
-    """Validate and map one decoded event; raises `EventRejected`."""
+def parse_event(
+    value: Any, digest: str | None = None, max_datasets: int = MAX_DATASETS
+) -> ParsedEvent:
+    """Validate and map one decoded event; raises `EventRejected`.
+
+    An event naming more than `max_datasets` datasets is refused (413) before
+    any of them is read: each costs memory while its chunk is written.
+    """
     if not isinstance(value, dict):
         raise EventRejected("(event)", f"an event must be a JSON object, not {_json_type(value)}")
     warnings: list[str] = []
@@ -447,8 +470,10 @@ def parse_event(value: Any, digest: str | None = None) -> ParsedEvent:
     parsed.job_namespace = _namespace(job.get("namespace"), "job")
     parsed.job_name = _name(job.get("name"), "job")
     parsed.job_facets = check_facets(job.get("facets"), "job.facets", warnings, unproduced)
-    parsed.inputs = _datasets(value, "inputs", "inputFacets", warnings, unproduced)
-    parsed.outputs = _datasets(value, "outputs", "outputFacets", warnings, unproduced)
+    inputs = value.get("inputs")
+    left = max_datasets - (len(inputs) if isinstance(inputs, list) else 0)
+    parsed.inputs = _datasets(value, "inputs", "inputFacets", warnings, unproduced, max_datasets)
+    parsed.outputs = _datasets(value, "outputs", "outputFacets", warnings, unproduced, max(left, 0))
     if kind == "job":
         return _finish(parsed, warnings, unproduced)
 

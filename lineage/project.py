@@ -38,6 +38,7 @@ from catalog.versioning import fingerprint
 from lineage.chunk import AssetState, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
 from lineage.facets import CACHED_AT_MOST
+from lineage.lru import ByteLRU
 from lineage.openlineage import (
     JOB_CODE_FACETS,
     TERMINAL,
@@ -51,9 +52,11 @@ from lineage.openlineage import (
 class Projector:
     """Projects chunks of events; caches facts that never change (version ids)."""
 
-    def __init__(self) -> None:
-        self.version_ids: dict[tuple[int, int], int] = {}
-        self.fingerprints: dict[Any, str] = {}
+    def __init__(self, cache_size: int = 64 * 1024 * 1024) -> None:
+        # Bounded: half the budget each (a version id costs its entry; a
+        # fingerprint its key, which may hold a schema's JSON).
+        self.version_ids: ByteLRU[tuple[int, int], int] = ByteLRU(cache_size // 2)
+        self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
 
     def clear(self) -> None:
         self.version_ids.clear()
@@ -67,7 +70,7 @@ class Projector:
         chunk = _Chunk(self, conn)
         chunk.run(events)
         new_ids = chunk.new_version_ids
-        return lambda: self.version_ids.update(new_ids)
+        return lambda: self.version_ids.update(new_ids, 64)
 
 
 class _Chunk(ChunkWriter):
@@ -92,8 +95,6 @@ class _Chunk(ChunkWriter):
         self._load_assets(uris)
         self._load_runs(run_ids)
         self._load_job_props()
-        if len(self.projector.fingerprints) > 200_000:
-            self.projector.fingerprints.clear()
         for e in events:
             self._play(e)
         self._write()
@@ -105,8 +106,9 @@ class _Chunk(ChunkWriter):
             fp = self.projector.fingerprints.get(key)
             if fp is None:
                 fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
-                if len(asset.uri) + len(ref.schema_key) <= CACHED_AT_MOST:
-                    self.projector.fingerprints[key] = fp
+                size = len(asset.uri) + len(ref.schema_key)
+                if size <= CACHED_AT_MOST:
+                    self.projector.fingerprints.put(key, fp, size + 64)
             if fp != asset.fingerprint:
                 asset.version += 1
                 asset.fingerprint = fp
@@ -244,8 +246,9 @@ class _Chunk(ChunkWriter):
         fp = self.projector.fingerprints.get(key)
         if fp is None:
             fp = fingerprint(self._job_spec(job, props).definition())
-            if len(job.uri) + len(text) <= CACHED_AT_MOST:
-                self.projector.fingerprints[key] = fp
+            size = len(job.uri) + len(text)
+            if size <= CACHED_AT_MOST:
+                self.projector.fingerprints.put(key, fp, size + 64)
         job.props, job.props_json = props, text
         if fp != job.fingerprint:
             job.version += 1

@@ -19,7 +19,6 @@ what one batch does and SQLite never sees two writers from this process.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import queue
@@ -34,11 +33,13 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
+from starlette.requests import ClientDisconnect
 
 from catalog.db import Store
 from catalog.errors import CatalogUnavailable, InvalidInput, NotFound
 from lineage.api.mount import mount_api
+from lineage.guard import Guard, Limits
 from lineage.ingest import Document, Ingester, Result, Summary
 from lineage.marquez import DEFAULT_DEPTH, lineage_graph
 from lineage.openlineage import loads
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 #: Events grouped into one transaction by the writer thread, at most.
 WRITER_CHUNK = 2000
+#: ... and datasets named by them, at most (a request beyond it is a chunk alone).
+WRITER_WEIGHT = 20_000
 GATHER_SECONDS = 0.004
 #: A request with fewer events than this waits `GATHER_SECONDS` for others.
 GATHER_BELOW = 50
@@ -63,6 +66,18 @@ MAX_BATCH = 10_000
 class _Job:
     documents: list[Document]
     future: Future[list[Result]]
+    #: The datasets its events name: what a chunk holds in memory grows with them.
+    weight: int = 0
+
+
+def _weight(documents: list[Document]) -> int:
+    total = len(documents)
+    for _, value, _ in documents:
+        if isinstance(value, dict):
+            for key in ("inputs", "outputs"):
+                items = value.get(key)
+                total += len(items) if isinstance(items, list) else 0
+    return total
 
 
 class Writer:
@@ -76,7 +91,7 @@ class Writer:
 
     def submit(self, documents: list[Document]) -> Future[list[Result]]:
         future: Future[list[Result]] = Future()
-        self.jobs.put(_Job(documents, future))
+        self.jobs.put(_Job(documents, future, _weight(documents)))
         return future
 
     def close(self) -> None:
@@ -91,12 +106,13 @@ class Writer:
                 return
             group = [first]
             size = len(first.documents)
+            weight = first.weight
             # Concurrent clients' next events are usually on their way: waiting a
             # moment (until as many requests as last time are in, at most
             # GATHER_SECONDS) lets one transaction carry them all. A batch is
             # worth a transaction of its own: it does not wait.
             deadline = time.monotonic() + GATHER_SECONDS
-            while size < WRITER_CHUNK:
+            while size < WRITER_CHUNK and weight < WRITER_WEIGHT:
                 waiting = size < GATHER_BELOW and len(group) < expected
                 left = deadline - time.monotonic() if waiting else 0.0
                 try:
@@ -108,6 +124,7 @@ class Writer:
                     break
                 group.append(more)
                 size += len(more.documents)
+                weight += more.weight
             expected = len(group)
             log.debug("writing %d events from %d requests", size, len(group))
             try:
@@ -187,9 +204,17 @@ def _decode(body: bytes) -> tuple[str, Any]:
         raise BadBody("body is not valid JSON: nested too deeply") from None
 
 
-def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The app, writing to `store`; `token` enables bearer auth on `/api/`."""
-    writer = Writer(Ingester(store))
+def create_app(
+    store: Store,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    limits: Limits | None = None,
+) -> FastAPI:
+    """The app, writing to `store`; `token` enables bearer auth on every route but
+    `/health` (`lineage.guard`); `limits` (else the defaults, with `max_body`)."""
+    limits = limits or Limits(max_body=max_body)
+    max_body = limits.max_body
+    writer = Writer(Ingester(store, cache_size=limits.cache_size, max_datasets=limits.max_datasets))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -204,21 +229,12 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
         # token: with one, there are none.
         openapi_url=None if token else "/openapi.json",
     )
-    expected = f"Bearer {token}".encode() if token else None
-
-    def denied(request: Request) -> Response | None:
-        """401 unless the request carries the bearer token (when one is set)."""
-        if expected is None:
-            return None
-        given = request.headers.get("authorization", "").encode("utf-8", "replace")
-        if hmac.compare_digest(given, expected):
-            return None
-        return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+    app.add_middleware(Guard, token=token, limits=limits)
 
     @app.exception_handler(CatalogUnavailable)
-    @app.exception_handler(OperationalError)
+    @app.exception_handler(DatabaseError)
     async def unavailable(_request: Request, err: Exception) -> Response:
-        log.warning("catalog unavailable: %s", err)
+        log.warning("catalog unavailable: %s", str(err).splitlines()[0] if str(err) else err)
         return _error(503, "catalog is busy or unavailable; retry", **{"Retry-After": RETRY_AFTER})
 
     async def _submit(documents: list[Document]) -> list[Result]:
@@ -227,6 +243,9 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
     async def _events(request: Request) -> tuple[str, Any] | Response:
         try:
             return _decode(await _read_body(request, max_body))
+        except ClientDisconnect:
+            log.info("a client went away before sending its whole body")
+            return _error(400, "the client went away", "(body)")
         except BodyTooLarge:
             return _error(413, f"request body is over the limit of {max_body} bytes")
         except BadBody as err:
@@ -234,7 +253,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
 
     @app.post("/api/v1/lineage", status_code=201)
     async def post_event(request: Request) -> Response:
-        decoded = denied(request) or await _events(request)
+        decoded = await _events(request)
         if isinstance(decoded, Response):
             return decoded
         text, value = decoded
@@ -243,7 +262,7 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
 
     @app.post("/api/v1/lineage/batch")
     async def post_batch(request: Request) -> Response:
-        decoded = denied(request) or await _events(request)
+        decoded = await _events(request)
         if isinstance(decoded, Response):
             return decoded
         _, value = decoded
@@ -264,16 +283,16 @@ def create_app(store: Store, token: str | None = None, max_body: int = DEFAULT_M
         node_id: str | None = Query(None, alias="nodeId"),
         depth: str = Query(str(DEFAULT_DEPTH)),
     ) -> Response:
-        refused = denied(request)
-        if refused is not None:
-            return refused
         if not node_id or len(node_id) > 4000:
             return _error(422, "nodeId is required: dataset:NAMESPACE:NAME or job:...", "nodeId")
-        if not depth.isdigit() or int(depth) > MAX_DEPTH:
-            return _error(422, f"depth must be an integer from 0 to {MAX_DEPTH}", "depth")
+        if not (depth.isascii() and depth.isdigit()) or int(depth) > MAX_DEPTH:
+            return _error(400, f"depth must be an integer from 0 to {MAX_DEPTH}", "depth")
         try:
             with store.engine.connect() as conn:
-                return _json(lineage_graph(conn, node_id, int(depth)))
+                answer = lineage_graph(
+                    conn, node_id, int(depth), limits.max_nodes, limits.max_answer
+                )
+                return _json(answer)
         except NotFound as err:
             return _error(404, str(err), "nodeId")
         except InvalidInput as err:

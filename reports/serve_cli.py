@@ -7,12 +7,14 @@ server as the API alone, with `GET /` mounted on it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from fastapi import FastAPI
 
 from catalog.cli import AppContext
 from catalog.db import Store
-from lineage.cli import run_server
+from lineage.cli import limits_of, run_server
 from lineage.cli import serve as api_serve
 from reports.web import mount_report
 
@@ -28,10 +30,10 @@ def mount_live(api: FastAPI, store: Store, token: str | None) -> None:
     mount_report(api, store, token=token)
 
 
-def _serve(host: str, port: int, max_body: str) -> None:
+def _serve(host: str, port: int, **options: Any) -> None:
     app = click.get_current_context().find_object(AppContext)
     assert app is not None
-    run_server(app, host, port, max_body, extend=mount_live)
+    run_server(app, host, port, limits_of(options), extend=mount_live)
 
 
 serve = click.Command(

@@ -14,12 +14,14 @@ catalog), stdout and stderr of every command (`--json` too), debug logs
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import httpx
 import pytest
@@ -261,3 +263,195 @@ def test_a_planted_password_is_in_no_catalog_output_log_or_report(
     outputs = "\n".join(out for _, out in surfaces.texts)
     assert "orders_clean" in outputs and "Error: cannot reach Qdrant" in outputs
     assert "Error: cannot connect to postgres://" in (tmp_path / "debug.log").read_text()
+
+
+# -- secrets in every encoding --------------------------------------------------------------
+
+#: One marker per shape, so a leak says which shape got through.
+SHAPES = {
+    "escaped-at": "Esc4pedAt-111",
+    "escaped-equals": "Esc4pedEq-222",
+    "at-in-password": "AtIn@Passw-333",
+    "slash-in-password": "Slash/Passw-444",
+    "query-hash-in-password": "Qu?ery#Passw-555",
+    "key-param": "KeyParam-666",
+    "sig-param": "SigParam-777",
+    "amz-signature": "AmzSig-888",
+    "aws-env": "AwsEnv-999",
+    "password-member": "PwMember-aaa",
+    "password-in-json-text": "PwJsonText-bbb",
+    "escaped-member-name": "EscMember-ccc",
+    "bearer": "BearerTok-ddd",
+    "rejected-event": "Rejected-eee",
+    "not-json": "NotJson-fff",
+}
+
+
+def _marker_tail(marker: str) -> str:
+    """The part of a marker after any @ / ? #: what a half-masked URL would show."""
+    for sep in "@/?#":
+        marker = marker.rsplit(sep, 1)[-1]
+    return marker
+
+
+def encoded_events(tag: str) -> tuple[bytes, bytes, bytes]:
+    """(a valid event, an event rejected for its time, a body that is not JSON), with
+    every shape planted, some behind JSON escapes (`\\u0040`, `\\u003d`, `\\u0061`)."""
+    s = SHAPES
+    value = {
+        "eventType": "COMPLETE",
+        "eventTime": "2024-06-01T12:00:00Z",
+        "producer": "https://example.com/encodings",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {
+            "runId": str(uuid5(NAMESPACE_URL, tag)),
+            "facets": {
+                "custom_conf": {
+                    "_producer": "https://example.com/encodings",
+                    "_schemaURL": "https://example.com/custom.json",
+                    "spark": f"spark.hadoop.fs.s3a.access.key=x key={s['key-param']} mode=1",
+                    "blob": f"https://acct.blob.core.windows.net/c/f?sv=1&sig={s['sig-param']}",
+                    "s3": f"s3://lake/f.parquet?X-Amz-Signature={s['amz-signature']}&X-Amz-Date=1",
+                    "env": f"export AWS_SECRET_ACCESS_KEY={s['aws-env']}",
+                    "password": s["password-member"],
+                    "conf": '{"password": "' + s["password-in-json-text"] + '"}',
+                    "PLACEHOLDER_MEMBER": s["escaped-member-name"],
+                    "headers": f"Authorization: Bearer {s['bearer']}",
+                }
+            },
+        },
+        "job": {"namespace": "encodings", "name": f"load {tag}"},
+        "inputs": [
+            {
+                "namespace": "PLACEHOLDER_AT",
+                "name": "shop.public.orders",
+                "facets": {
+                    "dataSource": {
+                        "_producer": "https://example.com/encodings",
+                        "_schemaURL": "https://example.com/ds.json",
+                        "name": "shop",
+                        "uri": "PLACEHOLDER_EQ",
+                    }
+                },
+            },
+            {"namespace": f"postgres://u:{s['at-in-password']}@dbat:5432", "name": "a.b.c"},
+            {"namespace": f"postgres://u:{s['slash-in-password']}@dbslash:5432", "name": "a.b.c"},
+            {
+                "namespace": f"postgres://u:{s['query-hash-in-password']}@dbq:5432",
+                "name": "a.b.c",
+            },
+        ],
+        "outputs": [{"namespace": "s3://curated", "name": f"encoded {tag}"}],
+    }
+    text = json.dumps(value)
+    at_secret = s["escaped-at"]
+    text = text.replace('"PLACEHOLDER_AT"', f'"postgres://user:{at_secret}\\u0040dbhost:5432"')
+    eq = s["escaped-equals"]
+    text = text.replace('"PLACEHOLDER_EQ"', f'"jdbc:postgresql://dbhost/shop?password\\u003d{eq}"')
+    text = text.replace('"PLACEHOLDER_MEMBER"', '"p\\u0061ssword"')
+    rejected = dict(json.loads(text), eventTime="not a time")
+    rejected["job"] = {"namespace": f"airflow://a:{s['rejected-event']}@air:8080", "name": "j"}
+    not_json = f'{{"job": postgres://u:{s["not-json"]}@h:5432 password={s["not-json"]}'
+    return text.encode(), json.dumps(rejected).encode(), not_json.encode()
+
+
+def encoding_leaks(texts: list[tuple[str, str]]) -> list[str]:
+    return [
+        f"{shape} in {where}"
+        for where, text in texts
+        for shape, marker in SHAPES.items()
+        if marker in text or _marker_tail(marker) in text
+    ]
+
+
+def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path) -> None:
+    """Every shape, planted in events read from a file, posted singly, in a batch
+    and gzipped to a real `steward serve`, replayed by --rebuild: none reaches the
+    catalog file, the raw log, any output (with and without --json), the -vv logs,
+    the reports, the API's answers or the error messages."""
+    catalog = tmp_path / "c.db"
+    url = f"sqlite:///{catalog}"
+    valid, rejected, not_json = encoded_events("file")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([valid, rejected, not_json]) + b"\n")
+    texts: list[tuple[str, str]] = []
+
+    def run(*args: str, codes: tuple[int, ...] = (0,)) -> str:
+        done = subprocess.run(
+            [STEWARD, "-vv", "--catalog", url, *args], capture_output=True, timeout=120
+        )
+        out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
+        assert done.returncode in codes, (args, out[-2000:])
+        texts.append((" ".join(args), out))
+        return out
+
+    summary = run("ingest", str(events), "--json")
+    assert '"accepted": 1' in summary and '"rejected": 2' in summary
+    with steward_serve(url, tmp_path / "serve.log", token=TOKEN, root=("-vv",)) as server:
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=server.base, headers=auth, timeout=60) as http:
+            one, bad, junk = encoded_events("single")
+            for body in (one, bad, junk):
+                texts.append(("POST", http.post("/api/v1/lineage", content=body).text))
+            batch = b"[" + b",".join(encoded_events("batch")[:2]) + b"]"
+            texts.append(("POST batch", http.post("/api/v1/lineage/batch", content=batch).text))
+            zipped = gzip.compress(encoded_events("gzip")[0])
+            gz = {"Content-Encoding": "gzip"}
+            answer = http.post("/api/v1/lineage", content=zipped, headers=gz)
+            assert answer.status_code == 201, answer.text
+            texts.append(("POST gzip", answer.text))
+            for node in (
+                "dataset:postgres://dbhost:5432:shop.public.orders",
+                "job:encodings:load file",
+            ):
+                graph = http.get("/api/v1/lineage", params={"nodeId": node, "depth": 3})
+                assert graph.status_code == 200, graph.text
+                texts.append((f"GET lineage {node}", graph.text))
+            page = http.get("/")
+            assert page.status_code == 200 and "dbhost" in page.text
+            texts.append(("GET /", page.text))
+    texts.append(("serve log", server.log.read_text(errors="replace")))
+    run("ingest", "--rebuild")
+    for args in (
+        ("assets",),
+        ("assets", "--json"),
+        ("show", "shop.public.orders"),
+        ("show", "shop.public.orders", "--json"),
+        ("show", "encoded file", "--json"),
+        ("history", "shop.public.orders", "--json"),
+        ("lineage", "downstream", "shop.public.orders"),
+        ("lineage", "downstream", "shop.public.orders", "--json"),
+    ):
+        run(*args)
+    run("check", "--json", codes=(0, 1))
+    report = tmp_path / "report.html"
+    run("report", "-o", str(report))
+    texts.append(("report", report.read_text()))
+    # Error messages: URLs whose passwords hold @ / ? # [, and secret parameters.
+    slash, at = SHAPES["slash-in-password"], SHAPES["at-in-password"]
+    for args in (
+        ("scan", f"postgres://u:{slash}@127.0.0.1:1/db"),
+        ("scan", f"postgres://u:{SHAPES['query-hash-in-password']}@127.0.0.1:1/db"),
+        ("scan", f"postgres://u:{at}@[127.0.0.1/db"),
+        ("scan", f"mlflow+sqlite:///{tmp_path}/none.db?password={SHAPES['key-param']}"),
+        ("scan", f"qdrant://127.0.0.1:1?api_key={SHAPES['sig-param']}"),
+        ("scan", f"qdrant://{SHAPES['bearer']}@127.0.0.1:1"),
+    ):
+        out = run(*args, codes=(2,))
+        assert "Error:" in out and "Traceback" not in out, out[-2000:]
+    for bad_catalog in (
+        f"postgresql://u:{at}@127.0.0.1:1/db",
+        f"postgresql://u:{slash}@127.0.0.1:1/db",
+    ):
+        done = subprocess.run(
+            [STEWARD, "-vv", "--catalog", bad_catalog, "assets"], capture_output=True, timeout=120
+        )
+        assert done.returncode == 2
+        texts.append((f"--catalog {bad_catalog[:12]}", done.stderr.decode("utf-8", "replace")))
+    texts.append(("catalog file", catalog.read_bytes().decode("utf-8", "replace")))
+    for extra in tmp_path.glob("c.db-*"):
+        texts.append((extra.name, extra.read_bytes().decode("utf-8", "replace")))
+    assert encoding_leaks(texts) == []
+    # ... and the surfaces did carry the events: hosts, names and masks are there.
+    everything = "\n".join(text for _, text in texts)
+    assert "dbslash" in everything and "encoded file" in everything and "***" in everything

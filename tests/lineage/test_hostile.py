@@ -32,7 +32,14 @@ from sqlmodel import SQLModel
 
 from catalog.db import Store
 from lineage.ingest import Ingester, read_path
-from lineage.openlineage import DecodeFailed, EventRejected, loads, parse_event, split_documents
+from lineage.openlineage import (
+    MAX_DATASETS,
+    DecodeFailed,
+    EventRejected,
+    loads,
+    parse_event,
+    split_documents,
+)
 from lineage.server import MAX_BATCH
 from tests.serving import Served, steward_serve
 
@@ -187,10 +194,12 @@ def spliced(tag: str, path: tuple[Any, ...], raw: str) -> bytes:
 def hand_written() -> list[Nasty]:
     big = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=2 * MB))
     noise = "".join(random.Random(8).choices("abcdefghijklmnopqrstuvwxyz", k=3000))
-    many = at("10k inputs", ("inputs",), [])
+    many = at("most inputs", ("inputs",), [])
     many["inputs"] = [
-        {"namespace": "postgres://db:5432", "name": f"shop.public.t{i}"} for i in range(10_000)
+        {"namespace": "postgres://db:5432", "name": f"shop.public.t{i}"}
+        for i in range(MAX_DATASETS - 1)  # and one output: at the limit
     ]
+    too_many = at("too many", ("inputs",), many["inputs"] + [{"namespace": "a", "name": "b"}])
     dataset_event = {
         "eventTime": "2024-06-01T12:00:00Z",
         "producer": PRODUCER,
@@ -499,7 +508,8 @@ def hand_written() -> list[Nasty]:
         Nasty("a JSON string", b'"event"', 422, False),
         Nasty("JSON null", b"null", 422, False),
         # sizes (last: the catalog is larger after it)
-        Nasty("10,000 inputs", dump(many), 201, True),
+        Nasty("one dataset over the limit", dump(too_many), 413, False),
+        Nasty(f"{MAX_DATASETS} datasets", dump(many), 201, True),
     ]
 
 
@@ -603,7 +613,7 @@ def verdict(value: Any) -> bool:
     try:
         parse_event(value)
     except EventRejected as err:
-        assert err.status in (400, 422)
+        assert err.status in (400, 413, 422)
         return False
     return True
 
@@ -873,3 +883,45 @@ def _chunks(size: int) -> Iterator[bytes]:
     block = b"x" * MB
     for _ in range(size // MB):
         yield block
+
+
+# -- names that would drive a terminal ----------------------------------------------------
+
+ESCAPES = ["\x1b]0;owned\x07", "\x1b[2J", "\x1b]52;c;ZXZpbA==\x07", "\x9b31m", "\u202e"]
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(tmp_path: Path) -> None:
+    """A dataset and a job named with escape sequences (a title change, a screen
+    clear, an OSC 52 clipboard write, a C1 CSI, a bidi override): no command prints
+    one raw, in tables, in `show`, in `lineage`, in `check`, or as JSON."""
+    from click.testing import CliRunner
+
+    from catalog.cli import cli
+
+    name = "shop.public.evil" + "".join(ESCAPES)
+    value = event("escapes")
+    value["job"]["name"] = "job" + ESCAPES[0]
+    value["outputs"][0]["name"] = name
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(value))
+    catalog = ["--catalog", f"sqlite:///{tmp_path / 'c.db'}"]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*catalog, "ingest", str(path)]).exit_code == 0
+    outputs = []
+    for args in (
+        ["assets"],
+        ["assets", "--json"],
+        ["show", "evil"],
+        ["show", "evil", "--json"],
+        ["lineage", "upstream", "evil"],
+        ["lineage", "downstream", "shop.public.orders"],
+        ["check"],
+        ["findings"],
+        ["show", "nothing-called-this" + ESCAPES[1]],
+    ):
+        result = runner.invoke(cli, [*catalog, *args])
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        outputs.append(result.stdout + result.stderr)
+    text = "\n".join(outputs)
+    assert "evil" in text and "\\x1b" in text
+    assert not any(escape in text for escape in ("\x1b", "\x07", "\x9b", "\u202e")), text[:2000]

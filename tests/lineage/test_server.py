@@ -178,10 +178,17 @@ def test_batch_endpoint_answers_per_event(served: str) -> None:
     assert "dataset:grandmas.kitchen:apple.filling" in ids
 
 
+#: Without a token the app answers only requests to a local address, posting JSON.
+LOCAL: dict[str, Any] = {
+    "base_url": "http://127.0.0.1",
+    "headers": {"Content-Type": "application/json"},
+}
+
+
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('app') / 'c.db'}")
-    with TestClient(create_app(store, max_body=256 * 1024)) as client:
+    with TestClient(create_app(store, max_body=256 * 1024), **LOCAL) as client:
         yield client
     store.dispose()
 
@@ -238,7 +245,7 @@ def test_a_locked_sqlite_catalog_answers_503_not_500(
     path = tmp_path / "c.db"
     store = Store(f"sqlite:///{path}")
     body = (OL / "marquez/open_lineage/event_simple.json").read_bytes()
-    with TestClient(create_app(store)) as client:
+    with TestClient(create_app(store), **LOCAL) as client:
         holder = sqlite3.connect(path, timeout=0, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process writing for a long time
         try:

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from catalog.apply import apply
 from catalog.db import Store
 from catalog.specs import AssetSpec, EdgeSpec
+from lineage.cli import server_app
 from reports.render import render_report
+from reports.serve_cli import mount_live
 from reports.web import mount_report
 
 PG = "postgres://db:5432"
@@ -52,10 +54,39 @@ def test_serves_the_report(catalog: Store) -> None:
     assert client.get("/", params={"depth": 0}).status_code == 422
 
 
-def test_token_protects_the_page(catalog: Store) -> None:
+def test_the_page_is_kept_until_the_catalog_changes(catalog: Store) -> None:
     app = FastAPI()
-    mount_report(app, catalog, token="s3cret")
+    mount_report(app, catalog)
+    client = TestClient(app)
+    first = client.get("/").text
+    assert client.get("/").text is not None and client.get("/").text == first
+    apply(catalog, [AssetSpec(namespace=PG, name="shop.public.refunds", kind="table")])
+    again = client.get("/").text
+    assert "shop.public.refunds" in again and "shop.public.refunds" not in first
+    assert again == render_report(catalog)
+
+
+def test_a_corrupt_catalog_answers_503_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    store = Store(f"sqlite:///{path}")
+    app = FastAPI()
+    mount_report(app, store)
+    store.engine.dispose()
+    for extra in tmp_path.glob("c.db-*"):
+        extra.unlink()
+    path.write_bytes(b"this is not a database" * 1000)
+    answer = TestClient(app).get("/")
+    assert answer.status_code == 503 and "\n" not in answer.text.strip()
+    store.dispose()
+
+
+def test_token_protects_the_page(catalog: Store) -> None:
+    app = server_app(catalog, "s3cret", 1024, mount_live)
     client = TestClient(app)
     assert client.get("/").status_code == 401
     assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/", params={"depth": 0}).status_code == 401  # before validation
+    page = client.get("/", headers={"Authorization": "bearer s3cret"})  # any case
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -1,0 +1,126 @@
+"""The masking rules: every credential shape is masked, and identity survives it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from catalog.secrets import (
+    MaskingFormatter,
+    mask_message,
+    mask_text,
+    mask_url,
+    mask_value,
+    may_hold_secrets,
+    remember_given,
+    scrub,
+)
+from lineage.ingest import masked
+from lineage.openlineage import loads
+
+SECRET = "S3cr-et9"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"postgres://reader:{SECRET}@db:5432",
+        f"postgres://reader:{SECRET}@tail@db:5432/shop",  # an @ in the password
+        f"postgres://reader:{SECRET}/x?y#z@db:5432/shop",  # / ? # in the password
+        f"s3://bucket/key.parquet?X-Amz-Signature={SECRET}&X-Amz-Date=20240601",
+        f"https://acct.blob.core.windows.net/c/f?sv=2022&sig={SECRET}",
+        f"export AWS_SECRET_ACCESS_KEY={SECRET}",
+        f"jdbc:sqlserver://db:1433;databaseName=shop;password={SECRET}",
+        f"spark.hadoop.fs.s3a.secret.key={SECRET}",
+        f"host=db user=u password={SECRET} dbname=shop",
+        f"https://api.example.com/v1?api_key={SECRET}",
+        f"https://api.example.com/v1?token%3D{SECRET}",
+        f'config {{"password": "{SECRET}"}}',
+        f'{{"clientSecret":"{SECRET}"}}',
+        f"Authorization: Bearer {SECRET}",
+        f"postgres://reader:{SECRET}\\u0040db:5432",  # JSON escapes
+        f"password\\u003d{SECRET}",
+    ],
+)
+def test_every_credential_shape_is_masked(text: str) -> None:
+    shown = mask_text(text)
+    assert SECRET not in shown and "***" in shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgres://db:5432",
+        "abfss://container@account.dfs.core.windows.net/raw",  # identity, not a credential
+        "kafka://broker1:9092,broker2:9092",
+        "s3://lake/events/key=5/dt=2024-06-01",  # a Hive partition
+        "SELECT * FROM t WHERE primary_key=3",
+        "http://host:8080/path",
+        "reader@db",
+    ],
+)
+def test_identity_and_ordinary_text_are_kept(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_a_decoded_event_is_masked_in_every_string_and_secret_named_key() -> None:
+    value = {
+        "job": {"namespace": f"airflow://admin:{SECRET}@air:8080", "name": "dag"},
+        "run": {
+            "facets": {
+                "custom": {
+                    "apiKey": SECRET,
+                    "nested": [{"dsn": f"mysql://u:{SECRET}@h/db"}, {"password": SECRET}],
+                    "max_tokens": 512,
+                    "primaryKey": "id",
+                }
+            }
+        },
+    }
+    out = mask_value(value)
+    assert SECRET not in json.dumps(out)
+    assert out["run"]["facets"]["custom"]["max_tokens"] == 512
+    assert out["run"]["facets"]["custom"]["primaryKey"] == "id"
+    assert out["job"]["namespace"] == "airflow://admin:***@air:8080"
+    clean = {"a": ["b", {"c": "d"}]}
+    assert mask_value(clean) is clean  # nothing to mask: nothing copied
+
+
+def test_a_body_with_escaped_secrets_is_stored_masked() -> None:
+    raw = (
+        '{"job": {"namespace": "postgres://u:'
+        + SECRET
+        + '\\u0040db:5432", "name": "j"}, "x": "password\\u003d'
+        + SECRET
+        + '"}'
+    )
+    text, value = masked(raw, loads(raw))
+    assert SECRET not in text and SECRET not in json.dumps(value)
+    assert loads(text) == value
+    plain = '{"job": {"namespace": "scheduler", "name": "j"}}'
+    assert masked(plain, loads(plain)) == (plain, loads(plain))
+    assert not may_hold_secrets(plain)
+
+
+def test_messages_mask_urls_that_do_not_parse_and_given_secrets_in_pieces() -> None:
+    assert SECRET not in mask_url(f"postgres://u:{SECRET}@[db/x")
+    assert mask_url(f"qdrant://{SECRET}@db:6333") == "qdrant://***@db:6333"
+    url = "postgresql://u:Secr@et4@127.0.0.1:1/db"
+    assert "et4" not in scrub("failed to resolve host 'et4@127.0.0.1'", url)
+    remember_given(["--api-key", "Lone-Key-77", "qdrant://Given-Key-78@h:1"], {})
+    message = mask_message("refused Lone-Key-77 and Given-Key-78")
+    assert "Lone-Key-77" not in message and "Given-Key-78" not in message
+
+
+def test_log_lines_are_masked_tracebacks_too() -> None:
+    formatter = MaskingFormatter("%(message)s")
+    try:
+        raise ValueError(f"cannot reach postgres://u:{SECRET}@db")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "%s", ("boom",), None)
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert SECRET not in formatter.format(record)

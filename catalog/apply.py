@@ -543,7 +543,11 @@ def _sync_edges(
     origin: str | None,
     now: Any,
 ) -> None:
-    """Make the edges each changed asset declares exactly those of its spec."""
+    """Make the edges each changed asset declares exactly those of its spec.
+
+    A spec's edges are a set: one edge reached by two paths (declared twice,
+    or through two names of one source) is written once, field mappings united.
+    """
     declaring = [uri for uri in uris if work.specs[uri].edges or uri in work.existing]
     if not declaring:
         return

@@ -81,6 +81,17 @@ def namespaces(
     return list(rows), int(total)
 
 
+def namespace_exists(conn: Connection, name: str) -> bool:
+    """Whether a live asset or job is in namespace `name` (one index probe)."""
+    found = conn.execute(
+        select(ASSET.c.id)
+        .where(ASSET.c.namespace == name)
+        .where(ASSET.c.deleted.is_(False))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def key_candidates(namespace: str, name: str) -> list[str]:
     """Key hashes an API's (namespace, name) may be stored under: as given and normalised."""
     uris = {asset_uri(namespace, name)}

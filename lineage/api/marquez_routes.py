@@ -57,10 +57,7 @@ def marquez_router(store: Store) -> APIRouter:
     def namespace_names(conn: Connection, raw: str) -> list[str]:
         """The stored namespaces a path's namespace names (as given, or normalised)."""
         given = path_value(raw)
-        found = []
-        for candidate in dict.fromkeys(_spellings(given)):
-            rows, _ = reads.namespaces(conn, 1, 0, name=candidate)
-            found += [r.name for r in rows]
+        found = [n for n in _spellings(given) if reads.namespace_exists(conn, n)]
         if not found:
             raise ApiError(404, f"Namespace '{given[:200]}' not found.", "namespace")
         return found

@@ -37,7 +37,7 @@ def assets(app: AppContext, kind: str | None, live: bool, as_json: bool) -> None
     With --json: an array of objects with uri, namespace, name, kind, version,
     fingerprint, deleted, unresolved and fields (name, type, nullable, ...).
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         rows = list_assets(session, kind=kind, include_deleted=not live)
     if as_json:
         echo_json(rows)
@@ -66,7 +66,7 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
 
     ASSET is a URI (NAMESPACE/NAME) or any unambiguous suffix of one.
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         data = show_asset(session, resolve(session, asset))
     if as_json:
         echo_json(data)
@@ -109,7 +109,7 @@ def history(app: AppContext, asset: str, as_json: bool) -> None:
     With --json: an array of objects with version, fingerprint, created_at,
     origin, restored and diff (added, removed, changed, breaking).
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         versions = version_history(session, resolve(session, asset))
     if as_json:
         echo_json(versions)
@@ -141,7 +141,7 @@ def diff(app: AppContext, asset: str, v1: int, v2: int, as_json: bool) -> None:
 
     A removed or retyped field, or one that became NOT NULL, is breaking.
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         data = diff_versions(session, resolve(session, asset), v1, v2)
     if as_json:
         echo_json(data)

@@ -155,6 +155,8 @@ class Store:
         self.shown_url = redact_url(url)
         self.engine = make_engine(url)
         self._checkpointer: _Checkpointer | None = None
+        #: True when this store created the catalog (it had no schema before).
+        self.created = False
         if migrate:
             self.migrate()
 
@@ -175,8 +177,10 @@ class Store:
     def migrate(self) -> None:
         """Bring the catalog's schema to the newest migration (creating it if new)."""
         head = head_revision()
-        if self.current_revision() == head:
+        current = self.current_revision()
+        if current == head:
             return
+        self.created = current is None
         try:
             with self.write() as conn:
                 if self.dialect == "postgresql":
@@ -219,6 +223,15 @@ class Store:
             if isinstance(err.orig, Exception) and "connect" in type(err.orig).__name__.lower():
                 raise self._unavailable(err) from err
             raise
+
+    def emptiness(self) -> str | None:
+        """Why the catalog has nothing to show ("is new ...", "holds no assets"), or None."""
+        if self.created:
+            return "is new: it was created just now and holds nothing yet"
+        with self.engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM asset LIMIT 1")).first() is None:
+                return "holds no assets yet"
+        return None
 
     def dispose(self) -> None:
         if self._checkpointer is not None:

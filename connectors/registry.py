@@ -7,8 +7,10 @@ party's, so a connector from another package is a first-class citizen.
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from catalog.errors import InvalidInput
@@ -44,6 +46,16 @@ BROKEN: dict[str, str] = {}
 
 def for_url(url: str, **options: Any) -> Connector[Any]:
     """The connector that reads `url`, configured with `options`."""
+    if not url.strip():
+        raise InvalidInput(
+            "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"
+        )
+    if "://" not in url and not Path(url).expanduser().exists():
+        what = "directory" if url.endswith(("/", os.sep)) else "file or directory"
+        raise InvalidInput(
+            f"no such {what}: {url}",
+            hint="a path must exist; a database or vector store is a URL, e.g. postgres://HOST/DB",
+        )
     for cls in available().values():
         if cls.accepts(url):
             config = cls.config_class.from_options(url, options)

@@ -8,6 +8,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from catalog.cli import AppContext
+from catalog.errors import InvalidInput
 from catalog.output import echo_json, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import check as run_check
@@ -37,7 +38,7 @@ def _walk(
     with_fields: bool,
     as_json: bool,
 ) -> None:
-    store = app.store()
+    store = app.reading_store()
     with store.session() as session:
         uri = resolve(session, asset).uri
     with store.engine.connect() as conn:
@@ -107,7 +108,7 @@ lineage.add_command(_walk_command("downstream"))
 @pass_app
 def path(app: AppContext, source: str, target: str, as_json: bool) -> None:
     """The shortest lineage path from SOURCE to TARGET (exit code 2 if none)."""
-    store = app.store()
+    store = app.reading_store()
     with store.session() as session:
         a, b = resolve(session, source).uri, resolve(session, target).uri
     with store.engine.connect() as conn:
@@ -158,6 +159,11 @@ def _print_findings(rows: list[dict[str, Any]]) -> None:
     show_default=True,
     help="Distance above which feature values are skewed.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Pass on a catalog that holds no assets (by default that is an error, exit 2).",
+)
 @JSON_OPTION
 @pass_app
 def check(
@@ -166,6 +172,7 @@ def check(
     fail_on: str,
     alpha: float,
     skew_threshold: float,
+    allow_empty: bool,
     as_json: bool,
 ) -> None:
     """Run the governance rules and print what they find.
@@ -178,12 +185,22 @@ def check(
     Findings are stored with first and last seen; one no longer found is
     resolved. Everything downstream of an error is marked at risk. Exit code
     1 when a finding at or above --fail-on exists, 0 when none, 2 on error:
-    use it to gate CI.
+    use it to gate CI. A catalog with no assets is an error (exit 2), so a
+    gate pointed at the wrong catalog is never green; --allow-empty lets it pass.
     """
     from lineage.rules import Settings
 
+    store = app.store()
+    empty = store.emptiness()
+    if empty is not None:
+        if not allow_empty:
+            raise InvalidInput(
+                f"catalog {store.shown_url} {empty}: nothing to check",
+                hint="give --catalog, scan a source first, or pass --allow-empty",
+            )
+        info(f"note: catalog {store.shown_url} {empty}")
     findings = run_check(
-        app.store(), list(rules) or None, Settings(alpha=alpha, skew_threshold=skew_threshold)
+        store, list(rules) or None, Settings(alpha=alpha, skew_threshold=skew_threshold)
     )
     if as_json:
         echo_json([f.to_json() for f in findings])
@@ -205,7 +222,7 @@ def check(
 @pass_app
 def findings(app: AppContext, include_resolved: bool, as_json: bool) -> None:
     """List the open findings of the last `steward check` (with --all, resolved ones too)."""
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         rows = list_findings(session, include_resolved)
     if as_json:
         echo_json(rows)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import ipaddress
+import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.cli import AppContext
-from catalog.errors import InvalidInput
+from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.output import echo_json, info
 
 if TYPE_CHECKING:
@@ -142,22 +145,69 @@ def run_server(
     max_body: str,
     extend: Callable[[FastAPI, Store, str | None], None] | None = None,
 ) -> None:
-    """Serve the API (and whatever `extend` mounts on it, e.g. the live report)."""
+    """Serve the API (and whatever `extend` mounts on it, e.g. the live report).
+
+    The address is bound before anything is announced: a busy port is an
+    error (exit 2) before the banner, never after it.
+    """
     import uvicorn
 
     limit = _max_body(max_body)
     token = os.environ.get("STEWARD_TOKEN") or None
     store = app.store()
+    sock = listen(host, port)
     if token is None and not _loopback(host):
         info(f"warning: listening on {host} without STEWARD_TOKEN: anyone can post events")
     if not app.quiet:
-        info(f"steward serving {store.shown_url} on http://{host}:{port} (Ctrl-C stops)")
+        bound = sock.getsockname()[1]
+        info(f"steward serving {store.shown_url} on http://{host}:{bound} (Ctrl-C stops)")
+        server_log = logging.getLogger("lineage.server")
+        server_log.setLevel(min(server_log.getEffectiveLevel(), logging.INFO))
     api = server_app(store, token, limit, extend)
     # Every request decodes thousands of objects that hold no cycles: collect
     # the young generation rarely, and never walk what start-up loaded.
     gc.freeze()
     gc.set_threshold(SERVER_GC_THRESHOLD, 20, 20)
-    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(api, log_level="warning", access_log=False))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped gracefully, then re-raised Ctrl-C
+        return
+    except SystemExit as stopped:  # uvicorn's exit when the app fails to start
+        raise CatalogUnavailable(f"the server did not start (exit {stopped.code})") from None
+    finally:
+        sock.close()
+    if not server.started:
+        raise CatalogUnavailable("the server did not start")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to HOST:PORT and listening; an address that cannot be used is
+    a one-line error naming it (a port in use, a host that is not this machine's)."""
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise InvalidInput(
+            f"cannot listen on {where}: unknown host ({err})", hint="give --host an address"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        hint = {
+            errno.EADDRINUSE: "another process listens there: stop it or give another --port",
+            errno.EACCES: "ports below 1024 need privileges: give --port 5000",
+            errno.EADDRNOTAVAIL: "not an address of this machine: give --host 127.0.0.1",
+        }.get(err.errno or 0)
+        raise InvalidInput(f"cannot listen on {where}: {err.strerror}", hint=hint) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def server_app(

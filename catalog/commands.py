@@ -9,6 +9,7 @@ from catalog.output import echo_json, echo_table, info
 from catalog.queries import diff_versions, list_assets, resolve, show_asset
 from catalog.queries import history as version_history
 from catalog.render import diff_lines
+from catalog.search import check_kind, search
 
 pass_app = click.make_pass_decorator(AppContext)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -28,17 +29,34 @@ def init(app: AppContext) -> None:
 
 @click.command()
 @click.option("--kind", metavar="KIND", help="Only assets of this kind (table, view, ...).")
+@click.option(
+    "--name",
+    "-n",
+    "text",
+    metavar="TEXT",
+    help="Only assets whose URI or an alias contains TEXT (any case), or comes close to it; "
+    "best matches first.",
+)
 @click.option("--live", is_flag=True, help="Leave out deleted assets.")
 @JSON_OPTION
 @pass_app
-def assets(app: AppContext, kind: str | None, live: bool, as_json: bool) -> None:
-    """List the assets in the catalog, ordered by URI.
+def assets(app: AppContext, kind: str | None, text: str | None, live: bool, as_json: bool) -> None:
+    """List the assets in the catalog, ordered by URI (with --name: best match first).
+
+    --name finds assets across every namespace and alias: `--name orders`
+    lists shop.public.orders and crm.public.orders, `--name ordrs` too (a
+    close match). An unknown --kind is an error that lists the kinds.
 
     With --json: an array of objects with uri, namespace, name, kind, version,
     fingerprint, deleted, unresolved and fields (name, type, nullable, ...).
     """
     with app.reading_store().session() as session:
+        if kind is not None:
+            check_kind(session, kind)
         rows = list_assets(session, kind=kind, include_deleted=not live)
+        if text is not None:
+            order = {a.uri: i for i, a in enumerate(search(session, text))}
+            rows = sorted((r for r in rows if r["uri"] in order), key=lambda r: order[r["uri"]])
     if as_json:
         echo_json(rows)
         return

@@ -51,6 +51,8 @@ class Finding:
     #: What distinguishes this finding from others of its rule on the same assets.
     key: str = ""
     at_risk: list[dict[str, Any]] = field(default_factory=list)
+    #: The acknowledgement that holds for it (who, when, why, until), once recorded.
+    acknowledged: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -67,6 +69,7 @@ class Finding:
             "evidence": self.evidence,
             "remedy": self.remedy,
             "at_risk": self.at_risk,
+            "acknowledged": self.acknowledged,
         }
 
 

@@ -185,7 +185,8 @@ class LazyGroup(click.Group):
     "--catalog",
     "catalog_url",
     metavar="URL",
-    help="Catalog database URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB). "
+    help="Catalog database URL (sqlite:///PATH, a PATH ending in .db, or "
+    "postgresql://USER@HOST:PORT/DB). "
     "Default: $STEWARD_CATALOG_URL, then steward.toml, then sqlite:///steward.db.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")

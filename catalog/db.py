@@ -32,6 +32,8 @@ from catalog.identity import redact_url
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG_URL = "sqlite:///steward.db"
+#: A catalog given as a bare path with one of these suffixes is a SQLite file.
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Seconds between two background checkpoints of a SQLite catalog, at least.
@@ -39,8 +41,16 @@ CHECKPOINT_EVERY = 1.0
 
 
 def parse_catalog_url(url: str) -> URL:
-    """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3."""
+    """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3.
+
+    A path (no `scheme://`) to an existing file, or one ending in `.db`,
+    `.sqlite` or `.sqlite3`, is a SQLite catalog: `--catalog steward-demo/steward.db`.
+    """
     text_url = url.strip()
+    if "://" not in text_url and text_url:
+        path = Path(text_url).expanduser()
+        if path.is_file() or path.suffix.lower() in SQLITE_SUFFIXES:
+            return make_url(f"sqlite:///{path.resolve()}")
     for prefix in ("postgres://", "postgresql://"):
         if text_url.startswith(prefix):
             text_url = "postgresql+psycopg://" + text_url[len(prefix) :]
@@ -165,7 +175,15 @@ class Store:
         return self.engine.dialect.name
 
     def _unavailable(self, err: BaseException) -> CatalogUnavailable:
-        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {_describe(err)}")
+        described = _describe(err)
+        hint = None
+        if "does not exist" in described and "database" in described:
+            url = self.engine.url
+            hint = (
+                f"create it first: createdb -h {url.host or 'localhost'} -p {url.port or 5432}"
+                f" -U {url.username or 'postgres'} {url.database}; steward creates its tables"
+            )
+        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {described}", hint=hint)
 
     def current_revision(self) -> str | None:
         try:

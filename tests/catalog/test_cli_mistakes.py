@@ -176,3 +176,66 @@ def test_serve_logs_one_line_per_written_batch(catalog: str, tmp_path: Path) -> 
         "INFO lineage.server: 1 events from 1 requests: 0 accepted, 0 duplicates, 1 rejected",
     ]
     assert json.loads(run(catalog, "assets", "--json").stdout)
+
+
+# -- input checks ---------------------------------------------------------------------------
+
+
+def test_ingest_refuses_a_file_that_is_not_json(catalog: str, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from catalog.models import RawEvent
+
+    config = tmp_path / "steward.toml"
+    config.write_text('[steward]\ncatalog = "sqlite:///x.db"\n')
+    one_line_error(run(catalog, "ingest", str(config)), "steward.toml: not JSON", "nothing")
+    store = Store(catalog)
+    with store.session() as session:
+        assert session.exec(select(func.count()).select_from(RawEvent)).one()[0] == 0
+    store.dispose()
+
+
+FEATURE_FILE = """
+[feature_sets.activity]
+entities = ["user_id"]
+[feature_sets.activity.features.clicks]
+dtype = "{dtype}"
+offline = "count(*)"
+{online}
+"""
+
+
+def test_feature_files_name_bad_types_and_warn_without_online(catalog: str, tmp_path: Path) -> None:
+    features = tmp_path / "features.toml"
+    features.write_text(FEATURE_FILE.format(dtype="integer", online='online = "count(*)"'))
+    one_line_error(
+        run(catalog, "scan", str(features)),
+        "features.toml: [feature_sets.activity.features.clicks] 'dtype' 'integer'",
+        "did you mean 'int64'?",
+    )
+    features.write_text(FEATURE_FILE.format(dtype="array<INT64>", online=""))
+    result = run(catalog, "scan", str(features))
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "no feature has an 'online' transformation" in (
+        result.stderr
+    )
+
+
+def test_a_catalog_given_as_a_path_is_sqlite(catalog: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = catalog.removeprefix("sqlite:///")
+    monkeypatch.chdir(Path(path).parent)
+    listed = CliRunner().invoke(cli, ["--catalog", Path(path).name, "assets", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [a["name"] for a in json.loads(listed.stdout)] == ["shop.public.orders"]
+    created = CliRunner().invoke(cli, ["--catalog", "sub.db", "init"])
+    assert created.exit_code == 0 and (Path(path).parent / "sub.db").is_file()
+
+
+def test_a_missing_postgresql_catalog_database_says_create_it() -> None:
+    from tests.pg import database_url, require_postgres
+
+    require_postgres()
+    result = run(database_url("steward_no_such_catalog_db"), "assets")
+    one_line_error(
+        result, 'database "steward_no_such_catalog_db" does not exist', "create it first"
+    )

@@ -202,9 +202,18 @@ def cli(ctx: click.Context, catalog_url: str | None, quiet: bool, verbose: int) 
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if verbose < 2:  # -v: the migrations applied, not Alembic's set-up on every connection
+        migration_log.addFilter(_alembic_setup_lines)
+    else:
+        migration_log.removeFilter(_alembic_setup_lines)
     app = AppContext(catalog_option=catalog_url, quiet=quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)
+
+
+def _alembic_setup_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
 
 
 def main() -> None:

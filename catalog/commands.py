@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from catalog.cli import AppContext
@@ -96,17 +98,45 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
         click.echo(f"  fingerprint: {data['fingerprint']}")
     if data["description"]:
         click.echo(f"  description: {data['description']}")
+    embedding = data["properties"].get("embedding") or {}
+    built = ", ".join(
+        f"{m.get('model')}@{m.get('revision')}" + (f" ({m['share']:.0%})" if "share" in m else "")
+        for m in embedding.get("models", [])
+    )
+    if built:
+        click.echo(f"  embedding model: {built}  (from {embedding.get('origin', '?')})")
+    observed = data["observed"] or {}
+    if "points" in observed:
+        click.echo(f"  points: {observed['points']:,}")
     if data["fields"]:
         click.echo("  fields:")
         for f in data["fields"]:
             null = "" if f["nullable"] else " not null"
-            click.echo(f"    {f['name']}  {f['type']}{null}")
+            extra = _attributes(f.get("attributes") or {})
+            click.echo(f"    {f['name']}  {f['type']}{null}{extra}")
+    for title, values in (("properties", data["properties"]), ("observed", observed)):
+        if values:
+            click.echo(f"  {title}:")
+            for key, value in sorted(values.items()):
+                click.echo(f"    {key}: {_compact(value)}")
     for key in ("aliases",):
         for value in data[key]:
             click.echo(f"  alias: {value}")
     for direction in ("upstream", "downstream"):
         for edge in data[direction]:
             click.echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
+
+
+def _compact(value: object, limit: int = 100) -> str:
+    """A property's value on one line: scalars as they are, the rest as short JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _attributes(attributes: dict[str, object]) -> str:
+    """A field's attributes after its type: `[dim=64 distance=cosine embedding_model=...]`."""
+    shown = [f"{k}={_compact(v, 60)}" for k, v in attributes.items() if v not in (None, True, "")]
+    return f"  [{' '.join(shown)}]" if shown else ""
 
 
 def _diff_line(diff: dict[str, object]) -> str:

@@ -48,10 +48,23 @@ def _walk(
     if as_json:
         echo_json(walk.to_json(with_fields))
         return
-    click.echo(f"{direction} of {uri}")
+    marks = _finding_marks(store)
+    click.echo(f"{direction} of {uri}{marks.get(uri, '')}")
+    # How each node is tied to the walk: the kinds of its edges toward the start.
+    via: dict[str, set[str]] = {}
+    for edge in walk.edges:
+        near = edge.source if direction == "upstream" else edge.target
+        via.setdefault(near, set()).add(edge.kind)
     for node, distance in walk.nodes:
+        if node.uri == uri:
+            continue
         state = " (unresolved)" if node.unresolved else ""
-        click.echo(f"{'  ' * distance}{node.uri}  [{node.kind}]{state}")
+        kinds = ", ".join(sorted(via.get(node.uri, ())))
+        edge = f" --{kinds}-->" if direction == "upstream" else f" <--{kinds}--"
+        mark = marks.get(node.uri, "")
+        click.echo(
+            f"{'  ' * distance}{node.uri}  [{node.kind}]{state}{edge if kinds else ''}{mark}"
+        )
     if with_fields:
         for edge in walk.edges:
             for target, sources in sorted(edge.fields.items()):
@@ -61,6 +74,18 @@ def _walk(
                 )
     if walk.partial:
         info(f"partial: {walk.reason}")
+
+
+def _finding_marks(store: Any) -> dict[str, str]:
+    """`  ! error stale_embeddings` after each asset with open findings (of the last check)."""
+    with store.session() as session:
+        rows = list_findings(session)
+    marks: dict[str, list[str]] = {}
+    for row in rows:
+        acked = " (acknowledged)" if row.get("acknowledged") else ""
+        for asset in row["assets"][:1]:
+            marks.setdefault(asset, []).append(f"{row['severity']} {row['rule']}{acked}")
+    return {uri: "  ! " + "; ".join(found) for uri, found in marks.items()}
 
 
 def _walk_command(direction: str) -> click.Command:

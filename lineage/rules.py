@@ -130,7 +130,12 @@ def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
                 current_share = sum(b.share for b in built if b.revision == model.in_use)
                 partial = current_share > 0
                 shares = {f"{b.model}@{b.revision}": round(b.share, 4) for b in built}
-                what = "partly re-embedded" if partial else "built with an older revision"
+                mix = ", ".join(f"{name} {share:.0%}" for name, share in sorted(shares.items()))
+                what = (
+                    f"partly re-embedded ({mix})"
+                    if partial or len(built) > 1
+                    else f"built with {model_name}@{built[0].revision}"
+                )
                 out.append(
                     Finding(
                         rule="stale_embeddings",
@@ -190,7 +195,10 @@ def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
                     assets=[uri, model.uri],
                     key=f"{part}|{b.model}@{b.revision}",
                     title=f"{_where(asset, part)} does not fit {b.model}@{b.revision}: "
-                    + ", ".join(problems),
+                    + "; ".join(
+                        f"{what} {p['index']}, model expects {p['model']}"
+                        for what, p in problems.items()
+                    ),
                     evidence={"part": part, "model": f"{b.model}@{b.revision}", **problems},
                     remedy="Rebuild the index with the model's dimension and distance, or bind "
                     "the model that built it.",

@@ -392,12 +392,14 @@ def run_demo(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     catalog_url = f"sqlite:///{directory / 'steward.db'}"
+    say(f"opening the catalog {directory / 'steward.db'}")
     store = Store(catalog_url)
     fresh = not (directory / ".built").exists()
     skipped: list[str] = []
 
     pg_url: str | None = None
     if postgres:
+        say("preparing the source database steward_demo in PostgreSQL")
         try:
             pg_url = prepare_postgres(postgres, "steward_demo")
         except StewardError as err:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tests.lineage.test_acks import checked_stale_stack
+from tests.lineage.test_rules import Catalog, collection, models, vectors
 from tests.serving import STEWARD
 
 
@@ -51,3 +52,15 @@ def test_findings_all_shows_which_are_resolved(tmp_path: Path) -> None:
     assert stale["id"][:10] not in steward.ok("findings").stdout
     (row,) = [line for line in steward.ok("findings", "--all").stdout.splitlines()[1:]]
     assert row.startswith(stale["id"][:10]) and " resolved 20" in row
+
+
+def test_finding_titles_carry_the_decisive_fact(tmp_path: Path) -> None:
+    _, stale = checked_stale_stack(tmp_path)
+    assert stale["title"].endswith("/old is built with m@1: queries use m@2")
+    steward = Catalog(tmp_path / "other")
+    store = tmp_path / "other" / "qdrant"
+    collection(store, "small", vectors(), {"embedding_model": "m", "embedding_revision": "2"})
+    models(steward, dim=384)
+    steward.ok("scan", f"qdrant+local://{store}")
+    (mismatch,) = steward.check("embedding_mismatch")
+    assert mismatch["title"].endswith("does not fit m@2: dimension 16, model expects 384")

@@ -134,6 +134,16 @@ def serve(app: AppContext, host: str, port: int, max_body: str) -> None:
     Point any OpenLineage client's HTTP transport at http://HOST:PORT. When
     $STEWARD_TOKEN is set, /api/ calls need `Authorization: Bearer TOKEN`
     (the client's `auth: {type: api_key, apiKey: TOKEN}`).
+
+    The address is bound before the "serving" line is printed; then one
+    line per written batch (accepted, duplicate, rejected counts) goes to
+    stderr (none with -q).
+
+    \b
+    Exit codes:
+      0  stopped by Ctrl-C or SIGTERM (gracefully)
+      2  the address cannot be listened on (port in use, not this host's),
+         a bad option, an unreachable catalog
     """
     run_server(app, host, port, max_body)
 

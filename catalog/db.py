@@ -44,11 +44,14 @@ def parse_catalog_url(url: str) -> URL:
     """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3.
 
     A path (no `scheme://`) to an existing file, or one ending in `.db`,
-    `.sqlite` or `.sqlite3`, is a SQLite catalog: `--catalog steward-demo/steward.db`.
+    `.sqlite` or `.sqlite3`, is a SQLite catalog: `--catalog steward-demo/steward.db`;
+    so is a directory holding a `steward.db`.
     """
     text_url = url.strip()
     if "://" not in text_url and text_url:
         path = Path(text_url).expanduser()
+        if path.is_dir() and (path / "steward.db").is_file():  # the demo's directory, say
+            path = path / "steward.db"
         if path.is_file() or path.suffix.lower() in SQLITE_SUFFIXES:
             return make_url(f"sqlite:///{path.resolve()}")
     for prefix in ("postgres://", "postgresql://"):
@@ -59,12 +62,12 @@ def parse_catalog_url(url: str) -> URL:
     except ArgumentError as err:
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r} is not a database URL",
-            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+            hint="use sqlite:///PATH, a PATH ending in .db, or postgresql://USER@HOST:PORT/DB",
         ) from err
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r}: unsupported database {parsed.get_backend_name()!r}",
-            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+            hint="use sqlite:///PATH, a PATH ending in .db, or postgresql://USER@HOST:PORT/DB",
         )
     return parsed
 

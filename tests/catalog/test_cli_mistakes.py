@@ -227,6 +227,8 @@ def test_a_catalog_given_as_a_path_is_sqlite(catalog: str, monkeypatch: pytest.M
     listed = CliRunner().invoke(cli, ["--catalog", Path(path).name, "assets", "--json"])
     assert listed.exit_code == 0, listed.output
     assert [a["name"] for a in json.loads(listed.stdout)] == ["shop.public.orders"]
+    in_dir = CliRunner().invoke(cli, ["--catalog", ".", "assets", "--json"])
+    assert [a["name"] for a in json.loads(in_dir.stdout)] == ["shop.public.orders"]
     created = CliRunner().invoke(cli, ["--catalog", "sub.db", "init"])
     assert created.exit_code == 0 and (Path(path).parent / "sub.db").is_file()
 

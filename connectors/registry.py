@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -18,6 +19,8 @@ from catalog.identity import redact_url
 from connectors.base import Connector
 
 GROUP = "steward.connectors"
+#: `scheme:` at the start: a URL (even a malformed one), not a path.
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +53,7 @@ def for_url(url: str, **options: Any) -> Connector[Any]:
         raise InvalidInput(
             "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"
         )
-    if "://" not in url and not Path(url).expanduser().exists():
+    if not _SCHEME.match(url) and not Path(url).expanduser().exists():
         what = "directory" if url.endswith(("/", os.sep)) else "file or directory"
         raise InvalidInput(
             f"no such {what}: {url}",

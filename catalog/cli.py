@@ -8,8 +8,11 @@ so this module does not import them.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,9 +65,12 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 EXIT_CODES = """\b
 Exit codes:
-  0  success
-  1  `steward check` found findings at or above --fail-on
-  2  error: bad input, unknown asset, unreachable catalog or source
+  0    success (also `steward serve` stopped by Ctrl-C or SIGTERM)
+  1    `steward check` found unacknowledged findings at or above --fail-on
+  2    error: bad input or usage, unknown asset, an empty catalog given to
+       `steward check`, unreachable catalog or source, a file that cannot be
+       written, a port that cannot be listened on; one line on stderr
+  130  interrupted (Ctrl-C) before the command finished
 """
 
 
@@ -80,6 +86,12 @@ class StewardCLIError(click.ClickException):
         click.echo(f"Error: {safe(mask_message(self.format_message()), lines=False)}", err=True)
 
 
+class Interrupted(StewardCLIError):
+    """Ctrl-C before the command finished: exit code 130, as a shell reports SIGINT."""
+
+    exit_code = 130
+
+
 @dataclass
 class AppContext:
     """What every subcommand gets: settings, and the catalog opened on demand."""
@@ -87,6 +99,7 @@ class AppContext:
     catalog_option: str | None = None
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
+    _told: bool = field(default=False, repr=False)
 
     def store(self) -> Store:
         if self._store is None:
@@ -96,6 +109,25 @@ class AppContext:
             settings = load_settings(self.catalog_option)
             self._store = Store(settings.catalog_url)
         return self._store
+
+    def reading_store(self) -> Store:
+        """The catalog for a command that reads it: says on stderr when it is new or empty.
+
+        A command pointed at the wrong directory (or the wrong URL) then says
+        so instead of answering from an empty catalog as if all were well.
+        """
+        store = self.store()
+        if not self._told:
+            self._told = True
+            state = store.emptiness()
+            if state is not None:
+                from catalog.output import info
+
+                info(
+                    f"note: catalog {store.shown_url} {state} "
+                    "(scan a source or ingest events first, or give --catalog)"
+                )
+        return store
 
     def close(self) -> None:
         if self._store is not None:
@@ -132,6 +164,16 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import DatabaseError, DBAPIError
 
@@ -155,6 +197,13 @@ class LazyGroup(click.Group):
             raise StewardCLIError(
                 f"steward {command}: {write_failure(err)} (its transaction was rolled back)"
             ) from err
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+        except OSError as err:  # a path that cannot be read or written, a full disk
+            if isinstance(err, BrokenPipeError):
+                raise
+            name = f"{err.filename}: " if err.filename else ""
+            raise StewardCLIError(f"{name}{err.strerror or err}") from err
 
 
 @click.group(
@@ -165,7 +214,8 @@ class LazyGroup(click.Group):
     "--catalog",
     "catalog_url",
     metavar="URL",
-    help="Catalog database URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB). "
+    help="Catalog database URL (sqlite:///PATH, a PATH ending in .db, or "
+    "postgresql://USER@HOST:PORT/DB). "
     "Default: $STEWARD_CATALOG_URL, then steward.toml, then sqlite:///steward.db.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")
@@ -191,10 +241,40 @@ def cli(ctx: click.Context, catalog_url: str | None, quiet: bool, verbose: int) 
     if ours:
         for handler in root.handlers:
             handler.setFormatter(MaskingFormatter(LOG_FORMAT))
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if verbose < 2:  # -v: the migrations applied, not Alembic's set-up on every connection
+        migration_log.addFilter(_alembic_setup_lines)
+    else:
+        migration_log.removeFilter(_alembic_setup_lines)
     app = AppContext(catalog_option=catalog_url, quiet=quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
 
+def _alembic_setup_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def main() -> None:
-    cli(prog_name="steward")
+    code: Any = 0
+    try:
+        cli(prog_name="steward")
+    except SystemExit as done:
+        code = done.code
+        raise
+    finally:
+        _flush_stdout(told=code not in (0, None))
+
+
+def _flush_stdout(told: bool) -> None:
+    """Data that cannot be written (stdout on a full disk, a closed pipe) is an error
+    of one line and exit code 2 (a closed pipe: quietly), not a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as err:
+        # Python flushes again at exit: point stdout at nothing first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        if not told and not isinstance(err, BrokenPipeError):
+            click.echo(f"Error: cannot write the output: {err.strerror or err}", err=True)
+        raise SystemExit(2) from None

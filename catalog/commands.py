@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from catalog.cli import AppContext
@@ -9,6 +11,7 @@ from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import diff_versions, list_assets, resolve, show_asset
 from catalog.queries import history as version_history
 from catalog.render import diff_lines
+from catalog.search import check_kind, search
 
 pass_app = click.make_pass_decorator(AppContext)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -28,17 +31,34 @@ def init(app: AppContext) -> None:
 
 @click.command()
 @click.option("--kind", metavar="KIND", help="Only assets of this kind (table, view, ...).")
+@click.option(
+    "--name",
+    "-n",
+    "text",
+    metavar="TEXT",
+    help="Only assets whose URI or an alias contains TEXT (any case), or comes close to it; "
+    "best matches first.",
+)
 @click.option("--live", is_flag=True, help="Leave out deleted assets.")
 @JSON_OPTION
 @pass_app
-def assets(app: AppContext, kind: str | None, live: bool, as_json: bool) -> None:
-    """List the assets in the catalog, ordered by URI.
+def assets(app: AppContext, kind: str | None, text: str | None, live: bool, as_json: bool) -> None:
+    """List the assets in the catalog, ordered by URI (with --name: best match first).
+
+    --name finds assets across every namespace and alias: `--name orders`
+    lists shop.public.orders and crm.public.orders, `--name ordrs` too (a
+    close match). An unknown --kind is an error that lists the kinds.
 
     With --json: an array of objects with uri, namespace, name, kind, version,
     fingerprint, deleted, unresolved and fields (name, type, nullable, ...).
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
+        if kind is not None:
+            check_kind(session, kind)
         rows = list_assets(session, kind=kind, include_deleted=not live)
+        if text is not None:
+            order = {a.uri: i for i, a in enumerate(search(session, text))}
+            rows = sorted((r for r in rows if r["uri"] in order), key=lambda r: order[r["uri"]])
     if as_json:
         echo_json(rows)
         return
@@ -66,7 +86,7 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
 
     ASSET is a URI (NAMESPACE/NAME) or any unambiguous suffix of one.
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         data = show_asset(session, resolve(session, asset))
     if as_json:
         echo_json(data)
@@ -78,17 +98,45 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
         echo(f"  fingerprint: {data['fingerprint']}")
     if data["description"]:
         echo(f"  description: {data['description']}")
+    embedding = data["properties"].get("embedding") or {}
+    built = ", ".join(
+        f"{m.get('model')}@{m.get('revision')}" + (f" ({m['share']:.0%})" if "share" in m else "")
+        for m in embedding.get("models", [])
+    )
+    if built:
+        echo(f"  embedding model: {built}  (from {embedding.get('origin', '?')})")
+    observed = data["observed"] or {}
+    if "points" in observed:
+        echo(f"  points: {observed['points']:,}")
     if data["fields"]:
         echo("  fields:")
         for f in data["fields"]:
             null = "" if f["nullable"] else " not null"
-            echo(f"    {f['name']}  {f['type']}{null}")
+            extra = _attributes(f.get("attributes") or {})
+            echo(f"    {f['name']}  {f['type']}{null}{extra}")
+    for title, values in (("properties", data["properties"]), ("observed", observed)):
+        if values:
+            echo(f"  {title}:")
+            for key, value in sorted(values.items()):
+                echo(f"    {key}: {_compact(value)}")
     for key in ("aliases",):
         for value in data[key]:
             echo(f"  alias: {value}")
     for direction in ("upstream", "downstream"):
         for edge in data[direction]:
             echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
+
+
+def _compact(value: object, limit: int = 100) -> str:
+    """A property's value on one line: scalars as they are, the rest as short JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _attributes(attributes: dict[str, object]) -> str:
+    """A field's attributes after its type: `[dim=64 distance=cosine embedding_model=...]`."""
+    shown = [f"{k}={_compact(v, 60)}" for k, v in attributes.items() if v not in (None, True, "")]
+    return f"  [{' '.join(shown)}]" if shown else ""
 
 
 def _diff_line(diff: dict[str, object]) -> str:
@@ -109,7 +157,7 @@ def history(app: AppContext, asset: str, as_json: bool) -> None:
     With --json: an array of objects with version, fingerprint, created_at,
     origin, restored and diff (added, removed, changed, breaking).
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         versions = version_history(session, resolve(session, asset))
     if as_json:
         echo_json(versions)
@@ -141,7 +189,7 @@ def diff(app: AppContext, asset: str, v1: int, v2: int, as_json: bool) -> None:
 
     A removed or retyped field, or one that became NOT NULL, is breaking.
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         data = diff_versions(session, resolve(session, asset), v1, v2)
     if as_json:
         echo_json(data)

@@ -34,6 +34,8 @@ from catalog.secrets import scrub
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG_URL = "sqlite:///steward.db"
+#: A catalog given as a bare path with one of these suffixes is a SQLite file.
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Seconds between two background checkpoints of a SQLite catalog, at least.
@@ -41,8 +43,19 @@ CHECKPOINT_EVERY = 1.0
 
 
 def parse_catalog_url(url: str) -> URL:
-    """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3."""
+    """A SQLAlchemy URL for a catalog URL; `postgres://` means psycopg 3.
+
+    A path (no `scheme://`) to an existing file, or one ending in `.db`,
+    `.sqlite` or `.sqlite3`, is a SQLite catalog: `--catalog steward-demo/steward.db`;
+    so is a directory holding a `steward.db`.
+    """
     text_url = url.strip()
+    if "://" not in text_url and text_url:
+        path = Path(text_url).expanduser()
+        if path.is_dir() and (path / "steward.db").is_file():  # the demo's directory, say
+            path = path / "steward.db"
+        if path.is_file() or path.suffix.lower() in SQLITE_SUFFIXES:
+            return make_url(f"sqlite:///{path.resolve()}")
     for prefix in ("postgres://", "postgresql://"):
         if text_url.startswith(prefix):
             text_url = "postgresql+psycopg://" + text_url[len(prefix) :]
@@ -51,12 +64,12 @@ def parse_catalog_url(url: str) -> URL:
     except (ArgumentError, ValueError) as err:
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r} is not a database URL",
-            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+            hint="use sqlite:///PATH, a PATH ending in .db, or postgresql://USER@HOST:PORT/DB",
         ) from err
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise InvalidInput(
             f"catalog URL {redact_url(url)!r}: unsupported database {parsed.get_backend_name()!r}",
-            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+            hint="use sqlite:///PATH, a PATH ending in .db, or postgresql://USER@HOST:PORT/DB",
         )
     return parsed
 
@@ -173,6 +186,8 @@ class Store:
         self.shown_url = redact_url(url)
         self.engine = make_engine(url)
         self._checkpointer: _Checkpointer | None = None
+        #: True when this store created the catalog (it had no schema before).
+        self.created = False
         if migrate:
             self.migrate()
 
@@ -181,9 +196,15 @@ class Store:
         return self.engine.dialect.name
 
     def _unavailable(self, err: BaseException) -> CatalogUnavailable:
-        return CatalogUnavailable(
-            f"cannot open catalog {self.shown_url}: {_describe(err, self.url)}"
-        )
+        described = _describe(err, self.url)
+        hint = None
+        if "does not exist" in described and "database" in described:
+            url = self.engine.url
+            hint = (
+                f"create it first: createdb -h {url.host or 'localhost'} -p {url.port or 5432}"
+                f" -U {url.username or 'postgres'} {url.database}; steward creates its tables"
+            )
+        return CatalogUnavailable(f"cannot open catalog {self.shown_url}: {described}", hint=hint)
 
     def current_revision(self) -> str | None:
         try:
@@ -195,8 +216,10 @@ class Store:
     def migrate(self) -> None:
         """Bring the catalog's schema to the newest migration (creating it if new)."""
         head = head_revision()
-        if self.current_revision() == head:
+        current = self.current_revision()
+        if current == head:
             return
+        self.created = current is None
         try:
             with self.write() as conn:
                 if self.dialect == "postgresql":
@@ -258,6 +281,15 @@ class Store:
             if isinstance(err.orig, Exception) and "connect" in type(err.orig).__name__.lower():
                 raise self._unavailable(err) from err
             raise
+
+    def emptiness(self) -> str | None:
+        """Why the catalog has nothing to show ("is new ...", "holds no assets"), or None."""
+        if self.created:
+            return "is new: it was created just now and holds nothing yet"
+        with self.engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM asset LIMIT 1")).first() is None:
+                return "holds no assets yet"
+        return None
 
     def dispose(self) -> None:
         if self._checkpointer is not None:

@@ -162,7 +162,7 @@ def list_(app: AppContext, as_json: bool) -> None:
     revisions (revision, version, dim, distance, normalized, registered_at)
     and bindings (asset, part, model, revision, origin, share).
     """
-    with app.store().session() as session:
+    with app.reading_store().session() as session:
         rows = list_models(session)
     if as_json:
         echo_json(rows)

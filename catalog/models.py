@@ -204,6 +204,28 @@ class Finding(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class FindingAck(SQLModel, table=True):
+    """Someone accepted a finding for a while: who, when, why, until, on what evidence.
+
+    One row per acknowledgement; it ends (`ended_at`, `end_reason`) when it is
+    withdrawn, expires, or the finding's evidence changes. Rows are kept.
+    """
+
+    __tablename__ = "finding_ack"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: str = Field(foreign_key="finding.id", max_length=64, index=True)
+    reason: str = Field(sa_type=Text)
+    acked_by: str = Field(max_length=128)
+    acked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: SHA-256 of the finding's severity and evidence when it was acknowledged.
+    evidence_digest: str = Field(max_length=64)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_by: str | None = Field(default=None, max_length=128)
+    end_reason: str | None = Field(default=None, sa_type=Text)
+
+
 class Profile(SQLModel, table=True):
     """A stored sample with its statistics (vector baselines, feature samples)."""
 

@@ -1,13 +1,19 @@
-"""Printing for the CLI: data on stdout (tables or JSON), messages on stderr."""
+"""Printing for the CLI: data on stdout (tables or JSON), messages on stderr, files whole."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
+
+from catalog.errors import InvalidInput
 
 #: What a terminal could take for a command (escape sequences, a title change, a
 #: clipboard write, a screen clear) or that reorders what is shown (bidi overrides).
@@ -51,3 +57,49 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def info(message: str) -> None:
     click.echo(safe(message), err=True)
+
+
+def write_file(path: Path | str, text: str) -> int:
+    """Write `text` to `path` whole or not at all; the bytes written.
+
+    A regular file is written to a temporary file beside it and renamed over
+    it, so a full disk or an interrupted run never leaves half a file. A
+    device or pipe (`/dev/stdout`, a FIFO) is written in place. Every
+    failure is one `InvalidInput` naming the file.
+    """
+    shown = str(path)
+    if not shown.strip():
+        raise InvalidInput("the output file name is empty", hint="e.g. -o report.html")
+    target = Path(path)
+    data = text.encode("utf-8")
+    try:
+        if target.is_dir():
+            raise InvalidInput(f"cannot write {shown}: it is a directory")
+        if target.exists() and not target.is_file():
+            with target.open("wb") as out:
+                out.write(data)
+            return len(data)
+        if not target.parent.is_dir():
+            raise InvalidInput(
+                f"cannot write {shown}: directory {target.parent} does not exist",
+                hint="create it first",
+            )
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".steward-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as err:
+        raise InvalidInput(f"cannot write {_short(shown)}: {err.strerror or err}") from err
+    return len(data)
+
+
+def _short(name: str, limit: int = 120) -> str:
+    return name if len(name) <= limit else f"{name[:limit]}..."

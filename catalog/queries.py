@@ -54,7 +54,11 @@ def resolve(session: Session, reference: str, *, include_deleted: bool = True) -
         live = [a for a in matches if not a.deleted and not a.unresolved]
         matches = live or matches
     if not matches:
-        raise NotFound(f"no asset matches '{ref}'", hint="see `steward assets`")
+        from catalog.search import suggestions
+
+        close = suggestions(session, ref)
+        hint = f"did you mean {', '.join(close)}?" if close else "see `steward assets`"
+        raise NotFound(f"no asset matches '{ref}'", hint=hint)
     if len(matches) > 1:
         raise Ambiguous(ref, sorted(a.uri for a in matches))
     return matches[0]

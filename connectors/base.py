@@ -51,6 +51,22 @@ class ConnectorConfig(BaseModel):
             raise InvalidInput(f"{redact_url(url)}: {where}: {first['msg']}") from None
 
 
+SAMPLE_SIZE_ENV = "STEWARD_SAMPLE_SIZE"
+
+
+def env_sample_size() -> int | None:
+    """`$STEWARD_SAMPLE_SIZE`, the default of `--sample-size` (None when unset)."""
+    raw = os.environ.get(SAMPLE_SIZE_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(
+            f"${SAMPLE_SIZE_ENV} is {raw!r}, not a positive number of vectors",
+            hint=f"e.g. {SAMPLE_SIZE_ENV}=1000, or unset it",
+        )
+    return int(raw)
+
+
 class SamplingOptions(BaseModel):
     """Options of a connector that samples vectors (the `VectorSampler` ability)."""
 
@@ -63,8 +79,9 @@ class SamplingOptions(BaseModel):
 
     @property
     def vectors_per_sample(self) -> int:
-        """`sample_size`, else the routine or the `--profile` default."""
-        return self.sample_size or (PROFILE_SAMPLE_SIZE if self.profile else DEFAULT_SAMPLE_SIZE)
+        """`sample_size`, else `$STEWARD_SAMPLE_SIZE`, else the routine or `--profile` default."""
+        default = PROFILE_SAMPLE_SIZE if self.profile else DEFAULT_SAMPLE_SIZE
+        return self.sample_size or env_sample_size() or default
 
 
 class KeyedConfig(ConnectorConfig, SamplingOptions):

@@ -78,7 +78,6 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
 @click.option(
     "--sample-size",
     type=click.IntRange(min=1),
-    envvar="STEWARD_SAMPLE_SIZE",
     metavar="N",
     help="Qdrant, PostgreSQL, Pinecone: vectors each scan samples per vector part "
     "(default 1000, 2000 with --profile; also $STEWARD_SAMPLE_SIZE).",

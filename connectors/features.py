@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +109,7 @@ class _File:
     entities: dict[str, dict[str, Any]] | None
     feature_sets: dict[str, dict[str, Any]]
     models: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_file(path: Path) -> _File:
@@ -128,6 +129,7 @@ def read_file(path: Path) -> _File:
             f"{path}: unknown table [{unknown[0]}]", hint="known: entities, feature_sets, models"
         )
     entities = _entities(where, data["entities"]) if "entities" in data else None
+    warnings: list[str] = []
     feature_sets: dict[str, dict[str, Any]] = {}
     for name, raw in _tables(where, "feature_sets", data.get("feature_sets", {})).items():
         table = f"feature_sets.{name}"
@@ -149,9 +151,14 @@ def read_file(path: Path) -> _File:
         for fname, fraw in features.items():
             ftable = f"{table}.features.{fname}"
             feature = _table(where, ftable, fraw, FEATURE_KEYS)
-            _string(where, ftable, feature, "dtype", required=True)
+            _dtype(where, ftable, _string(where, ftable, feature, "dtype", required=True))
             for side in ("offline", "online", "description"):
                 _string(where, ftable, feature, side, required=False)
+        if not any(f.get("online") for f in features.values()):
+            warnings.append(
+                f"{path}: [{table}] no feature has an 'online' transformation: what serving "
+                "computes is unknown, so feature definition skew cannot be checked for it"
+            )
         _string(where, table, fs, "owner", required=False)
         _string(where, table, fs, "description", required=False)
         feature_sets[name] = fs
@@ -171,7 +178,51 @@ def read_file(path: Path) -> _File:
         _string(where, table, model, "owner", required=False)
         _string(where, table, model, "description", required=False)
         models[name] = model
-    return _File(path, features_namespace(path), entities, feature_sets, models)
+    return _File(path, features_namespace(path), entities, feature_sets, models, warnings)
+
+
+#: Feature value types (Feast's, in lower case); `array<T>` or `list<T>` of them too.
+DTYPES = (
+    "bool",
+    "bytes",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "string",
+    "unix_timestamp",
+)
+#: What people write for them.
+DTYPE_SYNONYMS = {
+    "int": "int64",
+    "integer": "int64",
+    "bigint": "int64",
+    "long": "int64",
+    "float": "float64",
+    "double": "float64",
+    "str": "string",
+    "text": "string",
+    "varchar": "string",
+    "boolean": "bool",
+    "timestamp": "unix_timestamp",
+    "datetime": "unix_timestamp",
+}
+
+
+def _dtype(where: _Where, table: str, dtype: str | None) -> None:
+    text = (dtype or "").strip().lower()
+    for wrapper in ("array<", "list<"):
+        if text.startswith(wrapper) and text.endswith(">"):
+            text = text[len(wrapper) : -1].strip()
+    if text in DTYPES:
+        return
+    guess = DTYPE_SYNONYMS.get(text)
+    hint = f"did you mean '{guess}'? " if guess else ""
+    raise where.error(
+        table,
+        f"'dtype' {dtype!r} is not a feature type ({hint}types: {', '.join(DTYPES)}, "
+        "or array<TYPE>)",
+    )
 
 
 def _tables(where: _Where, name: str, value: Any) -> dict[str, Any]:
@@ -264,9 +315,13 @@ def definition_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_definitions(path: Path) -> list[AssetSpec]:
-    """Every feature set and model the file (or directory) defines, checked across files."""
+def read_definitions(path: Path, warnings: list[str] | None = None) -> list[AssetSpec]:
+    """Every feature set and model the file (or directory) defines, checked across files.
+
+    What is accepted but limits the checks is appended to `warnings`."""
     files = [read_file(p) for p in definition_files(path)]
+    if warnings is not None:
+        warnings += [w for file in files for w in file.warnings]
     where: dict[str, str] = {}
     for file in files:
         for name in file.feature_sets:
@@ -315,9 +370,11 @@ class FeaturesConnector(Connector[FeaturesConfig]):
     def scan(self, progress: Progress | None = None) -> Scan:
         path = _path_of(self.config.url)
         files = definition_files(path)
-        specs = read_definitions(path)
+        warnings: list[str] = []
+        specs = read_definitions(path, warnings)
         return Scan(
             specs=specs,
             scopes=[Scope(features_namespace(p)) for p in files],
             origin=f"scan {path.resolve()}",
+            warnings=warnings,
         )

@@ -7,8 +7,11 @@ party's, so a connector from another package is a first-class citizen.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +20,8 @@ from catalog.identity import redact_url
 from connectors.base import Connector
 
 GROUP = "steward.connectors"
+#: `scheme:` at the start: a URL (even a malformed one), not a path.
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +50,16 @@ BROKEN: dict[str, str] = {}
 
 def for_url(url: str, **options: Any) -> Connector[Any]:
     """The connector that reads `url`, configured with `options`."""
+    if not url.strip():
+        raise InvalidInput(
+            "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"
+        )
+    if not _SCHEME.match(url) and not Path(url).expanduser().exists():
+        what = "directory" if url.endswith(("/", os.sep)) else "file or directory"
+        raise InvalidInput(
+            f"no such {what}: {url}",
+            hint="a path must exist; a database or vector store is a URL, e.g. postgres://HOST/DB",
+        )
     try:
         urlsplit(url).port  # noqa: B018 (a `[` or a bad port: one line, not a traceback)
     except ValueError as err:

@@ -19,9 +19,9 @@ from catalog.db import Store, write_failure
 from catalog.embeddings import sync_detected_bindings
 from catalog.errors import CatalogWriteFailed
 from catalog.identity import redact_url
-from connectors.base import Progress, Scan
+from connectors.base import Progress, Scan, env_sample_size
 from connectors.registry import for_url
-from connectors.sampling import after_apply, env_sample_size
+from connectors.sampling import after_apply
 
 
 @dataclass

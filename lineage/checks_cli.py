@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 from sqlalchemy.engine import Connection
 
 from catalog.cli import AppContext
+from catalog.errors import InvalidInput
 from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import check as run_check
@@ -37,7 +39,7 @@ def _walk(
     with_fields: bool,
     as_json: bool,
 ) -> None:
-    store = app.store()
+    store = app.reading_store()
     with store.session() as session:
         uri = resolve(session, asset).uri
     with store.engine.connect() as conn:
@@ -46,10 +48,21 @@ def _walk(
     if as_json:
         echo_json(walk.to_json(with_fields))
         return
-    echo(f"{direction} of {uri}")
+    marks = _finding_marks(store)
+    echo(f"{direction} of {uri}{marks.get(uri, '')}")
+    # How each node is tied to the walk: the kinds of its edges toward the start.
+    via: dict[str, set[str]] = {}
+    for edge in walk.edges:
+        near = edge.source if direction == "upstream" else edge.target
+        via.setdefault(near, set()).add(edge.kind)
     for node, distance in walk.nodes:
+        if node.uri == uri:
+            continue
         state = " (unresolved)" if node.unresolved else ""
-        echo(f"{'  ' * distance}{node.uri}  [{node.kind}]{state}")
+        kinds = ", ".join(sorted(via.get(node.uri, ())))
+        edge = f" --{kinds}-->" if direction == "upstream" else f" <--{kinds}--"
+        mark = marks.get(node.uri, "")
+        echo(f"{'  ' * distance}{node.uri}  [{node.kind}]{state}{edge if kinds else ''}{mark}")
     if with_fields:
         for edge in walk.edges:
             for target, sources in sorted(edge.fields.items()):
@@ -59,6 +72,18 @@ def _walk(
                 )
     if walk.partial:
         info(f"partial: {walk.reason}")
+
+
+def _finding_marks(store: Any) -> dict[str, str]:
+    """`  ! error stale_embeddings` after each asset with open findings (of the last check)."""
+    with store.session() as session:
+        rows = list_findings(session)
+    marks: dict[str, list[str]] = {}
+    for row in rows:
+        acked = " (acknowledged)" if row.get("acknowledged") else ""
+        for asset in row["assets"][:1]:
+            marks.setdefault(asset, []).append(f"{row['severity']} {row['rule']}{acked}")
+    return {uri: "  ! " + "; ".join(found) for uri, found in marks.items()}
 
 
 def _walk_command(direction: str) -> click.Command:
@@ -107,7 +132,7 @@ lineage.add_command(_walk_command("downstream"))
 @pass_app
 def path(app: AppContext, source: str, target: str, as_json: bool) -> None:
     """The shortest lineage path from SOURCE to TARGET (exit code 2 if none)."""
-    store = app.store()
+    store = app.reading_store()
     with store.session() as session:
         a, b = resolve(session, source).uri, resolve(session, target).uri
     with store.engine.connect() as conn:
@@ -122,10 +147,26 @@ def path(app: AppContext, source: str, target: str, as_json: bool) -> None:
     echo(" -> ".join(found))
 
 
+def _state(row: dict[str, Any]) -> str:
+    ack = row.get("acknowledged")
+    if ack:
+        until = f" until {ack['until'][:16]}" if ack.get("until") else ""
+        return f"acknowledged by {ack['by']}{until}"
+    if row.get("status") == "resolved":
+        return f"resolved {str(row.get('resolved_at') or '')[:10]}".strip()
+    last = row.get("last_acknowledgement")
+    if last and last.get("ended_because") in ("the condition changed", "expired"):
+        return f"re-opened: {last['ended_because']}"
+    return "open"
+
+
 def _print_findings(rows: list[dict[str, Any]]) -> None:
     echo_table(
-        ["SEVERITY", "RULE", "FINDING"],
-        [(r["severity"], r["rule"], r["title"]) for r in rows],
+        ["ID", "SEVERITY", "RULE", "STATE", "FINDING", "REMEDY"],
+        [
+            (r["id"][:10], r["severity"], r["rule"], _state(r), r["title"], r["remedy"])
+            for r in rows
+        ],
     )
 
 
@@ -158,6 +199,11 @@ def _print_findings(rows: list[dict[str, Any]]) -> None:
     show_default=True,
     help="Distance above which feature values are skewed.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Pass on a catalog that holds no assets (by default that is an error, exit 2).",
+)
 @JSON_OPTION
 @pass_app
 def check(
@@ -166,6 +212,7 @@ def check(
     fail_on: str,
     alpha: float,
     skew_threshold: float,
+    allow_empty: bool,
     as_json: bool,
 ) -> None:
     """Run the governance rules and print what they find.
@@ -177,13 +224,24 @@ def check(
 
     Findings are stored with first and last seen; one no longer found is
     resolved. Everything downstream of an error is marked at risk. Exit code
-    1 when a finding at or above --fail-on exists, 0 when none, 2 on error:
-    use it to gate CI.
+    1 when an unacknowledged finding at or above --fail-on exists (see
+    `steward findings ack`), 0 when none, 2 on error:
+    use it to gate CI. A catalog with no assets is an error (exit 2), so a
+    gate pointed at the wrong catalog is never green; --allow-empty lets it pass.
     """
     from lineage.rules import Settings
 
+    store = app.store()
+    empty = store.emptiness()
+    if empty is not None:
+        if not allow_empty:
+            raise InvalidInput(
+                f"catalog {store.shown_url} {empty}: nothing to check",
+                hint="give --catalog, scan a source first, or pass --allow-empty",
+            )
+        info(f"note: catalog {store.shown_url} {empty}")
     findings = run_check(
-        app.store(), list(rules) or None, Settings(alpha=alpha, skew_threshold=skew_threshold)
+        store, list(rules) or None, Settings(alpha=alpha, skew_threshold=skew_threshold)
     )
     if as_json:
         echo_json([f.to_json() for f in findings])
@@ -194,20 +252,86 @@ def check(
                 info(f"{f.title}: puts at risk " + ", ".join(r["uri"] for r in f.at_risk[:5]))
     if not app.quiet:
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
-        info("findings: " + ", ".join(f"{n} {s}" for s, n in reversed(counts.items())))
+        acked = sum(bool(f.acknowledged) for f in findings)
+        note = f" ({acked} acknowledged)" if acked else ""
+        info("findings: " + ", ".join(f"{n} {s}" for s, n in reversed(counts.items())) + note)
     if fails(findings, fail_on):
         click.get_current_context().exit(1)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--all", "include_resolved", is_flag=True, help="Also resolved findings.")
 @JSON_OPTION
-@pass_app
-def findings(app: AppContext, include_resolved: bool, as_json: bool) -> None:
-    """List the open findings of the last `steward check` (with --all, resolved ones too)."""
-    with app.store().session() as session:
+@click.pass_context
+def findings(ctx: click.Context, include_resolved: bool, as_json: bool) -> None:
+    """List the open findings of the last `steward check` (with --all, resolved ones too).
+
+    \b
+    Each row has the finding's ID (the first characters are enough to name
+    it), severity, rule, state (open, acknowledged by whom and until when,
+    re-opened and why, resolved and when), title and remedy.
+
+    \b
+    steward findings ack ID --reason TEXT [--until DATE]   accept a known condition
+    steward findings unack ID                              withdraw that
+
+    An acknowledged finding is shown, stored and reported, but does not fail
+    `steward check --fail-on`. The acknowledgement ends by itself when the
+    finding's severity or evidence changes, or when --until passes.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(AppContext)
+    assert app is not None
+    with app.reading_store().session() as session:
         rows = list_findings(session, include_resolved)
     if as_json:
         echo_json(rows)
     else:
         _print_findings(rows)
+
+
+def _until(value: datetime | None) -> datetime | None:
+    """A date alone means through that day (UTC)."""
+    if value is None:
+        return None
+    if (value.hour, value.minute, value.second) == (0, 0, 0):
+        value = value + timedelta(days=1)
+    return value.replace(tzinfo=UTC)
+
+
+@findings.command()
+@click.argument("finding_id", metavar="ID")
+@click.option("--reason", required=True, help="Why the condition is accepted (recorded, shown).")
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Until when (UTC; a date alone: through that day). Default: until the condition changes.",
+)
+@pass_app
+def ack(app: AppContext, finding_id: str, reason: str, until: datetime | None) -> None:
+    """Acknowledge the open finding ID: a known condition, accepted for now.
+
+    ID is the finding's id or its first characters (at least 4). Recorded with
+    the user (getpass) and the time; shown by `steward findings` and the
+    report; `steward check --fail-on` no longer fails on it. It is re-opened
+    when the finding's severity or evidence changes, or when --until passes.
+    """
+    from catalog.acks import acknowledge
+
+    with app.reading_store().write() as conn:
+        title, done = acknowledge(conn, finding_id, reason, _until(until))
+    limit = f" until {done.until.isoformat()}" if done.until else ""
+    info(f"acknowledged {done.finding_id} by {done.by}{limit}: {title}")
+
+
+@findings.command()
+@click.argument("finding_id", metavar="ID")
+@pass_app
+def unack(app: AppContext, finding_id: str) -> None:
+    """Withdraw the acknowledgement of finding ID: it counts again for `check --fail-on`."""
+    from catalog.acks import unacknowledge
+
+    with app.reading_store().write() as conn:
+        title = unacknowledge(conn, finding_id)
+    info(f"acknowledgement withdrawn: {title}")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import ipaddress
+import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.cli import AppContext
-from catalog.errors import CatalogWriteFailed, InvalidInput
+from catalog.errors import CatalogUnavailable, CatalogWriteFailed, InvalidInput
 from catalog.output import echo_json, info
 from lineage.guard import Limits, valid_token
 
@@ -301,6 +304,16 @@ def serve(app: AppContext, host: str, port: int, **options: Any) -> None:
     Without it, posts must be `Content-Type: application/json` and the Host
     header an IP address, localhost or an --allowed-host, so that no web page
     can reach the server. Set a token before listening beyond loopback.
+
+    The address is bound before the "serving" line is printed; then one
+    line per written batch (accepted, duplicate, rejected counts) goes to
+    stderr (none with -q).
+
+    \b
+    Exit codes:
+      0  stopped by Ctrl-C or SIGTERM (gracefully)
+      2  the address cannot be listened on (port in use, not this host's),
+         a bad option or token, an unreachable catalog
     """
     run_server(app, host, port, limits_of(options))
 
@@ -312,13 +325,18 @@ def run_server(
     limits: Limits,
     extend: Callable[[FastAPI, Store, str | None], None] | None = None,
 ) -> None:
-    """Serve the API (and whatever `extend` mounts on it, e.g. the live report)."""
+    """Serve the API (and whatever `extend` mounts on it, e.g. the live report).
+
+    The address is bound before anything is announced: a busy port is an
+    error (exit 2) before the banner, never after it.
+    """
     import uvicorn
 
     from lineage.guard import protocol_for
 
     token = _token()
     store = app.store()
+    sock = listen(host, port)
     if token is None and not _loopback(host):
         info(
             f"WARNING: listening on {host} without STEWARD_TOKEN: anyone who can reach it "
@@ -326,22 +344,35 @@ def run_server(
         )
     limits = _within_open_files(limits)
     if not app.quiet:
-        info(f"steward serving {store.shown_url} on http://{host}:{port} (Ctrl-C stops)")
+        bound = sock.getsockname()[1]
+        info(f"steward serving {store.shown_url} on http://{host}:{bound} (Ctrl-C stops)")
+        server_log = logging.getLogger("lineage.server")
+        server_log.setLevel(min(server_log.getEffectiveLevel(), logging.INFO))
     api = server_app(store, token, limits, extend)
     # Every request decodes thousands of objects that hold no cycles: collect
     # the young generation rarely, and never walk what start-up loaded.
     gc.freeze()
     gc.set_threshold(SERVER_GC_THRESHOLD, 20, 20)
-    uvicorn.run(
-        api,
-        host=host,
-        port=port,
-        http=protocol_for(limits),
-        log_level="warning",
-        log_config=None,  # the root logger's handler: every line masked
-        access_log=False,
-        timeout_keep_alive=5,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api,
+            http=protocol_for(limits),
+            log_level="warning",
+            log_config=None,  # the root logger's handler: every line masked
+            access_log=False,
+            timeout_keep_alive=5,
+        )
     )
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped gracefully, then re-raised Ctrl-C
+        return
+    except SystemExit as stopped:  # uvicorn's exit when the app fails to start
+        raise CatalogUnavailable(f"the server did not start (exit {stopped.code})") from None
+    finally:
+        sock.close()
+    if not server.started:
+        raise CatalogUnavailable("the server did not start")
 
 
 def _token() -> str | None:
@@ -375,6 +406,35 @@ def _within_open_files(limits: Limits) -> Limits:
         info(f"warning: open files are limited to {soft}; --max-connections lowered to {fits}")
         return dataclasses.replace(limits, max_connections=fits)
     return limits
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to HOST:PORT and listening; an address that cannot be used is
+    a one-line error naming it (a port in use, a host that is not this machine's)."""
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise InvalidInput(
+            f"cannot listen on {where}: unknown host ({err})", hint="give --host an address"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        hint = {
+            errno.EADDRINUSE: "another process listens there: stop it or give another --port",
+            errno.EACCES: "ports below 1024 need privileges: give --port 5000",
+            errno.EADDRNOTAVAIL: "not an address of this machine: give --host 127.0.0.1",
+        }.get(err.errno or 0)
+        raise InvalidInput(f"cannot listen on {where}: {err.strerror}", hint=hint) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def server_app(

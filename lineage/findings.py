@@ -8,6 +8,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
+from catalog import acks
 from catalog.db import Store
 from catalog.errors import InvalidInput
 from catalog.models import Finding as FindingRow
@@ -35,7 +36,18 @@ def check(
     findings = run_rules(facts, names, settings)
     with store.write() as conn:
         record(conn, findings, names)
+        acks.reopen_changed(conn, open_digests(conn))
+        held = acks.active(conn)
+    for f in findings:
+        ack = held.get(f.id)
+        f.acknowledged = ack.to_json() if ack is not None else None
     return findings
+
+
+def open_digests(conn: Connection) -> dict[str, str]:
+    """The evidence digest of every open finding, by id."""
+    query = select(TABLE.c.id, TABLE.c.severity, TABLE.c.evidence).where(TABLE.c.status == "open")
+    return {row.id: acks.evidence_digest(row.severity, row.evidence) for row in conn.execute(query)}
 
 
 def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> None:
@@ -74,7 +86,11 @@ def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> N
         )
 
 
-def finding_json(row: FindingRow) -> dict[str, Any]:
+def finding_json(
+    row: FindingRow,
+    ack: acks.Ack | None = None,
+    ended: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat().replace("+00:00", "Z") if value else None
 
@@ -91,6 +107,8 @@ def finding_json(row: FindingRow) -> dict[str, Any]:
         "first_seen": iso(row.first_seen),
         "last_seen": iso(row.last_seen),
         "resolved_at": iso(row.resolved_at),
+        "acknowledged": ack.to_json() if ack is not None else None,
+        "last_acknowledgement": ended if ack is None else None,
     }
 
 
@@ -101,9 +119,12 @@ def list_findings(session: Session, include_resolved: bool = False) -> list[dict
     rows = list(session.exec(query.order_by(col(FindingRow.rule), col(FindingRow.id))))
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     rows.sort(key=lambda r: (r.status != "open", order.get(r.severity, 9), r.rule, r.assets))
-    return [finding_json(r) for r in rows]
+    conn = session.connection()
+    held, ended = acks.active(conn), acks.last_ended(conn)
+    return [finding_json(r, held.get(r.id), ended.get(r.id)) for r in rows]
 
 
 def fails(findings: list[Finding], level: str) -> bool:
+    """Whether a finding at or above LEVEL is open and not acknowledged."""
     threshold = SEVERITIES.index(level)
-    return any(SEVERITIES.index(f.severity) >= threshold for f in findings)
+    return any(SEVERITIES.index(f.severity) >= threshold and not f.acknowledged for f in findings)

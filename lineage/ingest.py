@@ -247,6 +247,8 @@ class Ingester:
         could not run beside the writer (see `ingest_stream`). Chunks come
         back pickled; every dataset an event names is pickled once a chunk.
         """
+        if path != "-":
+            refuse_what_is_not_json(Path(path))
         if path == "-" or not sys.platform.startswith("linux"):
             return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
         with _gc_paused():
@@ -648,6 +650,25 @@ def _documents(stream: IO[str], source: str, limit: int = MAX_DOCUMENT) -> Itera
         if text:
             for raw, value in split_documents(text):
                 yield raw, value, source
+
+
+def refuse_what_is_not_json(path: Path) -> None:
+    """A file named on the command line that is not JSON at all (a TOML or YAML file, a
+    binary) is refused before anything is stored: it is a wrong path, not an event."""
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as raw, _text(raw) as stream:
+            head = stream.read(4096).lstrip("\ufeff \t\r\n")
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise InvalidInput(f"{path}: cannot read: {err}") from err
+    after_bracket = head[1:].lstrip()[:1] if head.startswith("[") else ""
+    # `[steward]`, `[tool.x]`: a TOML table, not a JSON array of events.
+    if (head and head[0] not in "{[") or (after_bracket and after_bracket not in '{[]"-0123456789'):
+        raise InvalidInput(
+            f"{path}: not JSON (it starts with {head[:20]!r}); nothing was ingested",
+            hint="OpenLineage events are JSON, a JSON array or JSON lines, gzip or not",
+        )
 
 
 def read_path(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -51,6 +52,8 @@ class Finding:
     #: What distinguishes this finding from others of its rule on the same assets.
     key: str = ""
     at_risk: list[dict[str, Any]] = field(default_factory=list)
+    #: The acknowledgement that holds for it (who, when, why, until), once recorded.
+    acknowledged: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -67,6 +70,7 @@ class Finding:
             "evidence": self.evidence,
             "remedy": self.remedy,
             "at_risk": self.at_risk,
+            "acknowledged": self.acknowledged,
         }
 
 
@@ -223,7 +227,10 @@ def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
                     assets=[uri, model.uri],
                     key=f"{part}|{b.model}@{b.revision}",
                     title=f"{_where(asset, part)} does not fit {b.model}@{b.revision}: "
-                    + ", ".join(problems),
+                    + "; ".join(
+                        f"{what} {p['index']}, model expects {p['model']}"
+                        for what, p in problems.items()
+                    ),
                     evidence={"part": part, "model": f"{b.model}@{b.revision}", **problems},
                     remedy="Rebuild the index with the model's dimension and distance, or bind "
                     "the model that built it.",
@@ -581,17 +588,57 @@ def unresolved_reference(facts: Facts, settings: Settings) -> list[Finding]:
         )
         if not users:
             continue
+        evidence: dict[str, Any] = {"referenced_by": users}
+        remedy = "Scan its source, or send the events of the job that writes it."
+        spellings = other_spellings(asset, facts.assets.values())
+        if spellings:
+            evidence["same_name_elsewhere"] = spellings
+            remedy = (
+                f"{spellings[0]} has the same name under another spelling of the host; if it "
+                "is the same source, name it as that asset does (same host spelling), "
+                "else scan this one's source."
+            )
         out.append(
             Finding(
                 rule="unresolved_reference",
                 severity="info",
                 assets=[asset.uri],
                 title=f"{asset.uri} is referenced but no connector or event describes it",
-                evidence={"referenced_by": users},
-                remedy="Scan its source, or send the events of the job that writes it.",
+                evidence=evidence,
+                remedy=remedy,
             )
         )
     return out
+
+
+#: Host spellings of this machine: one server, several namespaces.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+
+def other_spellings(asset: AssetFacts, assets: Iterable[AssetFacts]) -> list[str]:
+    """Described assets of the same name whose namespace differs only in the host
+    (`localhost` and `127.0.0.1`, a host name and its address): loopback spellings
+    first."""
+    mine = urlsplit(asset.uri[: -len(asset.name) - 1] if asset.uri.endswith(asset.name) else "")
+    try:
+        my_port = mine.port
+    except ValueError:
+        return []
+    if not mine.scheme or not mine.hostname:
+        return []
+    found = []
+    for other in assets:
+        if other.unresolved or other.deleted or other.name != asset.name or other is asset:
+            continue
+        theirs = urlsplit(other.uri[: -len(other.name) - 1])
+        try:
+            same_port = theirs.port == my_port
+        except ValueError:
+            continue
+        if theirs.scheme == mine.scheme and same_port and theirs.hostname != mine.hostname:
+            loopback = {theirs.hostname, mine.hostname} <= LOOPBACK
+            found.append((not loopback, other.uri))
+    return [uri for _, uri in sorted(found)]
 
 
 RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {

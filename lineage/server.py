@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -137,6 +138,22 @@ class Writer:
             for job in group:
                 job.future.set_result(results[at : at + len(job.documents)])
                 at += len(job.documents)
+            _log_batch(results, len(group))
+
+
+def _log_batch(results: list[Result], requests: int) -> None:
+    """One line per transaction (INFO: shown by `steward serve` unless --quiet)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    counts = Counter(r.status for r in results)
+    log.info(
+        "%d events from %d requests: %d accepted, %d duplicates, %d rejected",
+        len(results),
+        requests,
+        counts["accepted"],
+        counts["duplicate"],
+        counts["rejected"],
+    )
 
 
 class BodyTooLarge(Exception):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from catalog.cli import AppContext
-from catalog.output import info
+from catalog.output import info, write_file
 from reports.context import DEFAULT_DEPTH
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -17,8 +15,8 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=Path("report.html"),
+    type=click.Path(),
+    default="report.html",
     show_default=True,
     help="The HTML file to write ('-' for stdout).",
 )
@@ -31,20 +29,24 @@ pass_app = click.make_pass_decorator(AppContext)
     help="Hops around the focus (or around the assets with findings) drawn at first.",
 )
 @pass_app
-def report(app: AppContext, output: Path, focus: str | None, depth: int) -> None:
+def report(app: AppContext, output: str, focus: str | None, depth: int) -> None:
     """Write one self-contained HTML page: overview, lineage graph, findings, versions.
 
     The page needs no network access (open it from disk, mail it, print it).
     It opens on the assets with findings of the last `steward check` and
     what they put at risk, or on --focus; search, click and expand reach the
     rest of the catalog. Run `steward check` first for up-to-date findings.
+
+    The file is written whole or not at all (a temporary file renamed over
+    FILE): a full disk or a missing directory is an error (exit 2) that
+    leaves any earlier report as it was.
     """
     from reports.render import render_report
 
-    page = render_report(app.store(), focus=focus, depth=depth)
-    if str(output) == "-":
+    page = render_report(app.reading_store(), focus=focus, depth=depth)
+    if output == "-":
         click.echo(page, nl=False)
         return
-    output.write_text(page, encoding="utf-8")
+    size = write_file(output, page)
     if not app.quiet:
-        info(f"wrote {output} ({len(page.encode('utf-8')) / 1024:,.0f} KB)")
+        info(f"wrote {output} ({size / 1024:,.0f} KB)")

@@ -41,9 +41,10 @@ RULE_ORDER = (
 
 
 def importance(finding: dict[str, Any]) -> tuple[Any, ...]:
-    """Sort key of a finding: severity, then rule, then how much it puts at risk."""
+    """Sort key of a finding: unacknowledged first, then severity, rule, what it puts at risk."""
     rule = RULE_ORDER.index(finding["rule"]) if finding["rule"] in RULE_ORDER else len(RULE_ORDER)
     return (
+        bool(finding.get("acknowledged")),  # accepted conditions after the ones that are not
         -SEVERITY_RANK.get(finding["severity"], 0),
         rule,
         -len(finding.get("at_risk") or []),
@@ -131,6 +132,14 @@ def _overview(snap: Snapshot, findings: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _acknowledged(ack: dict[str, Any] | None) -> str | None:
+    """One line: who accepted the finding, when, why and until when."""
+    if not ack:
+        return None
+    until = f", until {ack['until']}" if ack.get("until") else ""
+    return f"Acknowledged by {ack['by']} on {ack['at']}{until}: {ack['reason']}"
+
+
 def _finding_rows(snap: Snapshot, index: dict[str, int]) -> list[dict[str, Any]]:
     rows = []
     for f in snap.findings:
@@ -143,6 +152,7 @@ def _finding_rows(snap: Snapshot, index: dict[str, int]) -> list[dict[str, Any]]
                 "rule": f["rule"],
                 "title": f["title"],
                 "remedy": f["remedy"],
+                "acknowledged": _acknowledged(f.get("acknowledged")),
                 "assets": [
                     {
                         "uri": uri,

@@ -7,16 +7,15 @@ from pathlib import Path
 import click
 
 from catalog.cli import AppContext
-from catalog.output import info
+from catalog.errors import InvalidInput
+from catalog.output import info, write_file
 
 pass_app = click.make_pass_decorator(AppContext)
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @click.command()
-@click.argument(
-    "directory", default="steward-demo", type=click.Path(file_okay=False, path_type=Path)
-)
+@click.argument("directory", default="steward-demo", type=click.Path(file_okay=False))
 @click.option(
     "--postgres",
     metavar="URL",
@@ -27,7 +26,7 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 @click.option("--no-postgres", is_flag=True, help="Leave the PostgreSQL part out.")
 @pass_app
-def demo(app: AppContext, directory: Path, postgres: str, no_postgres: bool) -> None:
+def demo(app: AppContext, directory: str, postgres: str, no_postgres: bool) -> None:
     """Build a small AI stack in DIRECTORY and run steward over it end to end.
 
     \b
@@ -49,10 +48,14 @@ def demo(app: AppContext, directory: Path, postgres: str, no_postgres: bool) -> 
     from reports.demo import run_demo
     from reports.render import render_report
 
+    if not directory.strip():
+        raise InvalidInput(
+            "the demo directory name is empty", hint="e.g. steward demo steward-demo"
+        )
     result = run_demo(
-        directory,
+        Path(directory),
         None if no_postgres else postgres,
-        lambda store, path: path.write_text(render_report(store), encoding="utf-8"),
+        lambda store, path: write_file(path, render_report(store)),
         say=(lambda message: None) if app.quiet else info,
     )
     for note in result.skipped:

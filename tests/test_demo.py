@@ -77,6 +77,18 @@ def test_demo_without_postgres_says_why(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "PostgreSQL part skipped" in result.stderr
+    # Progress of the slow step, and every point written (read back by the real client).
+    for name in ("support_docs", "product_docs"):
+        assert f"{name}: 1,500 of 1,500 points written" in result.stderr
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(tmp_path / "d" / "qdrant"))
+    try:
+        assert client.count("support_docs").count == client.count("product_docs").count == 1500
+        point = client.retrieve("support_docs", [7], with_vectors=True)[0]
+        assert point.payload and point.payload["text"].startswith("support_docs ")
+    finally:
+        client.close()
     unreachable = CliRunner().invoke(
         cli,
         ["demo", str(tmp_path / "e"), "--postgres", "postgresql://x@127.0.0.1:1/postgres"],

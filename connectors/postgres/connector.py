@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from pydantic import SecretStr, field_validator, model_validator
 
@@ -121,35 +122,43 @@ class Target:
 
 
 def parse_target(config: PostgresConfig) -> Target:
-    """libpq parameters and the asset namespace for the configured URL."""
+    """libpq parameters and the asset namespace for the configured URL.
+
+    The URL is read by libpq itself (`psycopg.conninfo`), so it means exactly
+    what it means to psql: a `?host=/path/to/socket` query parameter wins
+    over the URL's host, percent-escapes are decoded, IPv6 hosts are bracketed.
+    """
     url = config.url.strip()
-    try:
-        parts = urlsplit(url)
-        url_port = parts.port
-    except ValueError as err:
-        raise InvalidInput(f"{url!r} is not a valid PostgreSQL URL: {err}") from None
-    if parts.scheme.lower() not in PostgresConnector.schemes:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in PostgresConnector.schemes:
         raise InvalidInput(f"{url!r} is not a postgres:// URL")
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if "password" in query:
+    try:
+        params: dict[str, str] = {
+            k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None
+        }
+    except psycopg.ProgrammingError as err:
+        unknown_param = re.search(r'invalid URI query parameter: "(.*)"', str(err))
+        if unknown_param:
+            raise InvalidInput(
+                f"unknown connection parameter {unknown_param.group(1)!r} in the URL"
+            ) from None
+        raise InvalidInput(f"{url!r} is not a valid PostgreSQL URL: {_first_line(err)}") from None
+    if "password" in params:
         raise InvalidInput(
             "a password in the URL's query string is not accepted",
             hint="give it as postgres://USER:PASSWORD@HOST/DB or in $PGPASSWORD",
         )
-    unknown = sorted(set(query) - ALLOWED_PARAMS)
+    unknown = sorted(set(params) - ALLOWED_PARAMS)
     if unknown:
         raise InvalidInput(f"unknown connection parameter {unknown[0]!r} in the URL")
-    params: dict[str, str] = dict(query)
-    host = parts.hostname or query.get("host") or ""
-    if parts.hostname:
-        params["host"] = parts.hostname
-    port = url_port or (int(query["port"]) if query.get("port", "").isdigit() else DEFAULT_PORT)
-    params["port"] = str(port)
-    if parts.username:
-        params["user"] = unquote(parts.username)
-    dbname = unquote(parts.path.lstrip("/"))
-    if dbname:
-        params["dbname"] = dbname
+    # Several hosts (libpq tries them in order): the first one names the source.
+    host = params.get("host", "").split(",")[0]
+    port_text = params.get("port", "").split(",")[0] or str(DEFAULT_PORT)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidInput(f"{url!r} is not a valid PostgreSQL URL: port {port_text!r}")
+    port = int(port_text)
+    params["port"] = params.get("port") or str(port)
+    dbname = params.get("dbname", "")
     params.setdefault("connect_timeout", str(config.connect_timeout))
     params.setdefault("application_name", "steward")
     # A Unix socket directory (or libpq's default socket) is this machine.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -45,3 +46,42 @@ def test_every_released_schema_upgrades_in_place(tmp_path: Path) -> None:
             assert [v["version"] for v in history(s, orders)] == [1, 2]
             assert any(a["deleted"] for a in assets)
         store.dispose()
+
+
+def test_a_catalog_with_findings_upgrades_and_takes_acknowledgements(tmp_path: Path) -> None:
+    """Findings written under the first schema can be acknowledged after the upgrade."""
+    from alembic import command
+    from sqlalchemy import insert
+
+    from catalog.acks import acknowledge, active
+    from catalog.db import _alembic_config
+    from catalog.models import Finding
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Store(url, migrate=False)
+    with old.write() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(
+            insert(Finding.__table__).values(  # type: ignore[attr-defined]
+                id="0123456789abcdef",
+                rule="stale_embeddings",
+                severity="error",
+                status="open",
+                title="docs is stale",
+                assets=["qdrant://q:6333/docs"],
+                evidence={"in_use": "2"},
+                remedy="Re-embed docs.",
+                at_risk=[],
+                first_seen=datetime(2026, 1, 1, tzinfo=UTC),
+                last_seen=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+    assert old.current_revision() == "0001"
+    old.dispose()
+    store = Store(url)
+    assert store.current_revision() == head_revision()
+    with store.write() as conn:
+        acknowledge(conn, "0123", "accepted for the migration test")
+    with store.engine.connect() as conn:
+        assert active(conn)["0123456789abcdef"].reason == "accepted for the migration test"
+    store.dispose()

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from catalog.apply import apply
 from catalog.cli import cli
 from catalog.db import Store
-from catalog.errors import SourceUnavailable
+from catalog.errors import InvalidInput, SourceUnavailable
 from catalog.models import Asset, ModelBinding
 from catalog.specs import AssetSpec
 from connectors.registry import for_url
@@ -266,3 +266,36 @@ def test_view_column_lineage_on_this_server_version(server: Server) -> None:
         }
     finally:
         server.execute("vec", "DROP VIEW by_region, mixed", "DROP TABLE sales")
+
+
+def test_a_socket_host_parameter_wins_over_the_urls_host(server: Server) -> None:
+    """`?host=/socket/dir` is read by libpq's own URL parser: it wins over the host."""
+    url = f"postgres://postgres@db.steward-test.invalid:5432/vec?host={server.socket_dir}"
+    connector = for_url(url)
+    specs = connector.scan().specs
+    assert {s.namespace for s in specs} == {NAMESPACE}
+    assert "vec.public.docs" in {s.name for s in specs}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://u@h:5432/db?bogus=1", "unknown connection parameter .bogus."),
+        ("postgres://u@h:5432/db?password=x", "password in the URL's query string"),
+        ("postgres://u@h:70000/db", "port '70000'"),
+    ],
+)
+def test_bad_postgres_urls_are_named(url: str, message: str) -> None:
+    from connectors.postgres.connector import PostgresConfig, parse_target
+
+    with pytest.raises(InvalidInput, match=message):
+        parse_target(PostgresConfig(url=url))
+
+
+def test_libpq_reads_the_url() -> None:
+    from connectors.postgres.connector import PostgresConfig, parse_target
+
+    target = parse_target(PostgresConfig(url="postgresql://a%40b@[::1]:5433/d%20b?sslmode=require"))
+    assert target.params["user"] == "a@b" and target.params["dbname"] == "d b"
+    assert target.params["sslmode"] == "require"
+    assert target.namespace == "postgres://[::1]:5433" and target.shown.endswith("/d b")

@@ -294,10 +294,14 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{MASK}@{rest[at + 1 :]}"
 
 
+#: Schemes whose lone userinfo is a user name, not a key: kept in messages.
+_USER_SCHEMES = frozenset({"postgres", "postgresql", "mysql", "mariadb", "oracle", "mssql"})
+
+
 def secret_pieces(url: str) -> list[str]:
     """The parts of a URL's userinfo a driver might quote on their own in an error
     (the tail of a password holding `@` taken as the host, say)."""
-    _, sep, rest = url.partition("://")
+    scheme, sep, rest = url.partition("://")
     if not sep:
         return []
     end = len(rest)
@@ -308,7 +312,9 @@ def secret_pieces(url: str) -> list[str]:
     if at == -1:
         return []
     user, colon, password = rest[:at].partition(":")
-    if not colon:  # a lone API key (qdrant://KEY@host)
+    if not colon:  # a lone API key (qdrant://KEY@host), but a database's user name
+        if scheme.lower().split("+")[0] in _USER_SCHEMES:
+            return []
         return [user] if len(user) >= 3 and "/" not in user else []
     pieces = {password, *re.split(r"[@/?#:]", password)}
     return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,13 +93,18 @@ def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     return True
 
 
+def _error_body(status: int, message: str) -> str:
+    """A refusal in the API's error shape (Marquez's `code` and `message`, and `error`)."""
+    return json.dumps({"code": status, "message": message, "error": message})
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json"
 
 
 async def _answer(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
-    body = f'{{"error": "{message}"}}'.encode()
+    body = _error_body(status, message).encode()
     await send(
         {
             "type": "http.response.start",
@@ -188,7 +194,7 @@ class Guard:
 
 
 def _status_line(status: int, reason: str, message: str, extra: str = "") -> bytes:
-    body = f'{{"error": "{message}"}}'
+    body = _error_body(status, message)
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n{extra}x-content-type-options: nosniff\r\n"

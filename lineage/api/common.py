@@ -55,7 +55,7 @@ def integer(value: str | None, name: str, default: int, low: int = 0, high: int 
     if value is None or value == "":
         return default
     text = value.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 12:
         raise ApiError(400, f"{name} must be an integer from {low} to {high}", name)
     number = int(text)
     if not low <= number <= high:

@@ -1,9 +1,9 @@
 """Put the read APIs on the app: access first, then the routes, then the OpenAPI document.
 
-- Access: with a token, every request but `GET /health` needs
-  `Authorization: Bearer TOKEN` (compared in constant time), and is refused
-  with 401 before any routing, so an unknown route without the token is a
-  401, never a 404 that would tell a caller which routes exist.
+- Access is the server's `Guard` (lineage.guard): with a token, every
+  request but `GET /health` is refused with 401 before any routing, so an
+  unknown route without the token is a 401, never a 404 that would tell a
+  caller which routes exist.
 - Paths under `/api/` are routed on the bytes the client sent (each segment
   still percent-encoded), so a namespace such as `postgres://db:5432`,
   sent as one segment `postgres%3A%2F%2Fdb%3A5432`, stays one segment; the
@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from functools import cache
 from importlib import resources
@@ -31,44 +30,21 @@ from catalog.db import Store
 from lineage.api.common import ApiError, api_error_handler, json_response
 from lineage.api.marquez_routes import PREFIX, marquez_router
 from lineage.api.steward_routes import steward_router
-from lineage.rows import dumps
 
 OPEN_PATHS = frozenset({"/health"})
 
 
 class Access:
-    """ASGI middleware: the bearer token before anything else; raw paths under `/api/`."""
+    """ASGI middleware: raw paths under `/api/` (the token is the server's `Guard`'s,
+    asked before anything else, routing included)."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.expected is not None and scope["path"] not in OPEN_PATHS:
-            given = b""
-            for key, value in scope["headers"]:
-                if key == b"authorization":
-                    given = value
-                    break
-            if not hmac.compare_digest(given, self.expected):
-                message = "missing or wrong bearer token"
-                body = dumps({"code": 401, "message": message, "error": message}).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b"Bearer"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
         raw = scope.get("raw_path")
         if raw and scope["path"].startswith("/api/"):
             path = raw.split(b"?", 1)[0].decode("latin-1")
@@ -123,7 +99,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def mount_api(app: FastAPI, store: Store, token: str | None) -> None:
     """Add access control, the Marquez and steward read routes and `/openapi.json`."""
-    app.add_middleware(Access, token=token)
+    app.add_middleware(Access)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.include_router(marquez_router(store))

@@ -58,7 +58,8 @@ def world(catalog_url: str, tmp_path: Path) -> tuple[str, TestClient]:
     steward(catalog_url, "models", "use", "embed", "2")
     steward(catalog_url, "models", "bind", "grandmas.kitchen/apples", "embed@1")
     steward(catalog_url, "check", "--json")
-    return catalog_url, TestClient(create_app(Store(catalog_url)))
+    # A local Host: without a token the server answers only names of this machine.
+    return catalog_url, TestClient(create_app(Store(catalog_url)), base_url="http://127.0.0.1")
 
 
 def get(client: TestClient, path: str, **params: str) -> Any:

@@ -86,6 +86,9 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
     for key in ("aliases",):
         for value in data[key]:
             click.echo(f"  alias: {value}")
+    for said in data["sources"]:
+        what = f"{len(said['fields'])} fields" if "fields" in said else "observations"
+        click.echo(f"  source: {said['source']} ({what}, as of {said['asserted_at']})")
     for direction in ("upstream", "downstream"):
         for edge in data[direction]:
             click.echo(f"  {direction}: {edge['uri']} ({edge['kind']})")

@@ -120,6 +120,33 @@ class Alias(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class AssetEvidence(SQLModel, table=True):
+    """One source's latest assertion about an asset (see `catalog.evidence`).
+
+    `definition` is NULL when it equals the definition of the asset's version
+    with this `fingerprint` (the common case: one source), so that a scan
+    does not store every definition twice.
+    """
+
+    __tablename__ = "asset_evidence"
+    __table_args__ = (UniqueConstraint("asset_id", "source_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    #: `scan postgres://HOST:PORT/DB`, `openlineage NAMESPACE/JOB`, `spec`, ...
+    source: str = Field(sa_type=Text)
+    source_hash: str = Field(max_length=64)
+    #: Fingerprint of the definition this source asserts ('' for none).
+    fingerprint: str = Field(default="", max_length=64)
+    definition: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    observed: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    description: str | None = Field(default=None, sa_type=Text)
+    #: When the source asserted it (the event's time, the scan's time).
+    asserted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: When the catalog learned it.
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class Edge(SQLModel, table=True):
     """A lineage edge `source -> target`, declared by `origin` (an asset or job)."""
 

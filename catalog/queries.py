@@ -14,7 +14,8 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from catalog.errors import Ambiguous, NotFound
-from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash
+from catalog.evidence import Assertion, assertion_json
+from catalog.models import Alias, Asset, AssetEvidence, AssetField, AssetVersion, Edge, key_hash
 from catalog.versioning import diff_definitions
 
 #: The version of the JSON documents steward prints (`--json`, exports).
@@ -151,6 +152,7 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
             "created_at": _iso(asset.created_at),
             "updated_at": _iso(asset.updated_at),
             "aliases": list(aliases),
+            "sources": sources_of(session, asset),
             "upstream": sorted(
                 ({"uri": u, "kind": k} for u, k in set(upstream)),
                 key=lambda e: (e["uri"], e["kind"]),
@@ -161,6 +163,30 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
             ),
         }
     )
+    return out
+
+
+def sources_of(session: Session, asset: Asset) -> list[dict[str, Any]]:
+    """Which source said what about the asset, and when (its evidence, oldest first)."""
+    rows = session.exec(
+        select(AssetEvidence)
+        .where(AssetEvidence.asset_id == asset.id)
+        .order_by(col(AssetEvidence.asserted_at), col(AssetEvidence.source))
+    ).all()
+    kept = {r.fingerprint for r in rows if r.definition is None and r.fingerprint}
+    by_fp: dict[str, dict[str, Any]] = {}
+    if kept:
+        for v in session.exec(
+            select(AssetVersion)
+            .where(AssetVersion.asset_id == asset.id)
+            .where(col(AssetVersion.fingerprint).in_(kept))
+        ):
+            by_fp[v.fingerprint] = v.definition
+    out = []
+    for r in rows:
+        definition = r.definition if r.definition is not None else by_fp.get(r.fingerprint, {})
+        said = Assertion(r.source, r.asserted_at, definition, r.observed, r.description)
+        out.append({**assertion_json(said), "recorded_at": _iso(r.recorded_at)})
     return out
 
 

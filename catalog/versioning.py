@@ -68,7 +68,9 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
 
     Breaking: a removed or retyped field, a field that became NOT NULL, an
     added NOT NULL field without a default, a changed kind, or a change of a
-    property the new definition lists in `breaking_properties`.
+    property the new definition lists in `breaking_properties`. A field that
+    gains or loses a type (untyped: an event that did not say) and a kind that
+    becomes or was the generic `dataset` are refinements, not breaking.
     """
     old_fields = _fields_by_name(old)
     new_fields = _fields_by_name(new)
@@ -110,7 +112,11 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
                 )
             if _same(before, after):
                 continue
-            is_breaking = change == "retyped" or (change == "nullability" and not after)
+            # A type learned or lost ('' is untyped: an event that did not say) is
+            # what a witness knows, not a change of the data.
+            is_breaking = (change == "retyped" and bool(before) and bool(after)) or (
+                change == "nullability" and not after
+            )
             if change == "attribute":
                 for item in _attribute_changes(name, before or {}, after or {}):
                     changed.append(item)
@@ -135,10 +141,10 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
                 "change": "kind",
                 "from": old.get("kind"),
                 "to": new.get("kind"),
-                "breaking": True,
+                "breaking": GENERIC_KIND not in (old.get("kind"), new.get("kind")),
             }
         )
-        breaking = True
+        breaking = breaking or changed[-1]["breaking"]
     old_props: Mapping[str, Any] = old.get("properties", {}) or {}
     new_props: Mapping[str, Any] = new.get("properties", {}) or {}
     for key in sorted(set(old_props) | set(new_props)):
@@ -171,6 +177,8 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
     return {"added": added, "removed": removed, "changed": changed, "breaking": breaking}
 
 
+#: The kind of an asset that events name without saying what it is.
+GENERIC_KIND = "dataset"
 #: Field attributes whose change breaks every reader: a vector's dimension or distance.
 BREAKING_ATTRIBUTES = frozenset({"dim", "distance"})
 

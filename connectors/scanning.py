@@ -50,7 +50,7 @@ def run_scan(
     result = connector.scan(progress)
     store = open_store()
     if plan_only:
-        outcome = plan(store, result.specs, result.scopes)
+        outcome = plan(store, result.specs, result.scopes, origin=result.origin)
     else:
         outcome = apply(store, result.specs, result.scopes, origin=result.origin)
     baselines = after_apply(store, connector, result, None if plan_only else outcome)

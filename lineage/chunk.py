@@ -13,6 +13,7 @@ from sqlalchemy import (
     select,
 )
 
+from catalog.evidence import Assertion
 from catalog.models import (
     Alias,
     Asset,
@@ -110,6 +111,8 @@ class AssetState:
     observed: dict[str, Any] | None = None
     props: dict[str, Any] | None = None
     props_json: str | None = None
+    #: Its sources' latest assertions (`catalog.evidence`); None until loaded.
+    evidence: dict[str, Assertion] | None = None
 
     @property
     def ours(self) -> bool:

@@ -113,7 +113,8 @@ class ChunkWriter(ChunkState):
                 self._job_spec(a, p) if k == "job" else self._dataset_spec(a, p["fields"])
                 for a, k, p in wave
             ]
-            apply_in(self.conn, specs, origin=ORIGIN)
+            sources = {a.uri: p["source"] for a, k, p in wave if k == "dataset"}
+            apply_in(self.conn, specs, origin=ORIGIN, sources=sources)
             edges: list[dict[str, Any]] = []
             for job, kind, props in wave:
                 if kind != "job":

@@ -34,6 +34,7 @@ from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     Alias,
     Asset,
+    AssetEvidence,
     AssetField,
     AssetVersion,
     Edge,
@@ -514,7 +515,10 @@ def _gc_paused() -> Iterator[None]:
 
 def _reset_projections(conn: Connection) -> None:
     asset = Asset.__table__  # type: ignore[attr-defined]
-    ours = select(asset.c.id).where(asset.c.origin == ORIGIN).scalar_subquery()
+    mine = asset.c.origin.startswith(ORIGIN)
+    ours = select(asset.c.id).where(mine).scalar_subquery()
+    evidence = AssetEvidence.__table__  # type: ignore[attr-defined]
+    conn.execute(delete(evidence).where(evidence.c.source.startswith(ORIGIN)))
     conn.execute(delete(RunDataset.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(Run.__table__))  # type: ignore[attr-defined]
     edge = Edge.__table__  # type: ignore[attr-defined]
@@ -527,7 +531,7 @@ def _reset_projections(conn: Connection) -> None:
     conn.execute(delete(versions).where(versions.c.asset_id.in_(ours)))
     conn.execute(
         update(asset)
-        .where(asset.c.origin == ORIGIN)
+        .where(mine)
         .values(current_version=0, fingerprint=None, unresolved=True, observed={})
     )
 

@@ -12,9 +12,12 @@ Decisions:
 - A dataset named without a `schema` facet is only referenced (an
   unresolved placeholder if never seen); it never gets a version with no
   fields.
-- A dataset a connector registered (a resolved asset whose origin is not
-  `openlineage`) keeps its scanned definition: events link runs to its
-  current version and never re-version it from their `schema` facet.
+- A `schema` facet is its job's assertion about the dataset (the job is the
+  source, the event's time its time); the dataset's definition is the merge
+  of all sources' latest assertions (`catalog.evidence`): a scan's typed
+  schema outranks the events', a partial one removes nothing, an older
+  event arriving late never replaces a newer one. A version only when the
+  merge changes.
 - A job's version is defined by its inputs, outputs, code facets
   (`sourceCode`, `sourceCodeLocation`, `sql`) and column lineage. While a run
   is going, new inputs or outputs are added to the job; when it ends, the
@@ -33,6 +36,8 @@ from sqlalchemy import (
     Connection,
 )
 
+from catalog.apply import assertions_of
+from catalog.evidence import EVENT_SOURCE, Assertion, merge, restate, supersedes
 from catalog.identity import asset_uri
 from catalog.versioning import fingerprint
 from lineage.chunk import AssetState, RunLink, RunState, run_facets
@@ -94,23 +99,47 @@ class _Chunk(ChunkWriter):
         self._load_job_props()
         if len(self.projector.fingerprints) > 200_000:
             self.projector.fingerprints.clear()
+        self._load_evidence(events)
         for e in events:
             self._play(e)
         self._write()
 
-    def _dataset(self, ref: DatasetRef) -> AssetState:
+    def _own_fingerprint(self, asset: AssetState, ref: DatasetRef) -> str:
+        """Fingerprint of the definition the event's `schema` facet alone gives."""
+        assert ref.fields is not None
+        key = (asset.uri, ref.schema_key)
+        fp = self.projector.fingerprints.get(key)
+        if fp is None:
+            fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
+            if len(asset.uri) + len(ref.schema_key) <= CACHED_AT_MOST:
+                self.projector.fingerprints[key] = fp
+        return fp
+
+    def _load_evidence(self, events: list[ParsedEvent]) -> None:
+        """The sources' assertions of the datasets whose schema an event may change."""
+        wanted: dict[int, AssetState] = {}
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                asset = self.assets.get(ref.uri)
+                if (
+                    ref.fields is None
+                    or asset is None
+                    or asset.id is None
+                    or asset.version == 0
+                    or asset.evidence is not None
+                ):
+                    continue
+                if self._own_fingerprint(asset, ref) != asset.fingerprint:
+                    wanted[asset.id] = asset
+        if wanted:
+            found = assertions_of(self.conn, wanted)
+            for asset_id, asset in wanted.items():
+                asset.evidence = dict(found.get(asset_id, {}))
+
+    def _dataset(self, ref: DatasetRef, e: ParsedEvent) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
-        if ref.fields is not None and asset.ours:
-            key = (asset.uri, ref.schema_key)
-            fp = self.projector.fingerprints.get(key)
-            if fp is None:
-                fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
-                if len(asset.uri) + len(ref.schema_key) <= CACHED_AT_MOST:
-                    self.projector.fingerprints[key] = fp
-            if fp != asset.fingerprint:
-                asset.version += 1
-                asset.fingerprint = fp
-                self.pending.append((asset, "dataset", {"fields": ref.fields}))
+        if ref.fields is not None:
+            self._assert_schema(asset, ref, e)
         if ref.described:
             asset.facets.update(ref.described)
         for namespace, name in ref.symlinks:
@@ -120,9 +149,45 @@ class _Chunk(ChunkWriter):
                 self.aliases[alias] = (asset, namespace, name)
         return asset
 
+    def _assert_schema(self, asset: AssetState, ref: DatasetRef, e: ParsedEvent) -> None:
+        """The event's job asserts the dataset's schema: merged with the other sources'.
+
+        A new version when the merged definition changes (in memory, as
+        `catalog.apply` will find it when the chunk is written).
+        """
+        assert ref.fields is not None
+        fp = self._own_fingerprint(asset, ref)
+        if asset.evidence is None:
+            if asset.id is not None and asset.version > 0:
+                if fp == asset.fingerprint:
+                    return  # what it says is the definition already (the common case)
+                found = assertions_of(self.conn, [asset.id])
+                asset.evidence = dict(found.get(asset.id, {}))
+            else:
+                asset.evidence = {}
+        source = event_source(e)
+        new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
+        prev = asset.evidence.get(source)
+        if not supersedes(prev, new):
+            return  # older than what this job said last
+        new = restate(prev, new)
+        if prev is not None and prev.definition == new.definition:
+            return
+        asset.evidence[source] = new
+        if prev is None and len(asset.evidence) == 1:
+            merged_fp = fp  # its only source: the definition is what it says
+        else:
+            merged_fp = fingerprint(merge(asset.evidence.values()).definition)
+        self.pending.append(
+            (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
+        )
+        if merged_fp != asset.fingerprint:
+            asset.version += 1
+            asset.fingerprint = merged_fp
+
     def _play(self, e: ParsedEvent) -> None:
-        inputs = [self._dataset(ref) for ref in e.inputs]
-        outputs = [self._dataset(ref) for ref in e.outputs]
+        inputs = [self._dataset(ref, e) for ref in e.inputs]
+        outputs = [self._dataset(ref, e) for ref in e.outputs]
         if e.kind == "dataset" or e.job_uri is None:
             return
         assert e.job_namespace is not None and e.job_name is not None
@@ -251,6 +316,13 @@ class _Chunk(ChunkWriter):
             job.version += 1
             job.fingerprint = fp
             self.pending.append((job, "job", props))
+
+
+def event_source(e: ParsedEvent) -> str:
+    """The source an event speaks for: its job (else its producer)."""
+    if e.job_uri is not None:
+        return f"{EVENT_SOURCE} {e.job_uri}"
+    return f"{EVENT_SOURCE} {e.producer or ''}".rstrip()
 
 
 def _same_job(

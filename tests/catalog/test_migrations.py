@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from catalog.db import Store, head_revision
 from catalog.models import Asset
-from catalog.queries import history, list_assets, resolve
+from catalog.queries import history, list_assets, resolve, show_asset
 
 FIXTURE_CATALOGS = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs"
 
@@ -45,3 +45,20 @@ def test_every_released_schema_upgrades_in_place(tmp_path: Path) -> None:
             assert [v["version"] for v in history(s, orders)] == [1, 2]
             assert any(a["deleted"] for a in assets)
         store.dispose()
+
+
+def test_an_upgraded_catalog_has_each_assets_evidence(tmp_path: Path) -> None:
+    """0001 -> 0002: each resolved asset's last registration becomes its first source."""
+    copy = tmp_path / "schema-0001.db"
+    shutil.copy(FIXTURE_CATALOGS / "schema-0001.db", copy)
+    store = Store(f"sqlite:///{copy}")
+    with store.session() as s:
+        resolved = [a for a in s.exec(select(Asset)).scalars() if a.current_version > 0]
+        assert resolved
+        for asset in resolved:
+            sources = show_asset(s, asset)["sources"]
+            assert [x["source"] for x in sources] == [asset.origin or "unknown"]
+            assert [f["name"] for f in sources[0].get("fields", [])] == [
+                f["name"] for f in show_asset(s, asset)["fields"]
+            ]
+    store.dispose()

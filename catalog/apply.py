@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col
 
@@ -170,6 +170,12 @@ class _Work:
     replaced: list[int] = field(default_factory=list)
     #: Assets whose edges the applied spec declares (its source is the authority).
     declares_edges: set[str] = field(default_factory=set)
+    #: What each spec's source says now (its time is the new version's `valid_from`).
+    said: dict[str, Assertion] = field(default_factory=dict)
+    #: Assertions older than their source's last: (uri, asset id, definition then, time).
+    late: list[tuple[str, int, dict[str, Any], datetime]] = field(default_factory=list)
+    #: The highest version number of each changed asset (late versions count).
+    tops: dict[int, int] = field(default_factory=dict)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -331,6 +337,19 @@ def assertions_of(conn: Connection, asset_ids: Iterable[int]) -> dict[int, dict[
     }
 
 
+def _top_versions(conn: Connection, asset_ids: Sequence[int]) -> dict[int, int]:
+    """The highest version number of each asset (a late version is not its current one)."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(asset_ids))):
+        rows = conn.execute(
+            select(VERSION.c.asset_id, func.max(VERSION.c.version))
+            .where(VERSION.c.asset_id.in_(chunk))
+            .group_by(VERSION.c.asset_id)
+        )
+        out.update({asset_id: top for asset_id, top in rows})
+    return out
+
+
 def _needs_definitions(said: Assertion, evidence: dict[str, _Evidence]) -> bool:
     others = len(evidence) - (said.source in evidence)
     return others > 0 or (not said.declared and said.source in evidence)
@@ -354,6 +373,7 @@ def _compute(
     for uri, spec in by_uri.items():
         source, at = (sources or {}).get(uri) or (origin or "unknown", now)
         said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
+    work.said = said
     # The definitions a merge needs: other sources' and an event source's own last one.
     _complete(
         conn,
@@ -385,8 +405,12 @@ def _compute(
         mine = evidence.get(old.id, {})
         prev = mine.get(new.source)
         if prev is not None and not supersedes(prev.assertion, new):
-            # Older than what this source said last: recorded nowhere as current.
+            # Older than what this source said last: recorded at its time, never current.
             plan.changes.append(Change("unchanged", uri, old.kind, old.version, old.version))
+            others = [ev.assertion for source, ev in mine.items() if source != new.source]
+            then = merge([*others, new]).definition if others else new.definition
+            if fingerprint(then) != old.fingerprint:
+                work.late.append((uri, old.id, then, new.asserted_at))
             continue
         new = restate(prev.assertion if prev else None, new)
         others = [ev.assertion for source, ev in mine.items() if source != new.source]
@@ -424,13 +448,17 @@ def _compute(
                 work.observed_only.append(uri)
 
     old_definitions = _definitions(conn, [old.id for _, _, old in to_diff])
+    work.tops = _top_versions(
+        conn, [old.id for _, _, old in to_diff] + [a for _, a, _, _ in work.late]
+    )
     for uri, _spec, old in to_diff:
         definition = work.definitions[uri]
         diff = diff_definitions(old_definitions.get(old.id), definition)
         action = "restore" if old.deleted else "update"
         kind = definition.get("kind", old.kind)
+        number = work.tops.get(old.id, old.version) + 1
         plan.changes.append(
-            Change(action, uri, kind, old.version + 1, old.version, work.fingerprints[uri], diff)
+            Change(action, uri, kind, number, old.version, work.fingerprints[uri], diff)
         )
 
     claimed = {old.id for old in existing.values()}
@@ -573,6 +601,7 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
                 "breaking": bool(c.diff and c.diff.get("breaking")),
                 "restored": c.action == "restore",
                 "origin": source(c.uri),
+                "valid_from": work.said[c.uri].asserted_at if c.uri in work.said else now,
                 "created_at": now,
             }
             for c in changes
@@ -584,19 +613,9 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             version_rows,
         ).all()
         field_rows = [
-            (
-                version_id,
-                asset_id,
-                position,
-                f["name"],
-                f.get("type", ""),
-                f.get("nullable", True),
-                f.get("default"),
-                f.get("description"),
-                _json(f.get("attributes") or {}),
-            )
+            row
             for (version_id, asset_id), c in zip(version_ids, changes, strict=True)
-            for position, f in enumerate(work.definitions[c.uri].get("fields", []))
+            for row in _field_rows(version_id, asset_id, work.definitions[c.uri])
         ]
         insert_rows(conn, "asset_field", _FIELD_COLUMNS, field_rows, frozenset({"attributes"}))
 
@@ -650,7 +669,61 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             conn.execute(delete(EDGE).where(EDGE.c.origin_id.in_(chunk)))
 
     _record_evidence(conn, work, ids, now)
+    _record_late(conn, work, now)
     _add_aliases(conn, work, ids, now)
+
+
+def _record_late(conn: Connection, work: _Work, now: datetime) -> None:
+    """A version as late assertions say it was, at their time: history, not current.
+
+    Its diff is against the version that was true just before that time.
+    """
+    for uri, asset_id, definition, at in work.late:
+        before = conn.execute(
+            select(VERSION.c.definition)
+            .where(VERSION.c.asset_id == asset_id)
+            .where(VERSION.c.valid_from <= at)
+            .order_by(VERSION.c.valid_from.desc(), VERSION.c.version.desc())
+            .limit(1)
+        ).scalar()
+        diff = diff_definitions(before, definition)
+        version_id = conn.execute(
+            insert(VERSION).returning(VERSION.c.id),
+            {
+                "asset_id": asset_id,
+                "version": work.tops.get(asset_id, 0) + 1,
+                "fingerprint": fingerprint(definition),
+                "definition": definition,
+                "diff": diff,
+                "breaking": bool(diff.get("breaking")),
+                "restored": False,
+                "origin": work.said[uri].source,
+                "valid_from": at,
+                "created_at": now,
+            },
+        ).scalar_one()
+        rows = _field_rows(version_id, asset_id, definition)
+        insert_rows(conn, "asset_field", _FIELD_COLUMNS, rows, frozenset({"attributes"}))
+
+
+def _field_rows(
+    version_id: int, asset_id: int, definition: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The `asset_field` rows (`_FIELD_COLUMNS`) of one version's definition."""
+    return [
+        (
+            version_id,
+            asset_id,
+            position,
+            f["name"],
+            f.get("type", ""),
+            f.get("nullable", True),
+            f.get("default"),
+            f.get("description"),
+            _json(f.get("attributes") or {}),
+        )
+        for position, f in enumerate(definition.get("fields", []))
+    ]
 
 
 def _record_evidence(conn: Connection, work: _Work, ids: dict[str, int], now: datetime) -> None:

@@ -107,10 +107,16 @@ def _diff_line(diff: dict[str, object]) -> str:
 @JSON_OPTION
 @pass_app
 def history(app: AppContext, asset: str, as_json: bool) -> None:
-    """List ASSET's versions, oldest first, each with its diff to the one before.
+    """List ASSET's versions in the order they were true, each with its diff to the one before.
 
-    With --json: an array of objects with version, fingerprint, created_at,
-    origin, restored and diff (added, removed, changed, breaking).
+    TRUE SINCE is when a version became true (its source's time: the event's
+    eventTime, the scan's time); LEARNED is when steward recorded it. An event
+    that arrives after a newer one is recorded at its time and never becomes
+    current (the current version is marked *).
+
+    With --json: an array of objects with version, fingerprint, valid_from,
+    created_at, current, origin, restored and diff (added, removed, changed,
+    breaking).
     """
     with app.store().session() as session:
         versions = version_history(session, resolve(session, asset))
@@ -118,10 +124,11 @@ def history(app: AppContext, asset: str, as_json: bool) -> None:
         echo_json(versions)
         return
     echo_table(
-        ["VERSION", "CREATED", "FINGERPRINT", "CHANGE"],
+        ["VERSION", "TRUE SINCE", "LEARNED", "FINGERPRINT", "CHANGE"],
         [
             (
-                v["version"],
+                f"{v['version']}{'*' if v['current'] else ''}",
+                v["valid_from"],
                 v["created_at"],
                 v["fingerprint"][:12],
                 "created"

@@ -86,6 +86,9 @@ class AssetVersion(SQLModel, table=True):
     #: True for the version that records the asset coming back after deletion.
     restored: bool = False
     origin: str | None = Field(default=None, sa_type=Text)
+    #: When it became true (its source's time: the event's, the scan's).
+    valid_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: When the catalog learned it.
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

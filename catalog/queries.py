@@ -191,22 +191,28 @@ def sources_of(session: Session, asset: Asset) -> list[dict[str, Any]]:
 
 
 def history(session: Session, asset: Asset) -> list[dict[str, Any]]:
-    """The asset's versions, oldest first, each with its diff against the one before."""
+    """The asset's versions in the order they were true (oldest first), each with its diff
+    against the one before, when it became true (`valid_from`: its source's time) and
+    when the catalog learned it (`created_at`). A late event's version is history, never
+    `current`."""
     versions = session.exec(
         select(AssetVersion)
         .where(AssetVersion.asset_id == asset.id)
         .order_by(col(AssetVersion.version))
     ).all()
+    ordered = sorted(versions, key=lambda v: (v.valid_from or v.created_at, v.version))
     return [
         {
             "version": v.version,
             "fingerprint": v.fingerprint,
+            "valid_from": _iso(v.valid_from or v.created_at),
             "created_at": _iso(v.created_at),
+            "current": v.version == asset.current_version,
             "origin": v.origin,
             "restored": v.restored,
             "diff": v.diff,
         }
-        for v in versions
+        for v in ordered
     ]
 
 

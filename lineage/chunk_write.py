@@ -151,8 +151,8 @@ class ChunkWriter(ChunkState):
             "created_at": now,
         }
 
-    def _version_id(self, asset_id: int, version: int) -> int | None:
-        key = (asset_id, version)
+    def _version_id(self, asset_id: int, fingerprint: str) -> int | None:
+        key = (asset_id, fingerprint)
         return self.projector.version_ids.get(key) or self.new_version_ids.get(key)
 
     def _write_runs(self, now: datetime) -> None:
@@ -161,13 +161,13 @@ class ChunkWriter(ChunkState):
         wanted = {
             io.asset.id
             for io in ios
-            if io.version > 0
+            if io.fingerprint
             and io.asset.id is not None
-            and self._version_id(io.asset.id, io.version) is None
+            and self._version_id(io.asset.id, io.fingerprint) is None
         }
         for part in chunks(sorted(a for a in wanted if a is not None)):
             rows = conn.execute(VERSION_IDS, {"keys": part})
-            self.new_version_ids.update({(r.asset_id, r.version): r.id for r in rows})
+            self.new_version_ids.update({(r.asset_id, r.fingerprint): r.id for r in rows})
         fresh = [run for run in self.runs.values() if run.id is None]
         stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
         if fresh:
@@ -193,8 +193,8 @@ class ChunkWriter(ChunkState):
                     continue
                 assert io.asset.id is not None
                 version_id = io.version_id
-                if version_id is None and io.version > 0:
-                    version_id = self._version_id(io.asset.id, io.version)
+                if version_id is None and io.fingerprint:
+                    version_id = self._version_id(io.asset.id, io.fingerprint)
                 if io.row_id is None:
                     new_rows.append(
                         (run.id, io.asset.id, version_id, io.direction, dumps(io.facets))

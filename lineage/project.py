@@ -57,7 +57,7 @@ class Projector:
     """Projects chunks of events; caches facts that never change (version ids)."""
 
     def __init__(self) -> None:
-        self.version_ids: dict[tuple[int, int], int] = {}
+        self.version_ids: dict[tuple[int, str], int] = {}
         self.fingerprints: dict[Any, str] = {}
 
     def clear(self) -> None:
@@ -168,8 +168,16 @@ class _Chunk(ChunkWriter):
         source = event_source(e)
         new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
         prev = asset.evidence.get(source)
+        pending = (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
         if not supersedes(prev, new):
-            return  # older than what this job said last
+            # Older than what this job said last: a version at its time, never current.
+            others = [a for name, a in asset.evidence.items() if name != source]
+            then = merge([*others, new]).definition if others else new.definition
+            then_fp = fingerprint(then)
+            if then_fp != asset.fingerprint:
+                self.pending.append(pending)
+                self.seen_then[(id(e), asset.uri)] = then_fp
+            return
         new = restate(prev, new)
         if prev is not None and prev.definition == new.definition:
             return
@@ -178,9 +186,7 @@ class _Chunk(ChunkWriter):
             merged_fp = fp  # its only source: the definition is what it says
         else:
             merged_fp = fingerprint(merge(asset.evidence.values()).definition)
-        self.pending.append(
-            (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
-        )
+        self.pending.append(pending)
         if merged_fp != asset.fingerprint:
             asset.version += 1
             asset.fingerprint = merged_fp
@@ -203,9 +209,13 @@ class _Chunk(ChunkWriter):
                 )
             self._advance(run, e)
             for ref, asset in zip(e.inputs, inputs, strict=True):
-                self._link(run, asset, "input", run_facets(ref))
+                self._link(
+                    run, asset, "input", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                )
             for ref, asset in zip(e.outputs, outputs, strict=True):
-                self._link(run, asset, "output", run_facets(ref))
+                self._link(
+                    run, asset, "output", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                )
             if e.parent is not None:
                 parent_job = self._asset(
                     e.parent.job_uri, e.parent.job_namespace, e.parent.job_name, "job"
@@ -251,15 +261,23 @@ class _Chunk(ChunkWriter):
             run.ended_at = when
 
     def _link(
-        self, run: RunState, asset: AssetState, direction: str, facets: dict[str, Any]
+        self,
+        run: RunState,
+        asset: AssetState,
+        direction: str,
+        facets: dict[str, Any],
+        then: str | None = None,
     ) -> None:
+        """Link the run to the dataset's version it saw: the current one, or `then`'s
+        (the fingerprint of the version a late event's schema was true at its time)."""
+        seen = then or asset.fingerprint
         key = (asset.uri, direction)
         io = run.io.get(key)
         if io is None:
             io = RunLink(asset, direction)
             run.io[key] = io
-        if io.version != asset.version or (io.version_id is None and asset.version > 0):
-            io.version, io.version_id, io.dirty = asset.version, None, True
+        if io.fingerprint != seen or (io.version_id is None and asset.version > 0):
+            io.fingerprint, io.version_id, io.dirty = seen, None, True
         if facets:
             merged = {**io.facets, **facets}
             if merged != io.facets:

@@ -6,6 +6,7 @@ by its own Serde, as a producer sends them; each case has its clean twin.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -17,12 +18,15 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
 )
 from openlineage.client.serde import Serde
-from sqlmodel import Session
+from sqlalchemy import text
+from sqlmodel import Session, select
 
 from catalog.apply import apply
 from catalog.db import Store
+from catalog.models import AssetVersion
 from catalog.queries import history, resolve, show_asset
 from catalog.specs import AssetSpec, FieldSpec
+from lineage.findings import check
 from lineage.ingest import Ingester
 from lineage.openlineage import loads
 
@@ -195,3 +199,60 @@ def test_two_jobs_each_partial_are_merged(store: Store) -> None:
     sources = {s["source"]: s for s in shown["sources"]}
     assert set(sources) == {"openlineage dbt/orders.run", "openlineage dbt/report.run"}
     assert sources["openlineage dbt/orders.run"]["asserted_at"] == "2026-11-30T08:00:00Z"
+
+
+# -- event time -----------------------------------------------------------------------------
+
+
+def _versions_by_time(store: Store) -> list[tuple[list[str], bool, str]]:
+    _, versions = state(store)
+    with Session(store.engine) as session:
+        asset = resolve(session, URI)
+        fields = {
+            v.version: [f["name"] for f in v.definition["fields"]]
+            for v in session.exec(select(AssetVersion).where(AssetVersion.asset_id == asset.id))
+        }
+    return [(fields[v["version"]], v["current"], v["valid_from"]) for v in versions]
+
+
+def _run_versions(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT r.run_uuid, v.version FROM run_dataset d JOIN run r ON r.id = d.run_id "
+                "JOIN asset_version v ON v.id = d.version_id"
+            )
+        ).all()
+    return {uuid: version for uuid, version in rows}
+
+
+def test_an_older_event_arriving_late_is_history_not_current(store: Store) -> None:
+    older = event("orders.run", T0, outputs=schema(("id", "integer"), ("total", "numeric")))
+    newer = event("orders.run", T0 + timedelta(hours=1), outputs=schema(("id", "integer")))
+    ingest(store, newer)
+    ingest(store, older)  # a retried or backfilled event
+    assert _versions_by_time(store) == [
+        (["id", "total"], False, "2026-11-30T08:00:00Z"),
+        (["id"], True, "2026-11-30T09:00:00Z"),
+    ]
+    shown, _ = state(store)
+    assert [f["name"] for f in shown["fields"]] == ["id"]
+    # The late run is linked to the version that was true at its time.
+    late_run = json.loads(older)["run"]["runId"]
+    assert _run_versions(store)[late_run] == 2
+    assert check(store) == []  # nothing newer was broken by the late event
+
+
+def test_events_in_order_make_the_newer_one_current(store: Store) -> None:
+    """The twin: the same events in order; the removal is the current, breaking version."""
+    older = event("orders.run", T0, outputs=schema(("id", "integer"), ("total", "numeric")))
+    newer = event("orders.run", T0 + timedelta(hours=1), outputs=schema(("id", "integer")))
+    ingest(store, older, newer)
+    assert _versions_by_time(store) == [
+        (["id", "total"], False, "2026-11-30T08:00:00Z"),
+        (["id"], True, "2026-11-30T09:00:00Z"),
+    ]
+    _, versions = state(store)
+    assert versions[-1]["diff"]["breaking"] is True
+    learned = datetime.fromisoformat(versions[-1]["created_at"].replace("Z", "+00:00"))
+    assert learned > T0 + timedelta(days=1)  # learned now, true since the event's time

@@ -1,4 +1,4 @@
-"""asset evidence: each source's latest assertion about an asset
+"""asset evidence: each source's latest assertion about an asset; when a version became true
 
 Revision ID: 0002
 Revises: 0001
@@ -42,6 +42,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("asset_evidence", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_asset_evidence_asset_id"), ["asset_id"], unique=False)
+
+    with op.batch_alter_table("asset_version", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("valid_from", sa.DateTime(), nullable=True))
+    op.execute("UPDATE asset_version SET valid_from = created_at")
 
     asset = sa.table(
         "asset",
@@ -92,6 +96,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("asset_version", schema=None) as batch_op:
+        batch_op.drop_column("valid_from")
     with op.batch_alter_table("asset_evidence", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_asset_evidence_asset_id"))
     op.drop_table("asset_evidence")

@@ -27,6 +27,7 @@ from catalog.db import Store, db_time, insert_rows, update_by_id
 from catalog.errors import InvalidInput
 from catalog.evidence import Assertion, Merged, merge, restate, supersedes
 from catalog.identity import AssetKey, asset_uri
+from catalog.merge import keeper, merge_assets
 from catalog.models import (
     Alias,
     Asset,
@@ -661,12 +662,7 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
         )
 
     if work.deletions:
-        deleted_ids = [asset_id for asset_id, _ in work.deletions]
-        for chunk in _chunks(deleted_ids):
-            conn.execute(
-                update(ASSET).where(ASSET.c.id.in_(chunk)).values(deleted=True, updated_at=now)
-            )
-            conn.execute(delete(EDGE).where(EDGE.c.origin_id.in_(chunk)))
+        mark_deleted(conn, [asset_id for asset_id, _ in work.deletions], now)
 
     _record_evidence(conn, work, ids, now)
     _record_late(conn, work, now)
@@ -724,6 +720,30 @@ def _field_rows(
         )
         for position, f in enumerate(definition.get("fields", []))
     ]
+
+
+def mark_deleted(conn: Connection, asset_ids: Sequence[int], now: datetime) -> None:
+    """Mark assets deleted (a full scan no longer finds them, an event dropped them).
+
+    Their history stays; the edges they declared go; the edges of what reads
+    them stay, so the readers can be told they are at risk.
+    """
+    for chunk in _chunks(list(asset_ids)):
+        conn.execute(
+            update(ASSET).where(ASSET.c.id.in_(chunk)).values(deleted=True, updated_at=now)
+        )
+        conn.execute(delete(EDGE).where(EDGE.c.origin_id.in_(chunk)))
+
+
+def mark_live(conn: Connection, asset_ids: Sequence[int], now: datetime) -> None:
+    """Mark deleted assets live again (an event wrote one after it was dropped)."""
+    for chunk in _chunks(list(asset_ids)):
+        conn.execute(
+            update(ASSET)
+            .where(ASSET.c.id.in_(chunk))
+            .where(ASSET.c.deleted.is_(True))
+            .values(deleted=False, updated_at=now)
+        )
 
 
 def _record_evidence(conn: Connection, work: _Work, ids: dict[str, int], now: datetime) -> None:
@@ -892,6 +912,14 @@ def _add_aliases(conn: Connection, work: _Work, ids: dict[str, int], now: Any) -
     if not wanted:
         return
     known = _load_existing(conn, list(wanted))
+    for alias_uri in list(wanted):
+        asset_id, _key = wanted[alias_uri]
+        other = known.get(alias_uri)
+        if other is not None and other.id != asset_id:
+            # Both names were assets of their own: one thing, merged.
+            keep, gone = keeper(conn, asset_id, other.id)
+            merge_assets(conn, keep, gone, now)
+            wanted = {u: (keep if a == gone else a, k) for u, (a, k) in wanted.items()}
     rows = [
         {
             "asset_id": asset_id,

@@ -83,9 +83,10 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
         for f in data["fields"]:
             null = "" if f["nullable"] else " not null"
             click.echo(f"    {f['name']}  {f['type']}{null}")
-    for key in ("aliases",):
-        for value in data[key]:
-            click.echo(f"  alias: {value}")
+    merged = {m["uri"]: m["merged_at"] for m in data["merged"]}
+    for value in data["aliases"]:
+        note = f" (an asset of its own until merged {merged[value]})" if value in merged else ""
+        click.echo(f"  alias: {value}{note}")
     for said in data["sources"]:
         what = f"{len(said['fields'])} fields" if "fields" in said else "observations"
         click.echo(f"  source: {said['source']} ({what}, as of {said['asserted_at']})")

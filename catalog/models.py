@@ -121,6 +121,8 @@ class Alias(SQLModel, table=True):
     name: str = Field(sa_type=Text)
     uri: str = Field(sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: When this name was an asset of its own, merged into this one (`catalog.merge`).
+    merged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AssetEvidence(SQLModel, table=True):

@@ -128,9 +128,10 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
         .where(AssetVersion.asset_id == asset.id)
         .where(AssetVersion.version == asset.current_version)
     ).first()
-    aliases = session.exec(
-        select(Alias.uri).where(Alias.asset_id == asset.id).order_by(col(Alias.uri))
+    alias_rows = session.exec(
+        select(Alias).where(Alias.asset_id == asset.id).order_by(col(Alias.uri))
     ).all()
+    aliases = [a.uri for a in alias_rows]
     upstream = session.exec(
         select(Asset.uri, Edge.kind)
         .join(Edge, col(Edge.source_id) == col(Asset.id))
@@ -152,6 +153,9 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
             "created_at": _iso(asset.created_at),
             "updated_at": _iso(asset.updated_at),
             "aliases": list(aliases),
+            "merged": [
+                {"uri": a.uri, "merged_at": _iso(a.merged_at)} for a in alias_rows if a.merged_at
+            ],
             "sources": sources_of(session, asset),
             "upstream": sorted(
                 ({"uri": u, "kind": k} for u, k in set(upstream)),

@@ -173,7 +173,7 @@ def check(
     \b
     Rules: stale_embeddings, embedding_mismatch, embedding_drift,
     source_newer_than_index, feature_definition_skew, feature_value_skew,
-    breaking_schema_change, unresolved_reference.
+    breaking_schema_change, unresolved_reference, dropped_dataset_read.
 
     Findings are stored with first and last seen; one no longer found is
     resolved. Everything downstream of an error is marked at risk. Exit code

@@ -116,6 +116,9 @@ class AssetState:
     props_json: str | None = None
     #: Its sources' latest assertions (`catalog.evidence`); None until loaded.
     evidence: dict[str, Assertion] | None = None
+    #: True once an event dropped it (`lifecycleStateChange: DROP`), False once one wrote
+    #: it after that, None while no event of the chunk said either.
+    dropped: bool | None = None
 
     @property
     def ours(self) -> bool:

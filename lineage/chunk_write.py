@@ -10,7 +10,7 @@ from sqlalchemy import (
     insert,
 )
 
-from catalog.apply import apply_in, ensure_assets
+from catalog.apply import apply_in, ensure_assets, mark_deleted, mark_live
 from catalog.db import insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
@@ -53,6 +53,12 @@ class ChunkWriter(ChunkState):
                 a.id = ids[a.uri]
         changed = self._merge_observed()
         self._apply_pending(now)
+        dropped = {a.id for a in self.assets.values() if a.dropped and a.id is not None}
+        if dropped:
+            mark_deleted(conn, sorted(dropped), now)
+        written = {a.id for a in self.assets.values() if a.dropped is False and a.id is not None}
+        if written:
+            mark_live(conn, sorted(written), now)
         self._write_runs(now)
         if changed:
             update_by_id(

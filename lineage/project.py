@@ -39,6 +39,8 @@ from sqlalchemy import (
 from catalog.apply import assertions_of
 from catalog.evidence import EVENT_SOURCE, Assertion, merge, restate, supersedes
 from catalog.identity import asset_uri
+from catalog.merge import keeper, merge_assets, rename_asset
+from catalog.models import utcnow
 from catalog.versioning import fingerprint
 from lineage.chunk import AssetState, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
@@ -51,6 +53,9 @@ from lineage.openlineage import (
     canonical,
     job_code,
 )
+
+#: Lifecycle changes after which a dropped dataset exists again.
+RECREATED = frozenset({"CREATE", "OVERWRITE"})
 
 
 class Projector:
@@ -85,6 +90,8 @@ class _Chunk(ChunkWriter):
             for ref in (*e.inputs, *e.outputs):
                 uris.add(ref.uri)
                 uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
+                if ref.previous is not None:
+                    uris.add(asset_uri(*ref.previous))
                 for sources in ref.column_lineage.values():
                     uris.update(asset_uri(ns, n) for ns, n, _ in sources)
             if e.job_uri is not None:
@@ -95,6 +102,7 @@ class _Chunk(ChunkWriter):
                 uris.add(e.parent.job_uri)
                 run_ids.add(e.parent.run_id)
         self._load_assets(uris)
+        self._tie_symlinks(events)
         self._load_runs(run_ids)
         self._load_job_props()
         if len(self.projector.fingerprints) > 200_000:
@@ -114,6 +122,44 @@ class _Chunk(ChunkWriter):
             if len(asset.uri) + len(ref.schema_key) <= CACHED_AT_MOST:
                 self.projector.fingerprints[key] = fp
         return fp
+
+    def _tie_symlinks(self, events: list[ParsedEvent]) -> None:
+        """Two names a `symlinks` facet ties are one asset, whichever arrived first.
+
+        A name never seen becomes the known one's; two known assets are merged
+        in the catalog (`catalog.merge`), and reloaded.
+        """
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                for namespace, name in ref.symlinks:
+                    self._tie(ref, asset_uri(namespace, name), renamed=False)
+                if ref.previous is not None:
+                    self._tie(ref, asset_uri(*ref.previous), renamed=True)
+
+    def _tie(self, ref: DatasetRef, other_uri: str, renamed: bool) -> None:
+        """One asset for `ref` and `other_uri`; after a RENAME, under `ref`'s name."""
+        primary = self.assets.get(ref.uri)
+        other = self.assets.get(other_uri)
+        if other is None or other is primary:
+            return
+        if primary is None and renamed and other.id is not None:
+            rename_asset(self.conn, other.id, ref.namespace, ref.name, utcnow())
+            named = {u for u, a in self.assets.items() if a is other} | {ref.uri}
+        elif primary is None:
+            self.assets[ref.uri] = other
+            self.aliases[ref.uri] = (other, ref.namespace, ref.name)
+            return
+        else:
+            assert primary.id is not None and other.id is not None
+            if renamed:
+                keep, gone = primary.id, other.id
+            else:
+                keep, gone = keeper(self.conn, primary.id, other.id)
+            merge_assets(self.conn, keep, gone, utcnow())
+            named = {u for u, a in self.assets.items() if a is primary or a is other}
+        for uri in named:
+            self.assets.pop(uri, None)
+        self._load_assets(named)
 
     def _load_evidence(self, events: list[ParsedEvent]) -> None:
         """The sources' assertions of the datasets whose schema an event may change."""
@@ -136,13 +182,20 @@ class _Chunk(ChunkWriter):
             for asset_id, asset in wanted.items():
                 asset.evidence = dict(found.get(asset_id, {}))
 
-    def _dataset(self, ref: DatasetRef, e: ParsedEvent) -> AssetState:
+    def _dataset(self, ref: DatasetRef, e: ParsedEvent, written: bool = False) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
         if ref.fields is not None:
             self._assert_schema(asset, ref, e)
         if ref.described:
             asset.facets.update(ref.described)
-        for namespace, name in ref.symlinks:
+        if ref.lifecycle == "DROP":
+            asset.dropped = True
+        elif written and (ref.fields is not None or ref.lifecycle in RECREATED):
+            asset.dropped = False  # written again: it exists
+        links = list(ref.symlinks)
+        if ref.previous is not None:
+            links.append(ref.previous)
+        for namespace, name in links:
             alias = asset_uri(namespace, name)
             if alias != asset.uri and alias not in self.assets:
                 self.assets[alias] = asset
@@ -193,7 +246,7 @@ class _Chunk(ChunkWriter):
 
     def _play(self, e: ParsedEvent) -> None:
         inputs = [self._dataset(ref, e) for ref in e.inputs]
-        outputs = [self._dataset(ref, e) for ref in e.outputs]
+        outputs = [self._dataset(ref, e, written=True) for ref in e.outputs]
         if e.kind == "dataset" or e.job_uri is None:
             return
         assert e.job_namespace is not None and e.job_name is not None

@@ -517,6 +517,25 @@ def unresolved_reference(facts: Facts, settings: Settings) -> list[Finding]:
     return out
 
 
+# -- 9. dropped but still read ----------------------------------------------------------------
+
+
+def dropped_dataset_read(facts: Facts, settings: Settings) -> list[Finding]:
+    """A dataset dropped (OpenLineage `lifecycleStateChange: DROP`, or gone from a full
+    scan) that live jobs or assets still read: they are at risk."""
+    return [
+        Finding(
+            rule="dropped_dataset_read",
+            severity="error",
+            assets=[uri, *readers],
+            title=f"{uri} was dropped, and {len(readers)} reader(s) still read it",
+            evidence={"dropped": uri, "readers": readers},
+            remedy="Recreate it, or point the readers elsewhere: " + ", ".join(readers[:5]),
+        )
+        for uri, readers in facts.dropped_readers.items()
+    ]
+
+
 RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "stale_embeddings": stale_embeddings,
     "embedding_mismatch": embedding_mismatch,
@@ -526,6 +545,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "feature_value_skew": feature_value_skew,
     "breaking_schema_change": breaking_schema_change,
     "unresolved_reference": unresolved_reference,
+    "dropped_dataset_read": dropped_dataset_read,
 }
 
 
@@ -540,7 +560,9 @@ def run_rules(
             continue
         # What the finding is about is its first asset; the others are context
         # (a model that built many indexes does not put them all at risk).
-        paths = facts.graph.paths_downstream(a for a in finding.assets[:1] if a in facts.graph)
+        # A dropped asset is not in the graph: what reads it is where the risk starts.
+        start = finding.assets[:1] if finding.assets[0] in facts.graph else finding.assets[1:]
+        paths = facts.graph.paths_downstream(a for a in start if a in facts.graph)
         finding.at_risk = [
             {"uri": uri, "path": path}
             for uri, path in sorted(paths.items())

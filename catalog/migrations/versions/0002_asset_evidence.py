@@ -1,4 +1,4 @@
-"""asset evidence: each source's latest assertion about an asset; when a version became true
+"""asset evidence: each source's latest assertion; when a version became true; merges
 
 Revision ID: 0002
 Revises: 0001
@@ -46,6 +46,8 @@ def upgrade() -> None:
     with op.batch_alter_table("asset_version", schema=None) as batch_op:
         batch_op.add_column(sa.Column("valid_from", sa.DateTime(), nullable=True))
     op.execute("UPDATE asset_version SET valid_from = created_at")
+    with op.batch_alter_table("alias", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("merged_at", sa.DateTime(), nullable=True))
 
     asset = sa.table(
         "asset",
@@ -96,6 +98,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("alias", schema=None) as batch_op:
+        batch_op.drop_column("merged_at")
     with op.batch_alter_table("asset_version", schema=None) as batch_op:
         batch_op.drop_column("valid_from")
     with op.batch_alter_table("asset_evidence", schema=None) as batch_op:

@@ -46,9 +46,32 @@ def sha256_held(data: bytes) -> str:
 
 
 def _fields_by_name(definition: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Every field by name, nested ones (a struct's, OpenLineage's `fields` of a field) at
+    any depth as `parent.child`."""
     if not definition:
         return {}
-    return {field["name"]: field for field in definition.get("fields", [])}
+    out: dict[str, dict[str, Any]] = {}
+    for item in definition.get("fields", []):
+        out[item["name"]] = item
+        nested = (item.get("attributes") or {}).get("fields")
+        if isinstance(nested, list):
+            _nested_fields(item["name"], nested, out)
+    return out
+
+
+def _nested_fields(prefix: str, items: list[Any], out: dict[str, dict[str, Any]]) -> None:
+    stack = [(prefix, items)]
+    while stack:
+        parent, children = stack.pop()
+        for child in children:
+            if not isinstance(child, dict) or not isinstance(child.get("name"), str):
+                continue
+            name = f"{parent}.{child['name']}"
+            out[name] = {"name": name, "type": child.get("type") or ""}
+            if child.get("description"):
+                out[name]["description"] = child["description"]
+            if isinstance(child.get("fields"), list) and child["fields"]:
+                stack.append((name, child["fields"]))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -66,6 +89,7 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
     `change` (`retyped`, `nullability`, `default`, `description`, `attribute`,
     `property`, `kind`, `upstream`), `from`, `to` and whether it is `breaking`.
 
+    Nested fields (a struct's) are compared at any depth, named `parent.child`.
     Breaking: a removed or retyped field, a field that became NOT NULL, an
     added NOT NULL field without a default, a changed kind, or a change of a
     property the new definition lists in `breaking_properties`. A field that
@@ -197,5 +221,5 @@ def _attribute_changes(
             "breaking": key in BREAKING_ATTRIBUTES,
         }
         for key in sorted(set(before) | set(after))
-        if not _same(before.get(key), after.get(key))
+        if key != "fields" and not _same(before.get(key), after.get(key))
     ]

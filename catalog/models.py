@@ -165,6 +165,9 @@ class Edge(SQLModel, table=True):
     origin_id: int = Field(foreign_key="asset.id", index=True)
     #: Field-level mapping: target field -> source fields.
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    #: How each target field comes from each source field (OpenLineage column lineage
+    #: `transformations`: type, subtype, description, masking): target -> source -> list.
+    transformations: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

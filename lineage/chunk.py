@@ -228,6 +228,9 @@ class ChunkState:
             for mapping in (props.get("columnLineage") or {}).values():
                 for sources in mapping.values():
                     named.update(src for src, _ in sources)
+            for mapping in (props.get("columnTransformations") or {}).values():
+                for sources in mapping.values():
+                    named.update(src for src, _, _ in sources)
         missing = named - set(self.assets)
         if missing:
             self._load_assets(missing)

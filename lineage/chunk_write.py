@@ -132,10 +132,18 @@ class ChunkWriter(ChunkState):
                     for out_field, sources in mapping.items():
                         for src_uri, src_field in sources:
                             by_pair[(src_uri, out_uri)].setdefault(out_field, []).append(src_field)
+                how: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+                for out_uri, mapping in (props.get("columnTransformations") or {}).items():
+                    for out_field, sources in mapping.items():
+                        for src_uri, src_field, kinds in sources:
+                            pair = how[(self.assets[src_uri].uri, out_uri)]
+                            pair.setdefault(out_field, {})[src_field] = kinds
                 for (src_uri, out_uri), mapping in by_pair.items():
                     source = self.assets[src_uri]
                     target = self.assets[out_uri]
-                    edges.append(self._edge(job, source, target, "column_lineage", mapping, now))
+                    edge = self._edge(job, source, target, "column_lineage", mapping, now)
+                    edge["transformations"] = how.get((source.uri, out_uri)) or None
+                    edges.append(edge)
             if edges:
                 self.conn.execute(insert(EDGE), edges)
 
@@ -154,6 +162,7 @@ class ChunkWriter(ChunkState):
             "kind": kind,
             "origin_id": origin.id,
             "fields": fields,
+            "transformations": None,
             "created_at": now,
         }
 

@@ -78,6 +78,10 @@ class DatasetRef:
     lifecycle: str | None = None
     #: A RENAME's `previousIdentifier`, as (namespace, name).
     previous: tuple[str, str] | None = None
+    #: Column lineage `transformations` (where given): output field -> source -> list.
+    transformations: dict[str, dict[tuple[str, str, str], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(slots=True)
@@ -361,6 +365,7 @@ def _dataset(
         ref.described,
         ref.lifecycle,
         ref.previous,
+        ref.transformations,
     )
 
 
@@ -405,17 +410,49 @@ def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[st
                 warnings.append(f"{where}.facets.symlinks.identifiers[{i}]: {err}; ignored")
     lineage = facets.get("columnLineage")
     if lineage is not None and not lineage.get("_deleted"):
+        at = f"{where}.facets.columnLineage"
         for out_field, spec in lineage["fields"].items():
-            sources = []
-            for src in spec["inputFields"]:
-                try:
-                    at = f"{where}.facets.columnLineage.fields.{out_field}"
-                    namespace = _other_namespace(src["namespace"], at, warnings)
-                    sources.append((namespace, src["name"], src["field"]))
-                except InvalidInput as err:
-                    warnings.append(f"{where}.facets.columnLineage.fields.{out_field}: {err}")
-            ref.column_lineage[out_field] = sources
+            _column_sources(
+                ref, out_field, spec["inputFields"], f"{at}.fields.{out_field}", warnings
+            )
+        # Dataset-level dependencies (INDIRECT: JOIN, FILTER, SORT, ...): the output as a
+        # whole depends on these fields, named `*`.
+        dataset = lineage.get("dataset")
+        if isinstance(dataset, list):
+            items = [d for d in dataset if isinstance(d, dict) and _is_field_ref(d)]
+            if items:
+                _column_sources(ref, "*", items, f"{at}.dataset", warnings)
     return ref, warnings, unproduced
+
+
+def _is_field_ref(item: dict[str, Any]) -> bool:
+    return all(is_text(item.get(k)) for k in ("namespace", "name", "field"))
+
+
+#: The keys of a column lineage transformation that are kept.
+TRANSFORMATION_KEYS = ("type", "subtype", "description", "masking")
+
+
+def _column_sources(
+    ref: DatasetRef, out_field: str, items: list[Any], at: str, warnings: list[str]
+) -> None:
+    sources = list(ref.column_lineage.get(out_field, []))
+    for src in items:
+        try:
+            namespace = _other_namespace(src["namespace"], at, warnings)
+        except InvalidInput as err:
+            warnings.append(f"{at}: {err}")
+            continue
+        key = (namespace, src["name"], src["field"])
+        sources.append(key)
+        kept = [
+            {k: t[k] for k in TRANSFORMATION_KEYS if k in t and t[k] not in (None, "")}
+            for t in src.get("transformations") or []
+            if isinstance(t, dict)
+        ]
+        if any(kept):
+            ref.transformations.setdefault(out_field, {})[key] = [t for t in kept if t]
+    ref.column_lineage[out_field] = sources
 
 
 def _datasets(

@@ -357,6 +357,7 @@ class _Chunk(ChunkWriter):
             run_in = run_in | set(current.get("inputs", []))
             run_out = run_out | set(current.get("outputs", []))
         lineage: dict[str, Any] = dict(current.get("columnLineage") or {})
+        how: dict[str, Any] = dict(current.get("columnTransformations") or {})
         for ref, asset in zip(e.outputs, outputs, strict=True):
             if ref.column_lineage:
                 lineage[asset.uri] = {
@@ -366,6 +367,14 @@ class _Chunk(ChunkWriter):
                     )
                     for out, sources in sorted(ref.column_lineage.items())
                 }
+                how.pop(asset.uri, None)
+            if ref.transformations:
+                how[asset.uri] = {
+                    out: sorted(
+                        [asset_uri(ns, n), f, kinds] for (ns, n, f), kinds in sources.items()
+                    )
+                    for out, sources in sorted(ref.transformations.items())
+                }
         props: dict[str, Any] = {"inputs": sorted(run_in), "outputs": sorted(run_out)}
         code: dict[str, Any] = {k: current[k] for k in JOB_CODE_FACETS if k in current}
         code.update(job_code(e.job_facets))
@@ -373,6 +382,9 @@ class _Chunk(ChunkWriter):
         lineage = {uri: value for uri, value in lineage.items() if uri in run_out}
         if lineage:
             props["columnLineage"] = lineage
+        how = {uri: value for uri, value in how.items() if uri in lineage}
+        if how:
+            props["columnTransformations"] = how
         text = canonical(props)
         if text == job.props_json and job.version > 0:
             return

@@ -123,6 +123,7 @@ class Shop:
 
     def steward(self, *args: str) -> str:
         result = CliRunner().invoke(cli, ["--catalog", f"sqlite:///{self.catalog}", *args])
+        assert result.exception is None or isinstance(result.exception, SystemExit), result
         assert result.exit_code in (0, 1), result.output
         return result.stdout
 

@@ -1,4 +1,5 @@
-"""asset evidence: each source's latest assertion; when a version became true; merges
+"""asset evidence: each source's latest assertion; when a version became true; merges;
+column lineage transformations
 
 Revision ID: 0002
 Revises: 0001
@@ -48,6 +49,8 @@ def upgrade() -> None:
     op.execute("UPDATE asset_version SET valid_from = created_at")
     with op.batch_alter_table("alias", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merged_at", sa.DateTime(), nullable=True))
+    with op.batch_alter_table("edge", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("transformations", sa.JSON(), nullable=True))
 
     asset = sa.table(
         "asset",
@@ -98,6 +101,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("edge", schema=None) as batch_op:
+        batch_op.drop_column("transformations")
     with op.batch_alter_table("alias", schema=None) as batch_op:
         batch_op.drop_column("merged_at")
     with op.batch_alter_table("asset_version", schema=None) as batch_op:

@@ -6,22 +6,14 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    insert,
-)
-
 from catalog.apply import apply_in, ensure_assets, mark_deleted, mark_live
 from catalog.db import insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
-    key_hash,
     utcnow,
 )
+from catalog.writes import add_aliases, add_edges, set_observed
 from lineage.chunk import (
-    ALIAS,
-    ALIAS_HASHES,
-    ASSET,
-    EDGE,
     OBSERVED_BY_ID,
     ORIGIN,
     RUN_IDS,
@@ -60,32 +52,17 @@ class ChunkWriter(ChunkState):
         if written:
             mark_live(conn, sorted(written), now)
         self._write_runs(now)
-        if changed:
-            update_by_id(
-                conn,
-                ASSET,
-                [{"id": a.id, "observed": a.observed, "observed_at": now} for a in changed],
-            )
+        set_observed(conn, [(a.id, a.observed or {}) for a in changed if a.id is not None], now)
         if self.aliases:
-            known = {
-                r.key_hash
-                for part in chunks([key_hash(u) for u in self.aliases])
-                for r in conn.execute(ALIAS_HASHES, {"keys": part})
-            }
-            rows = [
-                {
-                    "asset_id": asset.id,
-                    "key_hash": key_hash(uri),
-                    "namespace": namespace,
-                    "name": name,
-                    "uri": uri,
-                    "created_at": now,
-                }
-                for uri, (asset, namespace, name) in self.aliases.items()
-                if key_hash(uri) not in known
-            ]
-            if rows:
-                conn.execute(insert(ALIAS), rows)
+            add_aliases(
+                conn,
+                [
+                    (asset.id, namespace, name, uri)
+                    for uri, (asset, namespace, name) in self.aliases.items()
+                    if asset.id is not None
+                ],
+                now,
+            )
 
     def _merge_observed(self) -> list[AssetState]:
         """Merge the facets seen into each asset's observations; the changed assets."""
@@ -144,8 +121,7 @@ class ChunkWriter(ChunkState):
                     edge = self._edge(job, source, target, "column_lineage", mapping, now)
                     edge["transformations"] = how.get((source.uri, out_uri)) or None
                     edges.append(edge)
-            if edges:
-                self.conn.execute(insert(EDGE), edges)
+            add_edges(self.conn, edges)
 
     @staticmethod
     def _edge(

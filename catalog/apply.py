@@ -351,6 +351,43 @@ def _top_versions(conn: Connection, asset_ids: Sequence[int]) -> dict[int, int]:
     return out
 
 
+def _restated(conn: Connection, work: _Work, live: set[int], own_fps: dict[str, str]) -> set[str]:
+    """The specs a declared source restates exactly, about assets it alone describes (a
+    re-scan of an unchanged source): unchanged, nothing to merge or write. Told from the
+    sources' fingerprints alone, without reading their assertions."""
+    candidates = {
+        uri: old
+        for uri, old in work.existing.items()
+        if uri in work.said and old.id in live and not old.deleted and work.said[uri].declared
+    }
+    if not candidates:
+        return set()
+    sources: dict[int, dict[str, str]] = {}
+    for chunk in _chunks(sorted({old.id for old in candidates.values()})):
+        rows = conn.execute(
+            select(EVIDENCE.c.asset_id, EVIDENCE.c.source, EVIDENCE.c.fingerprint).where(
+                EVIDENCE.c.asset_id.in_(chunk)
+            )
+        )
+        for asset_id, source, fp in rows:
+            sources.setdefault(asset_id, {})[source] = fp
+    quick = set()
+    for uri, old in candidates.items():
+        said, spec = work.said[uri], work.specs[uri]
+        fp = own_fps[uri] = fingerprint(said.definition)
+        if (
+            fp == old.fingerprint
+            and sources.get(old.id) == {said.source: fp}
+            and spec.observed == old.observed
+            and (spec.description or None) == old.description
+        ):
+            quick.add(uri)
+            work.plan.changes.append(
+                Change("unchanged", uri, old.kind, old.version, old.version, fp)
+            )
+    return quick
+
+
 def _needs_definitions(said: Assertion, evidence: dict[str, _Evidence]) -> bool:
     others = len(evidence) - (said.source in evidence)
     return others > 0 or (not said.declared and said.source in evidence)
@@ -369,12 +406,15 @@ def _compute(
     work = _Work(plan, by_uri, existing, {}, {}, [], [])
     now = utcnow()
     live = {old.id for old in existing.values() if not (old.unresolved or old.version == 0)}
-    evidence = _load_evidence(conn, sorted(live)) if live else {}
     said: dict[str, Assertion] = {}
     for uri, spec in by_uri.items():
         source, at = (sources or {}).get(uri) or (origin or "unknown", now)
         said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
     work.said = said
+    own_fps: dict[str, str] = {}
+    quick = _restated(conn, work, live, own_fps)
+    full = {old.id for uri, old in existing.items() if old.id in live and uri not in quick}
+    evidence = _load_evidence(conn, sorted(full)) if full else {}
     # The definitions a merge needs: other sources' and an event source's own last one.
     _complete(
         conn,
@@ -388,6 +428,8 @@ def _compute(
     to_diff: list[tuple[str, AssetSpec, _Existing]] = []
 
     for uri, spec in by_uri.items():
+        if uri in quick:
+            continue
         new = said[uri]
         declared = new.declared
         events_observed = (spec.observed if not declared else {}).get("openlineage")
@@ -425,7 +467,10 @@ def _compute(
         else:
             merged = merge([*others, new], events_observed)
         definition = merged.definition
-        fp = fingerprint(definition)
+        if definition is said[uri].definition and uri in own_fps:
+            fp = own_fps[uri]
+        else:
+            fp = fingerprint(definition)
         work.fingerprints[uri], work.definitions[uri], work.merged[uri] = fp, definition, merged
         own_fp = fp if definition is new.definition else fingerprint(new.definition)
         if (

@@ -311,13 +311,15 @@ def _complete(conn: Connection, evidence: dict[int, dict[str, _Evidence]], ids: 
     if not wanted:
         return
     found: dict[tuple[int, str], dict[str, Any]] = {}
+    fps = sorted({fp for _, fp in wanted})
     for chunk in _chunks(sorted({a for a, _ in wanted})):
-        rows = conn.execute(
-            select(VERSION.c.asset_id, VERSION.c.fingerprint, VERSION.c.definition).where(
-                VERSION.c.asset_id.in_(chunk)
+        for fp_chunk in _chunks(fps):
+            rows = conn.execute(
+                select(VERSION.c.asset_id, VERSION.c.fingerprint, VERSION.c.definition)
+                .where(VERSION.c.asset_id.in_(chunk))
+                .where(VERSION.c.fingerprint.in_(fp_chunk))
             )
-        )
-        found.update({(r.asset_id, r.fingerprint): r.definition for r in rows})
+            found.update({(r.asset_id, r.fingerprint): r.definition for r in rows})
     for asset_id in ids:
         for source, ev in evidence.get(asset_id, {}).items():
             if not ev.complete:
@@ -390,7 +392,9 @@ def _restated(conn: Connection, work: _Work, live: set[int], own_fps: dict[str, 
 
 def _needs_definitions(said: Assertion, evidence: dict[str, _Evidence]) -> bool:
     others = len(evidence) - (said.source in evidence)
-    return others > 0 or (not said.declared and said.source in evidence)
+    # An event's own last schema matters to `restate` (partial and untyped fields) only.
+    restates = not said.declared and bool(said.definition.get("fields"))
+    return others > 0 or (restates and said.source in evidence)
 
 
 def _compute(

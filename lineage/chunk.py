@@ -116,6 +116,8 @@ class AssetState:
     props_json: str | None = None
     #: Its sources' latest assertions (`catalog.evidence`); None until loaded.
     evidence: dict[str, Assertion] | None = None
+    #: Source -> fingerprint of the schema it sent last in this chunk (told cheaply).
+    said: dict[str, str] = field(default_factory=dict)
     #: True once an event dropped it (`lifecycleStateChange: DROP`), False once one wrote
     #: it after that, None while no event of the chunk said either.
     dropped: bool | None = None

@@ -219,6 +219,8 @@ class _Chunk(ChunkWriter):
             else:
                 asset.evidence = {}
         source = event_source(e)
+        if asset.said.get(source) == fp:
+            return  # what this job said last, again (the common case)
         new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
         prev = asset.evidence.get(source)
         pending = (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
@@ -232,6 +234,7 @@ class _Chunk(ChunkWriter):
                 self.seen_then[(id(e), asset.uri)] = then_fp
             return
         new = restate(prev, new)
+        asset.said[source] = fp
         if prev is not None and prev.definition == new.definition:
             return
         asset.evidence[source] = new

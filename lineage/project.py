@@ -185,7 +185,7 @@ class _Chunk(ChunkWriter):
     def _dataset(self, ref: DatasetRef, e: ParsedEvent, written: bool = False) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
         if ref.fields is not None:
-            self._assert_schema(asset, ref, e)
+            self._assert_schema(asset, ref, e, written)
         if ref.described:
             asset.facets.update(ref.described)
         if ref.lifecycle == "DROP":
@@ -202,7 +202,9 @@ class _Chunk(ChunkWriter):
                 self.aliases[alias] = (asset, namespace, name)
         return asset
 
-    def _assert_schema(self, asset: AssetState, ref: DatasetRef, e: ParsedEvent) -> None:
+    def _assert_schema(
+        self, asset: AssetState, ref: DatasetRef, e: ParsedEvent, written: bool
+    ) -> None:
         """The event's job asserts the dataset's schema: merged with the other sources'.
 
         A new version when the merged definition changes (in memory, as
@@ -221,6 +223,9 @@ class _Chunk(ChunkWriter):
         source = event_source(e)
         if asset.said.get(source) == fp:
             return  # what this job said last, again (the common case)
+        if not written and fp == asset.fingerprint:
+            asset.said[source] = fp
+            return  # a reader that sees the definition as it is adds nothing to it
         new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
         prev = asset.evidence.get(source)
         pending = (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})

@@ -15,17 +15,29 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col
 
-from catalog.db import Store, insert_rows, update_by_id
+from catalog.db import Store, db_time, insert_rows, update_by_id
 from catalog.errors import InvalidInput
+from catalog.evidence import Assertion, Merged, merge, restate, supersedes
 from catalog.identity import AssetKey, asset_uri
-from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash, utcnow
+from catalog.merge import keeper, merge_assets
+from catalog.models import (
+    Alias,
+    Asset,
+    AssetEvidence,
+    AssetField,
+    AssetVersion,
+    Edge,
+    key_hash,
+    utcnow,
+)
 from catalog.specs import AssetSpec
 from catalog.versioning import diff_definitions, fingerprint
 
@@ -44,6 +56,9 @@ VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 FIELD = AssetField.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
+EVIDENCE = AssetEvidence.__table__  # type: ignore[attr-defined]
+#: What a caller may say of each spec it applies: which source asserts it, and when.
+Sources = dict[str, tuple[str, datetime]]
 
 
 @dataclass(frozen=True)
@@ -144,9 +159,24 @@ class _Work:
     specs: dict[str, AssetSpec]
     existing: dict[str, _Existing]
     fingerprints: dict[str, str]
+    #: The merged definition of each spec's asset (what a new version holds).
     definitions: dict[str, dict[str, Any]]
     observed_only: list[str]
     deletions: list[tuple[int, Change]]
+    #: The merged observations and description of each spec's asset.
+    merged: dict[str, Merged] = field(default_factory=dict)
+    #: The assertion each spec's source makes now, to record (None: nothing new).
+    assertions: dict[str, Assertion] = field(default_factory=dict)
+    #: Evidence rows the new assertions replace.
+    replaced: list[int] = field(default_factory=list)
+    #: Assets whose edges the applied spec declares (its source is the authority).
+    declares_edges: set[str] = field(default_factory=set)
+    #: What each spec's source says now (its time is the new version's `valid_from`).
+    said: dict[str, Assertion] = field(default_factory=dict)
+    #: Assertions older than their source's last: (uri, asset id, definition then, time).
+    late: list[tuple[str, int, dict[str, Any], datetime]] = field(default_factory=list)
+    #: The highest version number of each changed asset (late versions count).
+    tops: dict[int, int] = field(default_factory=dict)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -224,39 +254,263 @@ def _definitions(conn: Connection, asset_ids: Sequence[int]) -> dict[int, dict[s
     return out
 
 
-def _compute(conn: Connection, specs: Iterable[AssetSpec], scopes: Sequence[Scope]) -> _Work:
+@dataclass
+class _Evidence:
+    row_id: int
+    fingerprint: str
+    assertion: Assertion
+    #: False while `assertion.definition` still is to be read from the versions.
+    complete: bool
+
+
+def _load_evidence(conn: Connection, asset_ids: Sequence[int]) -> dict[int, dict[str, _Evidence]]:
+    """Each asset's sources' latest assertions, by source (definitions may be left out)."""
+    out: dict[int, dict[str, _Evidence]] = {}
+    columns = (
+        EVIDENCE.c.id,
+        EVIDENCE.c.asset_id,
+        EVIDENCE.c.source,
+        EVIDENCE.c.fingerprint,
+        EVIDENCE.c.definition,
+        EVIDENCE.c.observed,
+        EVIDENCE.c.description,
+        EVIDENCE.c.asserted_at,
+    )
+    for chunk in _chunks(list(asset_ids)):
+        for row in conn.execute(select(*columns).where(EVIDENCE.c.asset_id.in_(chunk))):
+            assertion = Assertion(
+                row.source,
+                _aware(row.asserted_at),
+                row.definition or {},
+                row.observed or {},
+                row.description,
+            )
+            out.setdefault(row.asset_id, {})[row.source] = _Evidence(
+                row.id,
+                row.fingerprint,
+                assertion,
+                row.definition is not None or not row.fingerprint,
+            )
+    return out
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _complete(conn: Connection, evidence: dict[int, dict[str, _Evidence]], ids: set[int]) -> None:
+    """Read the definitions the evidence of these assets keeps by fingerprint."""
+    wanted = {
+        (asset_id, ev.fingerprint)
+        for asset_id in ids
+        for ev in evidence.get(asset_id, {}).values()
+        if not ev.complete
+    }
+    if not wanted:
+        return
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    fps = sorted({fp for _, fp in wanted})
+    for chunk in _chunks(sorted({a for a, _ in wanted})):
+        for fp_chunk in _chunks(fps):
+            rows = conn.execute(
+                select(VERSION.c.asset_id, VERSION.c.fingerprint, VERSION.c.definition)
+                .where(VERSION.c.asset_id.in_(chunk))
+                .where(VERSION.c.fingerprint.in_(fp_chunk))
+            )
+            found.update({(r.asset_id, r.fingerprint): r.definition for r in rows})
+    for asset_id in ids:
+        for source, ev in evidence.get(asset_id, {}).items():
+            if not ev.complete:
+                definition = found.get((asset_id, ev.fingerprint)) or {}
+                evidence[asset_id][source] = _Evidence(
+                    ev.row_id, ev.fingerprint, replace(ev.assertion, definition=definition), True
+                )
+
+
+def assertions_of(conn: Connection, asset_ids: Iterable[int]) -> dict[int, dict[str, Assertion]]:
+    """Each asset's sources' latest assertions, by source, definitions included."""
+    ids = set(asset_ids)
+    evidence = _load_evidence(conn, sorted(ids))
+    _complete(conn, evidence, ids)
+    return {
+        asset_id: {source: ev.assertion for source, ev in by_source.items()}
+        for asset_id, by_source in evidence.items()
+    }
+
+
+def _top_versions(conn: Connection, asset_ids: Sequence[int]) -> dict[int, int]:
+    """The highest version number of each asset (a late version is not its current one)."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(asset_ids))):
+        rows = conn.execute(
+            select(VERSION.c.asset_id, func.max(VERSION.c.version))
+            .where(VERSION.c.asset_id.in_(chunk))
+            .group_by(VERSION.c.asset_id)
+        )
+        out.update({asset_id: top for asset_id, top in rows})
+    return out
+
+
+def _restated(conn: Connection, work: _Work, live: set[int], own_fps: dict[str, str]) -> set[str]:
+    """The specs a declared source restates exactly, about assets it alone describes (a
+    re-scan of an unchanged source): unchanged, nothing to merge or write. Told from the
+    sources' fingerprints alone, without reading their assertions."""
+    candidates = {
+        uri: old
+        for uri, old in work.existing.items()
+        if uri in work.said and old.id in live and not old.deleted and work.said[uri].declared
+    }
+    if not candidates:
+        return set()
+    sources: dict[int, dict[str, str]] = {}
+    for chunk in _chunks(sorted({old.id for old in candidates.values()})):
+        rows = conn.execute(
+            select(EVIDENCE.c.asset_id, EVIDENCE.c.source, EVIDENCE.c.fingerprint).where(
+                EVIDENCE.c.asset_id.in_(chunk)
+            )
+        )
+        for asset_id, source, fp in rows:
+            sources.setdefault(asset_id, {})[source] = fp
+    quick = set()
+    for uri, old in candidates.items():
+        said, spec = work.said[uri], work.specs[uri]
+        fp = own_fps[uri] = fingerprint(said.definition)
+        if (
+            fp == old.fingerprint
+            and sources.get(old.id) == {said.source: fp}
+            and spec.observed == old.observed
+            and (spec.description or None) == old.description
+        ):
+            quick.add(uri)
+            work.plan.changes.append(
+                Change("unchanged", uri, old.kind, old.version, old.version, fp)
+            )
+    return quick
+
+
+def _needs_definitions(said: Assertion, evidence: dict[str, _Evidence]) -> bool:
+    others = len(evidence) - (said.source in evidence)
+    # An event's own last schema matters to `restate` (partial and untyped fields) only.
+    restates = not said.declared and bool(said.definition.get("fields"))
+    return others > 0 or (restates and said.source in evidence)
+
+
+def _compute(
+    conn: Connection,
+    specs: Iterable[AssetSpec],
+    scopes: Sequence[Scope],
+    origin: str | None = None,
+    sources: Sources | None = None,
+) -> _Work:
     by_uri = _dedupe(specs)
     existing = _load_existing(conn, list(by_uri))
     plan = Plan()
-    fingerprints: dict[str, str] = {}
-    definitions: dict[str, dict[str, Any]] = {}
-    observed_only: list[str] = []
+    work = _Work(plan, by_uri, existing, {}, {}, [], [])
+    now = utcnow()
+    live = {old.id for old in existing.values() if not (old.unresolved or old.version == 0)}
+    said: dict[str, Assertion] = {}
+    for uri, spec in by_uri.items():
+        source, at = (sources or {}).get(uri) or (origin or "unknown", now)
+        said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
+    work.said = said
+    own_fps: dict[str, str] = {}
+    quick = _restated(conn, work, live, own_fps)
+    full = {old.id for uri, old in existing.items() if old.id in live and uri not in quick}
+    evidence = _load_evidence(conn, sorted(full)) if full else {}
+    # The definitions a merge needs: other sources' and an event source's own last one.
+    _complete(
+        conn,
+        evidence,
+        {
+            old.id
+            for uri, old in existing.items()
+            if uri in said and _needs_definitions(said[uri], evidence.get(old.id, {}))
+        },
+    )
     to_diff: list[tuple[str, AssetSpec, _Existing]] = []
 
     for uri, spec in by_uri.items():
-        definition = spec.definition()
-        fp = fingerprint(definition)
-        fingerprints[uri] = fp
-        definitions[uri] = definition
+        if uri in quick:
+            continue
+        new = said[uri]
+        declared = new.declared
+        events_observed = (spec.observed if not declared else {}).get("openlineage")
+        if declared:
+            new = replace(new, observed=spec.observed)
         old = existing.get(uri)
         if old is None or old.unresolved or old.version == 0:
+            definition = new.definition
+            fp = fingerprint(definition)
+            work.fingerprints[uri], work.definitions[uri] = fp, definition
+            work.merged[uri] = Merged(definition, new.source, spec.observed, spec.description)
+            work.assertions[uri] = new
+            work.declares_edges.add(uri)
             plan.changes.append(Change("create", uri, spec.kind, 1, None, fp, None))
-        elif old.deleted or old.fingerprint != fp:
+            continue
+        mine = evidence.get(old.id, {})
+        prev = mine.get(new.source)
+        if prev is not None and not supersedes(prev.assertion, new):
+            # Older than what this source said last: recorded at its time, never current.
+            plan.changes.append(Change("unchanged", uri, old.kind, old.version, old.version))
+            others = [ev.assertion for source, ev in mine.items() if source != new.source]
+            then = merge([*others, new]).definition if others else new.definition
+            if fingerprint(then) != old.fingerprint:
+                work.late.append((uri, old.id, then, new.asserted_at))
+            continue
+        new = restate(prev.assertion if prev else None, new)
+        others = [ev.assertion for source, ev in mine.items() if source != new.source]
+        if events_observed is None:
+            events_observed = old.observed.get("openlineage")
+        if not others:
+            observed = dict(new.observed)
+            if events_observed:
+                observed["openlineage"] = events_observed
+            merged = Merged(new.definition, new.source, observed, new.description)
+        else:
+            merged = merge([*others, new], events_observed)
+        definition = merged.definition
+        if definition is said[uri].definition and uri in own_fps:
+            fp = own_fps[uri]
+        else:
+            fp = fingerprint(definition)
+        work.fingerprints[uri], work.definitions[uri], work.merged[uri] = fp, definition, merged
+        own_fp = fp if definition is new.definition else fingerprint(new.definition)
+        if (
+            prev is None
+            or prev.fingerprint != own_fp
+            or prev.assertion.observed != new.observed
+            or prev.assertion.description != new.description
+        ):
+            work.assertions[uri] = new
+            if prev is not None:
+                work.replaced.append(prev.row_id)
+        if merged.authority == new.source:
+            work.declares_edges.add(uri)
+        # An event never brings back what a scan no longer finds.
+        revives = declared or not any(a.declared and a.definition for a in others)
+        if (old.deleted and revives) or (not old.deleted and old.fingerprint != fp):
             to_diff.append((uri, spec, old))
         else:
-            plan.changes.append(Change("unchanged", uri, spec.kind, old.version, old.version, fp))
-            if spec.observed != old.observed or (spec.description or None) != old.description:
-                observed_only.append(uri)
+            plan.changes.append(Change("unchanged", uri, old.kind, old.version, old.version, fp))
+            if merged.observed != old.observed or (merged.description or None) != old.description:
+                work.observed_only.append(uri)
 
     old_definitions = _definitions(conn, [old.id for _, _, old in to_diff])
-    for uri, spec, old in to_diff:
-        diff = diff_definitions(old_definitions.get(old.id), definitions[uri])
+    work.tops = _top_versions(
+        conn, [old.id for _, _, old in to_diff] + [a for _, a, _, _ in work.late]
+    )
+    for uri, _spec, old in to_diff:
+        definition = work.definitions[uri]
+        diff = diff_definitions(old_definitions.get(old.id), definition)
         action = "restore" if old.deleted else "update"
+        kind = definition.get("kind", old.kind)
+        number = work.tops.get(old.id, old.version) + 1
         plan.changes.append(
-            Change(action, uri, spec.kind, old.version + 1, old.version, fingerprints[uri], diff)
+            Change(action, uri, kind, number, old.version, work.fingerprints[uri], diff)
         )
 
-    deletions: list[tuple[int, Change]] = []
     claimed = {old.id for old in existing.values()}
     for namespace in sorted({scope.namespace for scope in scopes}):
         rows = conn.execute(
@@ -286,21 +540,27 @@ def _compute(conn: Connection, specs: Iterable[AssetSpec], scopes: Sequence[Scop
                 row.current_version,
                 row.fingerprint,
             )
-            deletions.append((row.id, change))
+            work.deletions.append((row.id, change))
             plan.changes.append(change)
 
     plan.changes.sort(key=lambda c: (c.uri, c.action))
-    return _Work(plan, by_uri, existing, fingerprints, definitions, observed_only, deletions)
+    return work
 
 
-def plan(store: Store, specs: Iterable[AssetSpec], scopes: Sequence[Scope] = ()) -> Plan:
+def plan(
+    store: Store,
+    specs: Iterable[AssetSpec],
+    scopes: Sequence[Scope] = (),
+    origin: str | None = None,
+) -> Plan:
     """What applying `specs` would change; writes nothing.
 
     `scopes` are the parts of the catalog the specs describe in full: assets
-    there that the specs leave out are deleted.
+    there that the specs leave out are deleted. `origin` is the source that
+    asserts them (`scan URL`): its assertion is merged with other sources'.
     """
     with store.engine.connect() as conn:
-        return _compute(conn, specs, scopes).plan
+        return _compute(conn, specs, scopes, origin).plan
 
 
 def apply(
@@ -349,9 +609,14 @@ def apply_in(
     specs: Iterable[AssetSpec],
     scopes: Sequence[Scope] = (),
     origin: str | None = None,
+    sources: Sources | None = None,
 ) -> Plan:
-    """`apply` inside a transaction the caller holds (for ingesters and connectors)."""
-    work = _compute(conn, specs, scopes)
+    """`apply` inside a transaction the caller holds (for ingesters and connectors).
+
+    `sources` says, by URI, which source asserts a spec and when (an event's
+    job and time); the others are asserted by `origin`, now.
+    """
+    work = _compute(conn, specs, scopes, origin, sources)
     _write(conn, work, origin)
     work.plan.applied = True
     return work.plan
@@ -361,11 +626,18 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
     now = utcnow()
     changes = [c for c in work.plan.changes if c.action in ("create", "update", "restore")]
 
+    def source(uri: str) -> str | None:
+        said = work.assertions.get(uri)
+        return said.source if said is not None else origin
+
     # New assets first, so that versions and edges can point at them.
     fresh = [c for c in changes if c.action == "create" and c.uri not in work.existing]
     ids: dict[str, int] = {uri: old.id for uri, old in work.existing.items()}
     if fresh:
-        rows = [_asset_row(work.specs[c.uri], work.fingerprints[c.uri], origin, now) for c in fresh]
+        rows = [
+            _asset_row(work.specs[c.uri], work.fingerprints[c.uri], source(c.uri), now)
+            for c in fresh
+        ]
         ids.update(_insert_returning_ids(conn, rows))
 
     if changes:
@@ -378,7 +650,8 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
                 "diff": c.diff or diff_definitions(None, work.definitions[c.uri]),
                 "breaking": bool(c.diff and c.diff.get("breaking")),
                 "restored": c.action == "restore",
-                "origin": origin,
+                "origin": source(c.uri),
+                "valid_from": work.said[c.uri].asserted_at if c.uri in work.said else now,
                 "created_at": now,
             }
             for c in changes
@@ -390,19 +663,9 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             version_rows,
         ).all()
         field_rows = [
-            (
-                version_id,
-                asset_id,
-                position,
-                f.name,
-                f.type,
-                f.nullable,
-                f.default,
-                f.description,
-                _json(f.attributes),
-            )
+            row
             for (version_id, asset_id), c in zip(version_ids, changes, strict=True)
-            for position, f in enumerate(work.specs[c.uri].fields)
+            for row in _field_rows(version_id, asset_id, work.definitions[c.uri])
         ]
         insert_rows(conn, "asset_field", _FIELD_COLUMNS, field_rows, frozenset({"attributes"}))
 
@@ -417,18 +680,20 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
                         "kind": c.kind,
                         "current_version": c.version,
                         "fingerprint": c.fingerprint,
-                        "description": work.specs[c.uri].description,
-                        "observed": work.specs[c.uri].observed,
+                        "description": work.merged[c.uri].description,
+                        "observed": work.merged[c.uri].observed,
                         "observed_at": now,
                         "deleted": False,
                         "unresolved": False,
-                        "origin": origin,
+                        "origin": source(c.uri),
                         "updated_at": now,
                     }
                     for c in updated
                 ],
             )
-        _sync_edges(conn, work, [c.uri for c in changes], ids, origin, now)
+        _sync_edges(
+            conn, work, [c.uri for c in changes if c.uri in work.declares_edges], ids, origin, now
+        )
 
     if work.observed_only:
         update_by_id(
@@ -437,8 +702,8 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             [
                 {
                     "id": ids[uri],
-                    "observed": work.specs[uri].observed,
-                    "description": work.specs[uri].description,
+                    "observed": work.merged[uri].observed,
+                    "description": work.merged[uri].description,
                     "observed_at": now,
                 }
                 for uri in work.observed_only
@@ -446,14 +711,132 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
         )
 
     if work.deletions:
-        deleted_ids = [asset_id for asset_id, _ in work.deletions]
-        for chunk in _chunks(deleted_ids):
-            conn.execute(
-                update(ASSET).where(ASSET.c.id.in_(chunk)).values(deleted=True, updated_at=now)
-            )
-            conn.execute(delete(EDGE).where(EDGE.c.origin_id.in_(chunk)))
+        mark_deleted(conn, [asset_id for asset_id, _ in work.deletions], now)
 
+    _record_evidence(conn, work, ids, now)
+    _record_late(conn, work, now)
     _add_aliases(conn, work, ids, now)
+
+
+def _record_late(conn: Connection, work: _Work, now: datetime) -> None:
+    """A version as late assertions say it was, at their time: history, not current.
+
+    Its diff is against the version that was true just before that time.
+    """
+    for uri, asset_id, definition, at in work.late:
+        before = conn.execute(
+            select(VERSION.c.definition)
+            .where(VERSION.c.asset_id == asset_id)
+            .where(VERSION.c.valid_from <= at)
+            .order_by(VERSION.c.valid_from.desc(), VERSION.c.version.desc())
+            .limit(1)
+        ).scalar()
+        diff = diff_definitions(before, definition)
+        version_id = conn.execute(
+            insert(VERSION).returning(VERSION.c.id),
+            {
+                "asset_id": asset_id,
+                "version": work.tops.get(asset_id, 0) + 1,
+                "fingerprint": fingerprint(definition),
+                "definition": definition,
+                "diff": diff,
+                "breaking": bool(diff.get("breaking")),
+                "restored": False,
+                "origin": work.said[uri].source,
+                "valid_from": at,
+                "created_at": now,
+            },
+        ).scalar_one()
+        rows = _field_rows(version_id, asset_id, definition)
+        insert_rows(conn, "asset_field", _FIELD_COLUMNS, rows, frozenset({"attributes"}))
+
+
+def _field_rows(
+    version_id: int, asset_id: int, definition: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The `asset_field` rows (`_FIELD_COLUMNS`) of one version's definition."""
+    return [
+        (
+            version_id,
+            asset_id,
+            position,
+            f["name"],
+            f.get("type", ""),
+            f.get("nullable", True),
+            f.get("default"),
+            f.get("description"),
+            _json(f.get("attributes") or {}),
+        )
+        for position, f in enumerate(definition.get("fields", []))
+    ]
+
+
+def mark_deleted(conn: Connection, asset_ids: Sequence[int], now: datetime) -> None:
+    """Mark assets deleted (a full scan no longer finds them, an event dropped them).
+
+    Their history stays; the edges they declared go; the edges of what reads
+    them stay, so the readers can be told they are at risk.
+    """
+    for chunk in _chunks(list(asset_ids)):
+        conn.execute(
+            update(ASSET).where(ASSET.c.id.in_(chunk)).values(deleted=True, updated_at=now)
+        )
+        conn.execute(delete(EDGE).where(EDGE.c.origin_id.in_(chunk)))
+
+
+def mark_live(conn: Connection, asset_ids: Sequence[int], now: datetime) -> None:
+    """Mark deleted assets live again (an event wrote one after it was dropped)."""
+    for chunk in _chunks(list(asset_ids)):
+        conn.execute(
+            update(ASSET)
+            .where(ASSET.c.id.in_(chunk))
+            .where(ASSET.c.deleted.is_(True))
+            .values(deleted=False, updated_at=now)
+        )
+
+
+def _record_evidence(conn: Connection, work: _Work, ids: dict[str, int], now: datetime) -> None:
+    """Each source's new assertion replaces its last one (kept by fingerprint when it
+    is the definition just versioned, so a scan does not store it twice)."""
+    for chunk in _chunks(work.replaced):
+        conn.execute(delete(EVIDENCE).where(EVIDENCE.c.id.in_(chunk)))
+    rows = []
+    for uri, said in work.assertions.items():
+        merged_fp = work.fingerprints[uri]
+        same = said.definition is work.definitions[uri]
+        fp = merged_fp if same else (fingerprint(said.definition) if said.definition else "")
+        rows.append(
+            (
+                ids[uri],
+                said.source,
+                key_hash(said.source),
+                fp,
+                None if same else _json_or_null(said.definition),
+                _json(said.observed),
+                said.description,
+                db_time(conn, said.asserted_at),
+                db_time(conn, now),
+            )
+        )
+    insert_rows(conn, "asset_evidence", _EVIDENCE_COLUMNS, rows, _EVIDENCE_JSON)
+
+
+_EVIDENCE_COLUMNS = (
+    "asset_id",
+    "source",
+    "source_hash",
+    "fingerprint",
+    "definition",
+    "observed",
+    "description",
+    "asserted_at",
+    "recorded_at",
+)
+_EVIDENCE_JSON = frozenset({"definition", "observed"})
+
+
+def _json_or_null(value: dict[str, Any]) -> str | None:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else None
 
 
 _FIELD_COLUMNS = (
@@ -596,6 +979,14 @@ def _add_aliases(conn: Connection, work: _Work, ids: dict[str, int], now: Any) -
     if not wanted:
         return
     known = _load_existing(conn, list(wanted))
+    for alias_uri in list(wanted):
+        asset_id, _key = wanted[alias_uri]
+        other = known.get(alias_uri)
+        if other is not None and other.id != asset_id:
+            # Both names were assets of their own: one thing, merged.
+            keep, gone = keeper(conn, asset_id, other.id)
+            merge_assets(conn, keep, gone, now)
+            wanted = {u: (keep if a == gone else a, k) for u, (a, k) in wanted.items()}
     rows = [
         {
             "asset_id": asset_id,

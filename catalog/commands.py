@@ -119,9 +119,13 @@ def show(app: AppContext, asset: str, as_json: bool) -> None:
             echo(f"  {title}:")
             for key, value in sorted(values.items()):
                 echo(f"    {key}: {_compact(value)}")
-    for key in ("aliases",):
-        for value in data[key]:
-            echo(f"  alias: {value}")
+    merged = {m["uri"]: m["merged_at"] for m in data["merged"]}
+    for value in data["aliases"]:
+        note = f" (an asset of its own until merged {merged[value]})" if value in merged else ""
+        echo(f"  alias: {value}{note}")
+    for said in data["sources"]:
+        what = f"{len(said['fields'])} fields" if "fields" in said else "observations"
+        echo(f"  source: {said['source']} ({what}, as of {said['asserted_at']})")
     for direction in ("upstream", "downstream"):
         for edge in data[direction]:
             echo(f"  {direction}: {edge['uri']} ({edge['kind']})")
@@ -152,10 +156,16 @@ def _diff_line(diff: dict[str, object]) -> str:
 @JSON_OPTION
 @pass_app
 def history(app: AppContext, asset: str, as_json: bool) -> None:
-    """List ASSET's versions, oldest first, each with its diff to the one before.
+    """List ASSET's versions in the order they were true, each with its diff to the one before.
 
-    With --json: an array of objects with version, fingerprint, created_at,
-    origin, restored and diff (added, removed, changed, breaking).
+    TRUE SINCE is when a version became true (its source's time: the event's
+    eventTime, the scan's time); LEARNED is when steward recorded it. An event
+    that arrives after a newer one is recorded at its time and never becomes
+    current (the current version is marked *).
+
+    With --json: an array of objects with version, fingerprint, valid_from,
+    created_at, current, origin, restored and diff (added, removed, changed,
+    breaking).
     """
     with app.reading_store().session() as session:
         versions = version_history(session, resolve(session, asset))
@@ -163,10 +173,11 @@ def history(app: AppContext, asset: str, as_json: bool) -> None:
         echo_json(versions)
         return
     echo_table(
-        ["VERSION", "CREATED", "FINGERPRINT", "CHANGE"],
+        ["VERSION", "TRUE SINCE", "LEARNED", "FINGERPRINT", "CHANGE"],
         [
             (
-                v["version"],
+                f"{v['version']}{'*' if v['current'] else ''}",
+                v["valid_from"],
                 v["created_at"],
                 v["fingerprint"][:12],
                 "created"

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,14 @@ def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> No
         .values({c: bindparam(f"b_{c}") for c in columns})
     )
     conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+
+def db_time(conn: Connection, value: datetime) -> Any:
+    """A timestamp as the catalog stores it (naive UTC; SQLite: SQLAlchemy's text form)."""
+    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if conn.dialect.name == "sqlite":
+        return naive.isoformat(" ", "microseconds")
+    return naive
 
 
 def insert_rows(

@@ -8,12 +8,13 @@ kept exactly: PostgreSQL identifiers are case-sensitive.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from catalog.errors import InvalidInput
-from catalog.secrets import mask_url
+from catalog.secrets import mask_message, mask_url
 
 #: Default ports, filled in when a namespace leaves them out.
 DEFAULT_PORTS: dict[str, int] = {
@@ -75,12 +76,22 @@ def _netloc(host: str, port: int | None) -> str:
     return f"{shown}:{port}" if port is not None else shown
 
 
+#: Schemes whose `user@` is part of the identity: Azure's `container@account`
+#: (OpenLineage naming: `abfss://{container}@{service}.dfs.core.windows.net`).
+USERINFO_IS_IDENTITY = frozenset({"abfs", "abfss", "wasb", "wasbs"})
+
+
 @lru_cache(maxsize=8192)
 def normalize_namespace(namespace: str) -> str:
     """Normalise a namespace: lowercase scheme and host, default port, no credentials.
 
     Namespaces that are not URLs (OpenLineage allows any string, e.g. a
     scheduler's name) are kept as given, without surrounding white space.
+    Only `user:password@` is a credential (dropped); Azure's
+    `container@account` is identity (kept), a database user (`user@`) is
+    neither and is dropped, and so are JDBC properties (`;user=...`). Multi-host authorities (`oracle://h1:1521,h2:1522`,
+    a Kafka bootstrap list) keep every host, each normalised. Raises
+    `InvalidInput` for a port that is not a number in range.
     """
     text = namespace.strip()
     if not text:
@@ -91,19 +102,68 @@ def normalize_namespace(namespace: str) -> str:
         raise InvalidInput("namespace contains a NUL character")
     if "://" not in text:
         return text
-    parts = _split(text)
-    scheme = SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
-    try:
-        port = parts.port
-    except ValueError as err:
-        raise InvalidInput(f"namespace {redact_url(text)!r} has an invalid port") from err
+    scheme_text, rest = text.split("://", 1)
+    scheme = SCHEME_ALIASES.get(scheme_text.lower(), scheme_text.lower())
+    authority, slash, path = rest.partition("/")
+    # JDBC properties (`sqlserver://h:1433;user=u;password=p`) are not identity.
+    authority = authority.split(";", 1)[0]
+    path = (slash + path).split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    keep = ""
+    if at and ":" not in userinfo and scheme in USERINFO_IS_IDENTITY:
+        keep = userinfo + "@"
+    if "," in hosts:
+        netloc = ",".join(_host_port(scheme, h, text) for h in hosts.split(",") if h.strip())
+        return f"{scheme}://{keep}{netloc}{path}"
+    parts = _split(f"{scheme}://{hosts}{path}")
+    port = _port(parts, text)
     host = (parts.hostname or "").lower()
     if not host:
         # local storage and repositories: the namespace is the path
         return f"{scheme}://{parts.path.rstrip('/') or '/'}"
     if port is None:
         port = DEFAULT_PORTS.get(scheme)
-    return urlunsplit((scheme, _netloc(host, port), parts.path.rstrip("/"), "", ""))
+    return urlunsplit((scheme, keep + _netloc(host, port), parts.path.rstrip("/"), "", ""))
+
+
+def _host_port(scheme: str, item: str, text: str) -> str:
+    """One host of a multi-host authority, normalised as a single one is."""
+    parts = _split(f"{scheme}://{item.strip()}")
+    port = _port(parts, text)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise InvalidInput(f"namespace {redact_url(text)!r} has an empty host")
+    return _netloc(host, port if port is not None else DEFAULT_PORTS.get(scheme))
+
+
+def _port(parts: SplitResult, text: str) -> int | None:
+    try:
+        return parts.port
+    except ValueError as err:
+        raise InvalidInput(f"namespace {redact_url(text)!r} has an invalid port") from err
+
+
+def read_namespace(namespace: str) -> tuple[str, str | None]:
+    """A producer's namespace: normalised, or kept verbatim with a warning.
+
+    What steward cannot read (a port placeholder such as `database://host:port`)
+    is never a reason to drop an event: the namespace is kept as given (without
+    credentials) and the warning says so. Empty, NUL and overlong namespaces
+    still raise `InvalidInput`.
+    """
+    try:
+        return normalize_namespace(namespace), None
+    except InvalidInput as err:
+        text = namespace.strip()
+        if (
+            not text
+            or "\x00" in text
+            or len(text.encode("utf-8", "surrogatepass")) > MAX_NAMESPACE_BYTES
+        ):
+            raise
+        kept = re.sub(r"(://)[^/@]*:[^/@]*@", r"\1", text).split("?", 1)[0]
+        kept = mask_message(kept)
+        return kept, f"{err}; kept verbatim"
 
 
 def _split(text: str) -> SplitResult:

@@ -87,6 +87,9 @@ class AssetVersion(SQLModel, table=True):
     #: True for the version that records the asset coming back after deletion.
     restored: bool = False
     origin: str | None = Field(default=None, sa_type=Text)
+    #: When it became true (its source's time: the event's, the scan's).
+    valid_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: When the catalog learned it.
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -119,6 +122,35 @@ class Alias(SQLModel, table=True):
     name: str = Field(sa_type=Text)
     uri: str = Field(sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: When this name was an asset of its own, merged into this one (`catalog.merge`).
+    merged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AssetEvidence(SQLModel, table=True):
+    """One source's latest assertion about an asset (see `catalog.evidence`).
+
+    `definition` is NULL when it equals the definition of the asset's version
+    with this `fingerprint` (the common case: one source), so that a scan
+    does not store every definition twice.
+    """
+
+    __tablename__ = "asset_evidence"
+    __table_args__ = (UniqueConstraint("asset_id", "source_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True)
+    #: `scan postgres://HOST:PORT/DB`, `openlineage NAMESPACE/JOB`, `spec`, ...
+    source: str = Field(sa_type=Text)
+    source_hash: str = Field(max_length=64)
+    #: Fingerprint of the definition this source asserts ('' for none).
+    fingerprint: str = Field(default="", max_length=64)
+    definition: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    observed: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    description: str | None = Field(default=None, sa_type=Text)
+    #: When the source asserted it (the event's time, the scan's time).
+    asserted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: When the catalog learned it.
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Edge(SQLModel, table=True):
@@ -134,6 +166,9 @@ class Edge(SQLModel, table=True):
     origin_id: int = Field(foreign_key="asset.id", index=True)
     #: Field-level mapping: target field -> source fields.
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    #: How each target field comes from each source field (OpenLineage column lineage
+    #: `transformations`: type, subtype, description, masking): target -> source -> list.
+    transformations: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

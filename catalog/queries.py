@@ -14,7 +14,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from catalog.errors import Ambiguous, NotFound
-from catalog.models import Alias, Asset, AssetField, AssetVersion, Edge, key_hash
+from catalog.evidence import Assertion, assertion_json
+from catalog.models import Alias, Asset, AssetEvidence, AssetField, AssetVersion, Edge, key_hash
 from catalog.versioning import diff_definitions
 
 #: The version of the JSON documents steward prints (`--json`, exports).
@@ -199,9 +200,10 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
         .where(AssetVersion.asset_id == asset.id)
         .where(AssetVersion.version == asset.current_version)
     ).first()
-    aliases = session.exec(
-        select(Alias.uri).where(Alias.asset_id == asset.id).order_by(col(Alias.uri))
+    alias_rows = session.exec(
+        select(Alias).where(Alias.asset_id == asset.id).order_by(col(Alias.uri))
     ).all()
+    aliases = [a.uri for a in alias_rows]
     upstream = session.exec(
         select(Asset.uri, Edge.kind)
         .join(Edge, col(Edge.source_id) == col(Asset.id))
@@ -223,6 +225,10 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
             "created_at": _iso(asset.created_at),
             "updated_at": _iso(asset.updated_at),
             "aliases": list(aliases),
+            "merged": [
+                {"uri": a.uri, "merged_at": _iso(a.merged_at)} for a in alias_rows if a.merged_at
+            ],
+            "sources": sources_of(session, asset),
             "upstream": sorted(
                 ({"uri": u, "kind": k} for u, k in set(upstream)),
                 key=lambda e: (e["uri"], e["kind"]),
@@ -236,23 +242,53 @@ def show_asset(session: Session, asset: Asset) -> dict[str, Any]:
     return out
 
 
+def sources_of(session: Session, asset: Asset) -> list[dict[str, Any]]:
+    """Which source said what about the asset, and when (its evidence, oldest first)."""
+    rows = session.exec(
+        select(AssetEvidence)
+        .where(AssetEvidence.asset_id == asset.id)
+        .order_by(col(AssetEvidence.asserted_at), col(AssetEvidence.source))
+    ).all()
+    kept = {r.fingerprint for r in rows if r.definition is None and r.fingerprint}
+    by_fp: dict[str, dict[str, Any]] = {}
+    if kept:
+        for v in session.exec(
+            select(AssetVersion)
+            .where(AssetVersion.asset_id == asset.id)
+            .where(col(AssetVersion.fingerprint).in_(kept))
+        ):
+            by_fp[v.fingerprint] = v.definition
+    out = []
+    for r in rows:
+        definition = r.definition if r.definition is not None else by_fp.get(r.fingerprint, {})
+        said = Assertion(r.source, r.asserted_at, definition, r.observed, r.description)
+        out.append({**assertion_json(said), "recorded_at": _iso(r.recorded_at)})
+    return out
+
+
 def history(session: Session, asset: Asset) -> list[dict[str, Any]]:
-    """The asset's versions, oldest first, each with its diff against the one before."""
+    """The asset's versions in the order they were true (oldest first), each with its diff
+    against the one before, when it became true (`valid_from`: its source's time) and
+    when the catalog learned it (`created_at`). A late event's version is history, never
+    `current`."""
     versions = session.exec(
         select(AssetVersion)
         .where(AssetVersion.asset_id == asset.id)
         .order_by(col(AssetVersion.version))
     ).all()
+    ordered = sorted(versions, key=lambda v: (v.valid_from or v.created_at, v.version))
     return [
         {
             "version": v.version,
             "fingerprint": v.fingerprint,
+            "valid_from": _iso(v.valid_from or v.created_at),
             "created_at": _iso(v.created_at),
+            "current": v.version == asset.current_version,
             "origin": v.origin,
             "restored": v.restored,
             "diff": v.diff,
         }
-        for v in versions
+        for v in ordered
     ]
 
 

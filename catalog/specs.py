@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog.identity import AssetKey, asset_uri, normalize_namespace
+from catalog.identity import AssetKey, asset_uri, read_namespace
 
 #: Asset kinds the catalog knows. Connectors may use others; these are the
 #: ones the lineage rules and reports understand.
@@ -67,7 +67,7 @@ class EdgeSpec(BaseModel):
     @field_validator("source_namespace")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        return normalize_namespace(value)
+        return read_namespace(value)[0]
 
     @property
     def source(self) -> AssetKey:
@@ -98,12 +98,12 @@ class AssetSpec(BaseModel):
     @field_validator("namespace")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        return normalize_namespace(value)
+        return read_namespace(value)[0]
 
     @field_validator("aliases")
     @classmethod
     def _normalise_aliases(cls, value: list[AssetKey]) -> list[AssetKey]:
-        return [AssetKey.of(key.namespace, key.name) for key in value]
+        return [AssetKey(read_namespace(key.namespace)[0], key.name) for key in value]
 
     @property
     def key(self) -> AssetKey:

@@ -46,9 +46,32 @@ def sha256_held(data: bytes) -> str:
 
 
 def _fields_by_name(definition: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Every field by name, nested ones (a struct's, OpenLineage's `fields` of a field) at
+    any depth as `parent.child`."""
     if not definition:
         return {}
-    return {field["name"]: field for field in definition.get("fields", [])}
+    out: dict[str, dict[str, Any]] = {}
+    for item in definition.get("fields", []):
+        out[item["name"]] = item
+        nested = (item.get("attributes") or {}).get("fields")
+        if isinstance(nested, list):
+            _nested_fields(item["name"], nested, out)
+    return out
+
+
+def _nested_fields(prefix: str, items: list[Any], out: dict[str, dict[str, Any]]) -> None:
+    stack = [(prefix, items)]
+    while stack:
+        parent, children = stack.pop()
+        for child in children:
+            if not isinstance(child, dict) or not isinstance(child.get("name"), str):
+                continue
+            name = f"{parent}.{child['name']}"
+            out[name] = {"name": name, "type": child.get("type") or ""}
+            if child.get("description"):
+                out[name]["description"] = child["description"]
+            if isinstance(child.get("fields"), list) and child["fields"]:
+                stack.append((name, child["fields"]))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -66,9 +89,12 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
     `change` (`retyped`, `nullability`, `default`, `description`, `attribute`,
     `property`, `kind`, `upstream`), `from`, `to` and whether it is `breaking`.
 
+    Nested fields (a struct's) are compared at any depth, named `parent.child`.
     Breaking: a removed or retyped field, a field that became NOT NULL, an
     added NOT NULL field without a default, a changed kind, or a change of a
-    property the new definition lists in `breaking_properties`.
+    property the new definition lists in `breaking_properties`. A field that
+    gains or loses a type (untyped: an event that did not say) and a kind that
+    becomes or was the generic `dataset` are refinements, not breaking.
     """
     old_fields = _fields_by_name(old)
     new_fields = _fields_by_name(new)
@@ -110,7 +136,11 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
                 )
             if _same(before, after):
                 continue
-            is_breaking = change == "retyped" or (change == "nullability" and not after)
+            # A type learned or lost ('' is untyped: an event that did not say) is
+            # what a witness knows, not a change of the data.
+            is_breaking = (change == "retyped" and bool(before) and bool(after)) or (
+                change == "nullability" and not after
+            )
             if change == "attribute":
                 for item in _attribute_changes(name, before or {}, after or {}):
                     changed.append(item)
@@ -135,10 +165,10 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
                 "change": "kind",
                 "from": old.get("kind"),
                 "to": new.get("kind"),
-                "breaking": True,
+                "breaking": GENERIC_KIND not in (old.get("kind"), new.get("kind")),
             }
         )
-        breaking = True
+        breaking = breaking or changed[-1]["breaking"]
     old_props: Mapping[str, Any] = old.get("properties", {}) or {}
     new_props: Mapping[str, Any] = new.get("properties", {}) or {}
     for key in sorted(set(old_props) | set(new_props)):
@@ -171,6 +201,8 @@ def diff_definitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
     return {"added": added, "removed": removed, "changed": changed, "breaking": breaking}
 
 
+#: The kind of an asset that events name without saying what it is.
+GENERIC_KIND = "dataset"
 #: Field attributes whose change breaks every reader: a vector's dimension or distance.
 #: A vector field whose dimension, distance or embedding model changes is a breaking change:
 #: its vectors no longer answer the queries they used to (pgvector comments name the model).
@@ -191,5 +223,5 @@ def _attribute_changes(
             "breaking": key in BREAKING_ATTRIBUTES,
         }
         for key in sorted(set(before) | set(after))
-        if not _same(before.get(key), after.get(key))
+        if key != "fields" and not _same(before.get(key), after.get(key))
     ]

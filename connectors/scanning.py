@@ -59,7 +59,7 @@ def run_scan(
     store = open_store()
     source = result.origin or redact_url(url)
     if plan_only:
-        outcome = plan(store, result.specs, result.scopes)
+        outcome = plan(store, result.specs, result.scopes, origin=result.origin)
     else:
         try:
             outcome = write_scan(store, result)

@@ -30,6 +30,16 @@ def lineage() -> None:
     """What feeds what: walk the lineage graph from an asset."""
 
 
+def _how(kinds: list[dict[str, Any]] | None) -> str:
+    """`(DIRECT/AGGREGATION, masked)`: how a field comes from another, where told."""
+    if not kinds:
+        return ""
+    parts = ["/".join(str(k[x]) for x in ("type", "subtype") if k.get(x)) for k in kinds]
+    if any(k.get("masking") for k in kinds):
+        parts.append("masked")
+    return f" ({', '.join(p for p in parts if p)})"
+
+
 def _walk(
     app: AppContext,
     asset: str,
@@ -66,9 +76,10 @@ def _walk(
     if with_fields:
         for edge in walk.edges:
             for target, sources in sorted(edge.fields.items()):
+                how = edge.transformations.get(target, {})
                 echo(
                     f"  {edge.target}.{target} <- "
-                    + ", ".join(f"{edge.source}.{s}" for s in sources)
+                    + ", ".join(f"{edge.source}.{s}{_how(how.get(s))}" for s in sources)
                 )
     if walk.partial:
         info(f"partial: {walk.reason}")
@@ -105,7 +116,12 @@ def _walk_command(direction: str) -> click.Command:
         show_default=True,
         help="Seconds the walk may take.",
     )
-    @click.option("--fields", "with_fields", is_flag=True, help="Show field-level lineage.")
+    @click.option(
+        "--fields",
+        "with_fields",
+        is_flag=True,
+        help="Show field-level lineage and its transformations (masked ones marked).",
+    )
     @JSON_OPTION
     @pass_app
     def command(
@@ -220,7 +236,7 @@ def check(
     \b
     Rules: stale_embeddings, embedding_mismatch, embedding_drift,
     source_newer_than_index, feature_definition_skew, feature_value_skew,
-    breaking_schema_change, unresolved_reference.
+    breaking_schema_change, unresolved_reference, dropped_dataset_read.
 
     Findings are stored with first and last seen; one no longer found is
     resolved. Everything downstream of an error is marked at risk. Exit code

@@ -13,6 +13,7 @@ from sqlalchemy import (
     select,
 )
 
+from catalog.evidence import Assertion
 from catalog.models import (
     Alias,
     Asset,
@@ -72,8 +73,11 @@ RUNS_BY_UUID = (
 )
 ALIAS_HASHES = select(ALIAS.c.key_hash).where(_any(ALIAS.c.key_hash))
 OBSERVED_BY_ID = select(ASSET.c.id, ASSET.c.observed).where(_any(ASSET.c.id))
-VERSION_IDS = select(VERSION.c.id, VERSION.c.asset_id, VERSION.c.version).where(
-    _any(VERSION.c.asset_id)
+#: Version ids by fingerprint (the latest of equal ones: a restore repeats one).
+VERSION_IDS = (
+    select(VERSION.c.id, VERSION.c.asset_id, VERSION.c.fingerprint)
+    .where(_any(VERSION.c.asset_id))
+    .order_by(VERSION.c.id)
 )
 RUN_IDS = select(RUN.c.id, RUN.c.run_uuid).where(_any(RUN.c.run_uuid))
 LINKS_BY_RUN = (
@@ -111,6 +115,13 @@ class AssetState:
     observed: dict[str, Any] | None = None
     props: dict[str, Any] | None = None
     props_json: str | None = None
+    #: Its sources' latest assertions (`catalog.evidence`); None until loaded.
+    evidence: dict[str, Assertion] | None = None
+    #: Source -> fingerprint of the schema it sent last in this chunk (told cheaply).
+    said: dict[str, str] = field(default_factory=dict)
+    #: True once an event dropped it (`lifecycleStateChange: DROP`), False once one wrote
+    #: it after that, None while no event of the chunk said either.
+    dropped: bool | None = None
 
     @property
     def ours(self) -> bool:
@@ -121,7 +132,8 @@ class AssetState:
 class RunLink:
     asset: AssetState
     direction: str
-    version: int = 0
+    #: The fingerprint of the dataset's version the run saw (None: none yet).
+    fingerprint: str | None = None
     version_id: int | None = None
     facets: dict[str, Any] = field(default_factory=dict)
     row_id: int | None = None
@@ -146,7 +158,7 @@ class RunState:
 class Caches(Protocol):
     """What a chunk keeps between chunks: facts that never change."""
 
-    version_ids: ByteLRU[tuple[int, int], int]
+    version_ids: ByteLRU[tuple[int, str], int]
     fingerprints: ByteLRU[Any, str]
 
 
@@ -160,7 +172,9 @@ class ChunkState:
         self.runs: dict[str, RunState] = {}
         self.pending: list[tuple[AssetState, str, dict[str, Any]]] = []
         self.aliases: dict[str, tuple[AssetState, str, str]] = {}
-        self.new_version_ids: dict[tuple[int, int], int] = {}
+        self.new_version_ids: dict[tuple[int, str], int] = {}
+        #: (event, dataset URI) -> the fingerprint a late event's schema had at its time.
+        self.seen_then: dict[tuple[int, str], str] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         hashes = {key_hash(uri): uri for uri in uris}
@@ -217,6 +231,9 @@ class ChunkState:
             for mapping in (props.get("columnLineage") or {}).values():
                 for sources in mapping.values():
                     named.update(src for src, _ in sources)
+            for mapping in (props.get("columnTransformations") or {}).values():
+                for sources in mapping.values():
+                    named.update(src for src, _, _ in sources)
         missing = named - set(self.assets)
         if missing:
             self._load_assets(missing)

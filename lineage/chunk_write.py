@@ -6,22 +6,14 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    insert,
-)
-
-from catalog.apply import apply_in, ensure_assets
+from catalog.apply import apply_in, ensure_assets, mark_deleted, mark_live
 from catalog.db import insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
-    key_hash,
     utcnow,
 )
+from catalog.writes import add_aliases, add_edges, set_observed
 from lineage.chunk import (
-    ALIAS,
-    ALIAS_HASHES,
-    ASSET,
-    EDGE,
     OBSERVED_BY_ID,
     ORIGIN,
     RUN_IDS,
@@ -53,33 +45,24 @@ class ChunkWriter(ChunkState):
                 a.id = ids[a.uri]
         changed = self._merge_observed()
         self._apply_pending(now)
+        dropped = {a.id for a in self.assets.values() if a.dropped and a.id is not None}
+        if dropped:
+            mark_deleted(conn, sorted(dropped), now)
+        written = {a.id for a in self.assets.values() if a.dropped is False and a.id is not None}
+        if written:
+            mark_live(conn, sorted(written), now)
         self._write_runs(now)
-        if changed:
-            update_by_id(
-                conn,
-                ASSET,
-                [{"id": a.id, "observed": a.observed, "observed_at": now} for a in changed],
-            )
+        set_observed(conn, [(a.id, a.observed or {}) for a in changed if a.id is not None], now)
         if self.aliases:
-            known = {
-                r.key_hash
-                for part in chunks([key_hash(u) for u in self.aliases])
-                for r in conn.execute(ALIAS_HASHES, {"keys": part})
-            }
-            rows = [
-                {
-                    "asset_id": asset.id,
-                    "key_hash": key_hash(uri),
-                    "namespace": namespace,
-                    "name": name,
-                    "uri": uri,
-                    "created_at": now,
-                }
-                for uri, (asset, namespace, name) in self.aliases.items()
-                if key_hash(uri) not in known
-            ]
-            if rows:
-                conn.execute(insert(ALIAS), rows)
+            add_aliases(
+                conn,
+                [
+                    (asset.id, namespace, name, uri)
+                    for uri, (asset, namespace, name) in self.aliases.items()
+                    if asset.id is not None
+                ],
+                now,
+            )
 
     def _merge_observed(self) -> list[AssetState]:
         """Merge the facets seen into each asset's observations; the changed assets."""
@@ -113,7 +96,8 @@ class ChunkWriter(ChunkState):
                 self._job_spec(a, p) if k == "job" else self._dataset_spec(a, p["fields"])
                 for a, k, p in wave
             ]
-            apply_in(self.conn, specs, origin=ORIGIN)
+            sources = {a.uri: p["source"] for a, k, p in wave if k == "dataset"}
+            apply_in(self.conn, specs, origin=ORIGIN, sources=sources)
             edges: list[dict[str, Any]] = []
             for job, kind, props in wave:
                 if kind != "job":
@@ -125,12 +109,19 @@ class ChunkWriter(ChunkState):
                     for out_field, sources in mapping.items():
                         for src_uri, src_field in sources:
                             by_pair[(src_uri, out_uri)].setdefault(out_field, []).append(src_field)
+                how: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+                for out_uri, mapping in (props.get("columnTransformations") or {}).items():
+                    for out_field, sources in mapping.items():
+                        for src_uri, src_field, kinds in sources:
+                            pair = how[(self.assets[src_uri].uri, out_uri)]
+                            pair.setdefault(out_field, {})[src_field] = kinds
                 for (src_uri, out_uri), mapping in by_pair.items():
                     source = self.assets[src_uri]
                     target = self.assets[out_uri]
-                    edges.append(self._edge(job, source, target, "column_lineage", mapping, now))
-            if edges:
-                self.conn.execute(insert(EDGE), edges)
+                    edge = self._edge(job, source, target, "column_lineage", mapping, now)
+                    edge["transformations"] = how.get((source.uri, out_uri)) or None
+                    edges.append(edge)
+            add_edges(self.conn, edges)
 
     @staticmethod
     def _edge(
@@ -147,11 +138,12 @@ class ChunkWriter(ChunkState):
             "kind": kind,
             "origin_id": origin.id,
             "fields": fields,
+            "transformations": None,
             "created_at": now,
         }
 
-    def _version_id(self, asset_id: int, version: int) -> int | None:
-        key = (asset_id, version)
+    def _version_id(self, asset_id: int, fingerprint: str) -> int | None:
+        key = (asset_id, fingerprint)
         return self.projector.version_ids.get(key) or self.new_version_ids.get(key)
 
     def _write_runs(self, now: datetime) -> None:
@@ -160,13 +152,13 @@ class ChunkWriter(ChunkState):
         wanted = {
             io.asset.id
             for io in ios
-            if io.version > 0
+            if io.fingerprint
             and io.asset.id is not None
-            and self._version_id(io.asset.id, io.version) is None
+            and self._version_id(io.asset.id, io.fingerprint) is None
         }
         for part in chunks(sorted(a for a in wanted if a is not None)):
             rows = conn.execute(VERSION_IDS, {"keys": part})
-            self.new_version_ids.update({(r.asset_id, r.version): r.id for r in rows})
+            self.new_version_ids.update({(r.asset_id, r.fingerprint): r.id for r in rows})
         fresh = [run for run in self.runs.values() if run.id is None]
         stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
         if fresh:
@@ -192,8 +184,8 @@ class ChunkWriter(ChunkState):
                     continue
                 assert io.asset.id is not None
                 version_id = io.version_id
-                if version_id is None and io.version > 0:
-                    version_id = self._version_id(io.asset.id, io.version)
+                if version_id is None and io.fingerprint:
+                    version_id = self._version_id(io.asset.id, io.fingerprint)
                 if io.row_id is None:
                     new_rows.append(
                         (run.id, io.asset.id, version_id, io.direction, dumps(io.facets))

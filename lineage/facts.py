@@ -17,7 +17,7 @@ from sqlmodel import select as sm_select
 
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.embeddings import strongest
-from catalog.models import Asset, AssetVersion, ModelBinding, ModelInUse, Profile
+from catalog.models import Asset, AssetVersion, Edge, ModelBinding, ModelInUse, Profile
 from catalog.profiles import KIND as VECTOR_SAMPLE
 from catalog.profiles import StoredSample, samples_of
 from catalog.querying import QueryBindings, load_query_bindings
@@ -28,6 +28,7 @@ ASSET = Asset.__table__  # type: ignore[attr-defined]
 VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 IN_USE = ModelInUse.__table__  # type: ignore[attr-defined]
 PROFILE = Profile.__table__  # type: ignore[attr-defined]
+EDGE = Edge.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Facts:
     feature_samples: dict[str, dict[str, FeatureSample]] = field(default_factory=dict)
     #: What embeds the queries of each index (index bindings, purposes).
     queries: QueryBindings = field(default_factory=lambda: QueryBindings({}, {}, {}))
+    #: Deleted (dropped) assets that live assets still read: uri -> the readers' uris.
+    dropped_readers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_facts(conn: Connection, session: Session) -> Facts:
@@ -118,12 +121,30 @@ def load_facts(conn: Connection, session: Session) -> Facts:
         by_id[r.id] = facts
 
     out = Facts(graph=graph, assets=assets)
+    _load_dropped_readers(conn, out)
     _load_bindings(session, out, by_id)
     _load_models(conn, out, by_id)
     _load_trained_on(conn, out)
     _load_samples(conn, session, out, by_id)
     out.queries = load_query_bindings(session)
     return out
+
+
+def _load_dropped_readers(conn: Connection, out: Facts) -> None:
+    source, reader = ASSET.alias("source"), ASSET.alias("reader")
+    rows = conn.execute(
+        select(source.c.uri, reader.c.uri)
+        .select_from(EDGE)
+        .join(source, source.c.id == EDGE.c.source_id)
+        .join(reader, reader.c.id == EDGE.c.target_id)
+        .where(source.c.deleted.is_(True))
+        .where(reader.c.deleted.is_(False))
+        .where(EDGE.c.origin_id != EDGE.c.source_id)
+    )
+    found: dict[str, set[str]] = defaultdict(set)
+    for dropped, user in rows:
+        found[dropped].add(user)
+    out.dropped_readers = {uri: sorted(users) for uri, users in sorted(found.items())}
 
 
 def _load_bindings(session: Session, out: Facts, by_id: dict[int, AssetFacts]) -> None:

@@ -51,11 +51,15 @@ class EdgeInfo:
     kind: str
     #: target field -> source fields, where known.
     fields: dict[str, list[str]]
+    #: target field -> source field -> how (column lineage transformations), where given.
+    transformations: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
     def to_json(self, with_fields: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "target": self.target, "kind": self.kind}
         if with_fields and self.fields:
             out["fields"] = self.fields
+        if with_fields and self.transformations:
+            out["transformations"] = self.transformations
         return out
 
 
@@ -113,8 +117,15 @@ class LineageGraph:
         graph._g.add_nodes_from(nodes)
         # Fields as text: most edges have none, and parsing "{}" 300,000 times is waste.
         merged: dict[tuple[str, str, str], dict[str, list[str]]] = {}
-        edges = select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind, cast(EDGE.c.fields, Text))
-        for source_id, target_id, kind, fields in conn.execute(edges):
+        how: dict[tuple[str, str, str], dict[str, Any]] = {}
+        edges = select(
+            EDGE.c.source_id,
+            EDGE.c.target_id,
+            EDGE.c.kind,
+            cast(EDGE.c.fields, Text),
+            cast(EDGE.c.transformations, Text),
+        )
+        for source_id, target_id, kind, fields, kinds in conn.execute(edges):
             source, target = by_id.get(source_id), by_id.get(target_id)
             if source is None or target is None:
                 continue
@@ -124,7 +135,12 @@ class LineageGraph:
                 merged[key].update(parsed)
             else:
                 merged[key] = parsed
-        graph._g.add_edges_from((s, t, k, {"fields": f}) for (s, t, k), f in merged.items())
+            if kinds and kinds not in ("{}", "null"):
+                how.setdefault(key, {}).update(json.loads(kinds))
+        graph._g.add_edges_from(
+            (s, t, k, {"fields": f, **({"how": how[s, t, k]} if (s, t, k) in how else {})})
+            for (s, t, k), f in merged.items()
+        )
         # Which embedding model built which index: an edge from the model.
         model = ASSET.alias("model")
         built = (
@@ -184,7 +200,7 @@ class LineageGraph:
         uri = self.canonical(uri)
         return sorted(
             (
-                EdgeInfo(s, t, k, d["fields"])
+                EdgeInfo(s, t, k, d["fields"], d.get("how") or {})
                 for s, t, k, d in self._g.in_edges(uri, keys=True, data=True)
             ),
             key=lambda e: (e.source, e.kind),
@@ -194,7 +210,7 @@ class LineageGraph:
         uri = self.canonical(uri)
         return sorted(
             (
-                EdgeInfo(s, t, k, d["fields"])
+                EdgeInfo(s, t, k, d["fields"], d.get("how") or {})
                 for s, t, k, d in self._g.out_edges(uri, keys=True, data=True)
             ),
             key=lambda e: (e.target, e.kind),
@@ -223,7 +239,9 @@ class LineageGraph:
                     source, target = (
                         (other, current) if direction == "upstream" else (current, other)
                     )
-                    walk.edges.append(EdgeInfo(source, target, kind, data["fields"]))
+                    walk.edges.append(
+                        EdgeInfo(source, target, kind, data["fields"], data.get("how") or {})
+                    )
                 if other not in seen:
                     seen[other] = distance + 1
                     queue.append(other)

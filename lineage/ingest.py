@@ -26,17 +26,12 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog.db import Store, insert_rows, update_by_id, write_failure
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
-    Alias,
-    Asset,
-    AssetField,
-    AssetVersion,
-    Edge,
     RawEvent,
     Run,
     RunDataset,
@@ -44,6 +39,7 @@ from catalog.models import (
 )
 from catalog.secrets import mask_text, mask_value, may_hold_secrets
 from catalog.versioning import sha256_held
+from catalog.writes import forget_projection
 from lineage.chunk import ORIGIN
 from lineage.openlineage import (
     MAX_DATASETS,
@@ -552,23 +548,9 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _reset_projections(conn: Connection) -> None:
-    asset = Asset.__table__  # type: ignore[attr-defined]
-    ours = select(asset.c.id).where(asset.c.origin == ORIGIN).scalar_subquery()
     conn.execute(delete(RunDataset.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(Run.__table__))  # type: ignore[attr-defined]
-    edge = Edge.__table__  # type: ignore[attr-defined]
-    conn.execute(delete(edge).where(edge.c.origin_id.in_(ours)))
-    alias = Alias.__table__  # type: ignore[attr-defined]
-    conn.execute(delete(alias).where(alias.c.asset_id.in_(ours)))
-    fields = AssetField.__table__  # type: ignore[attr-defined]
-    conn.execute(delete(fields).where(fields.c.asset_id.in_(ours)))
-    versions = AssetVersion.__table__  # type: ignore[attr-defined]
-    conn.execute(delete(versions).where(versions.c.asset_id.in_(ours)))
-    conn.execute(
-        update(asset)
-        .where(asset.c.origin == ORIGIN)
-        .values(current_version=0, fingerprint=None, unresolved=True, observed={})
-    )
+    forget_projection(conn, ORIGIN)
 
 
 # -- reading files ----------------------------------------------------------------------

@@ -4,9 +4,11 @@ Lenient where real producers are sloppy, strict where identity is at stake:
 
 - rejected (`EventRejected`, naming the field): an event that is not a JSON
   object, a RunEvent without a UUID `run.runId`, a job or dataset without
-  `namespace`/`name`, an `eventTime` that is missing or not a date-time, a
-  namespace that cannot be read (e.g. an invalid port);
-- accepted with a warning: a naive `eventTime` (taken as UTC), no `producer`
+  `namespace`/`name`, an `eventTime` that is missing or not a date-time, an
+  empty or overlong namespace;
+- accepted with a warning: a namespace steward cannot normalise (a port
+  placeholder such as `database://host:port`: kept verbatim), a naive
+  `eventTime` (taken as UTC), no `producer`
   or `schemaURL`, facets without `_producer`, unknown or custom facets (kept
   as they are), an unknown `eventType` (taken as OTHER), and a malformed
   *standard* facet (kept in the raw event, left out of the projections).
@@ -27,7 +29,7 @@ from uuid import UUID
 import orjson
 
 from catalog.errors import InvalidInput
-from catalog.identity import asset_uri, normalize_namespace
+from catalog.identity import asset_uri, read_namespace
 from catalog.versioning import sha256_held
 from lineage.facets import CACHED_AT_MOST, check_facets, is_text, is_uuid, parse_time
 from lineage.lru import ByteLRU
@@ -77,6 +79,14 @@ class DatasetRef:
     uri: str = ""
     #: The facets that describe rather than define it (all but `DEFINING_FACETS`).
     described: dict[str, Any] = field(default_factory=dict)
+    #: `lifecycleStateChange`: DROP, TRUNCATE, OVERWRITE, RENAME, ALTER, CREATE (or None).
+    lifecycle: str | None = None
+    #: A RENAME's `previousIdentifier`, as (namespace, name).
+    previous: tuple[str, str] | None = None
+    #: Column lineage `transformations` (where given): output field -> source -> list.
+    transformations: dict[str, dict[tuple[str, str, str], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(slots=True)
@@ -261,16 +271,28 @@ class DecodeFailed:
 
 
 #: The same few namespaces come in every event: normalise each once.
-_normalized = lru_cache(maxsize=4096)(normalize_namespace)
+_normalized = lru_cache(maxsize=4096)(read_namespace)
 
 
-def _namespace(value: Any, where: str) -> str:
+def _namespace(value: Any, where: str, warnings: list[str]) -> str:
+    """A namespace normalised; one steward cannot read is kept verbatim, with a warning."""
     if not is_text(value):
         raise EventRejected(f"{where}.namespace", "is required (a non-empty string)")
     try:
-        return _normalized(value)
+        namespace, warning = _normalized(value)
     except InvalidInput as err:
         raise EventRejected(f"{where}.namespace", str(err), status=400) from None
+    if warning is not None:
+        warnings.append(f"{where}.namespace: {warning}")
+    return namespace
+
+
+def _other_namespace(value: str, where: str, warnings: list[str]) -> str:
+    """A namespace named inside a facet (symlinks, column lineage, parent)."""
+    namespace, warning = _normalized(value)
+    if warning is not None:
+        warnings.append(f"{where}: {warning}")
+    return namespace
 
 
 def _name(value: Any, where: str) -> str:
@@ -346,6 +368,9 @@ def _dataset(
         ref.column_lineage,
         ref.uri,
         ref.described,
+        ref.lifecycle,
+        ref.previous,
+        ref.transformations,
     )
 
 
@@ -353,7 +378,7 @@ def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[st
     """A dataset (but its input/output facets), with its warnings and unproduced facets."""
     warnings: list[str] = []
     unproduced: list[str] = []
-    namespace = _namespace(item.get("namespace"), where)
+    namespace = _namespace(item.get("namespace"), where, warnings)
     name = _name(item.get("name"), where)
     facets = check_facets(item.get("facets"), f"{where}.facets", warnings, unproduced)
     ref = DatasetRef(
@@ -367,26 +392,72 @@ def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[st
     if schema is not None and not schema.get("_deleted"):
         ref.fields = schema["fields"]
         ref.schema_key = _schema_key(schema["fields"])
+    change = facets.get("lifecycleStateChange")
+    if change is not None and not change.get("_deleted"):
+        ref.lifecycle = str(change["lifecycleStateChange"]).upper()
+        previous = change.get("previousIdentifier")
+        if (
+            isinstance(previous, dict)
+            and is_text(previous.get("namespace"))
+            and is_text(previous.get("name"))
+        ):
+            at = f"{where}.facets.lifecycleStateChange.previousIdentifier"
+            old = (_other_namespace(previous["namespace"], at, warnings), previous["name"])
+            ref.previous = old
     links = facets.get("symlinks")
     if links is not None and not links.get("_deleted"):
         for i, ident in enumerate(links["identifiers"]):
             try:
-                ref.symlinks.append((normalize_namespace(ident["namespace"]), ident["name"]))
+                at = f"{where}.facets.symlinks.identifiers[{i}]"
+                namespace = _other_namespace(ident["namespace"], at, warnings)
+                ref.symlinks.append((namespace, ident["name"]))
             except InvalidInput as err:
                 warnings.append(f"{where}.facets.symlinks.identifiers[{i}]: {err}; ignored")
     lineage = facets.get("columnLineage")
     if lineage is not None and not lineage.get("_deleted"):
+        at = f"{where}.facets.columnLineage"
         for out_field, spec in lineage["fields"].items():
-            sources = []
-            for src in spec["inputFields"]:
-                try:
-                    sources.append(
-                        (normalize_namespace(src["namespace"]), src["name"], src["field"])
-                    )
-                except InvalidInput as err:
-                    warnings.append(f"{where}.facets.columnLineage.fields.{out_field}: {err}")
-            ref.column_lineage[out_field] = sources
+            _column_sources(
+                ref, out_field, spec["inputFields"], f"{at}.fields.{out_field}", warnings
+            )
+        # Dataset-level dependencies (INDIRECT: JOIN, FILTER, SORT, ...): the output as a
+        # whole depends on these fields, named `*`.
+        dataset = lineage.get("dataset")
+        if isinstance(dataset, list):
+            items = [d for d in dataset if isinstance(d, dict) and _is_field_ref(d)]
+            if items:
+                _column_sources(ref, "*", items, f"{at}.dataset", warnings)
     return ref, warnings, unproduced
+
+
+def _is_field_ref(item: dict[str, Any]) -> bool:
+    return all(is_text(item.get(k)) for k in ("namespace", "name", "field"))
+
+
+#: The keys of a column lineage transformation that are kept.
+TRANSFORMATION_KEYS = ("type", "subtype", "description", "masking")
+
+
+def _column_sources(
+    ref: DatasetRef, out_field: str, items: list[Any], at: str, warnings: list[str]
+) -> None:
+    sources = list(ref.column_lineage.get(out_field, []))
+    for src in items:
+        try:
+            namespace = _other_namespace(src["namespace"], at, warnings)
+        except InvalidInput as err:
+            warnings.append(f"{at}: {err}")
+            continue
+        key = (namespace, src["name"], src["field"])
+        sources.append(key)
+        kept = [
+            {k: t[k] for k in TRANSFORMATION_KEYS if k in t and t[k] not in (None, "")}
+            for t in src.get("transformations") or []
+            if isinstance(t, dict)
+        ]
+        if any(kept):
+            ref.transformations.setdefault(out_field, {})[key] = [t for t in kept if t]
+    ref.column_lineage[out_field] = sources
 
 
 def _datasets(
@@ -467,7 +538,7 @@ def parse_event(
     job = value.get("job")
     if not isinstance(job, dict):
         raise EventRejected("job", "is required (an object with namespace and name)")
-    parsed.job_namespace = _namespace(job.get("namespace"), "job")
+    parsed.job_namespace = _namespace(job.get("namespace"), "job", warnings)
     parsed.job_name = _name(job.get("name"), "job")
     parsed.job_facets = check_facets(job.get("facets"), "job.facets", warnings, unproduced)
     inputs = value.get("inputs")
@@ -499,7 +570,9 @@ def parse_event(
         try:
             parsed.parent = ParentRef(
                 str(UUID(parent["run"]["runId"])),
-                normalize_namespace(parent["job"]["namespace"]),
+                _other_namespace(
+                    parent["job"]["namespace"], "run.facets.parent.job.namespace", warnings
+                ),
                 parent["job"]["name"],
             )
         except InvalidInput as err:

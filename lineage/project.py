@@ -12,9 +12,12 @@ Decisions:
 - A dataset named without a `schema` facet is only referenced (an
   unresolved placeholder if never seen); it never gets a version with no
   fields.
-- A dataset a connector registered (a resolved asset whose origin is not
-  `openlineage`) keeps its scanned definition: events link runs to its
-  current version and never re-version it from their `schema` facet.
+- A `schema` facet is its job's assertion about the dataset (the job is the
+  source, the event's time its time); the dataset's definition is the merge
+  of all sources' latest assertions (`catalog.evidence`): a scan's typed
+  schema outranks the events', a partial one removes nothing, an older
+  event arriving late never replaces a newer one. A version only when the
+  merge changes.
 - A job's version is defined by its inputs, outputs, code facets
   (`sourceCode`, `sourceCodeLocation`, `sql`) and column lineage. While a run
   is going, new inputs or outputs are added to the job; when it ends, the
@@ -33,7 +36,11 @@ from sqlalchemy import (
     Connection,
 )
 
+from catalog.apply import assertions_of
+from catalog.evidence import EVENT_SOURCE, Assertion, merge, restate, supersedes
 from catalog.identity import asset_uri
+from catalog.merge import keeper, merge_assets, rename_asset
+from catalog.models import utcnow
 from catalog.versioning import fingerprint
 from lineage.chunk import AssetState, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
@@ -48,6 +55,9 @@ from lineage.openlineage import (
     job_code,
 )
 
+#: Lifecycle changes after which a dropped dataset exists again.
+RECREATED = frozenset({"CREATE", "OVERWRITE"})
+
 
 class Projector:
     """Projects chunks of events; caches facts that never change (version ids)."""
@@ -55,7 +65,7 @@ class Projector:
     def __init__(self, cache_size: int = 64 * 1024 * 1024) -> None:
         # Bounded: half the budget each (a version id costs its entry; a
         # fingerprint its key, which may hold a schema's JSON).
-        self.version_ids: ByteLRU[tuple[int, int], int] = ByteLRU(cache_size // 2)
+        self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 2)
         self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
 
     def clear(self) -> None:
@@ -83,6 +93,8 @@ class _Chunk(ChunkWriter):
             for ref in (*e.inputs, *e.outputs):
                 uris.add(ref.uri)
                 uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
+                if ref.previous is not None:
+                    uris.add(asset_uri(*ref.previous))
                 for sources in ref.column_lineage.values():
                     uris.update(asset_uri(ns, n) for ns, n, _ in sources)
             if e.job_uri is not None:
@@ -93,38 +105,158 @@ class _Chunk(ChunkWriter):
                 uris.add(e.parent.job_uri)
                 run_ids.add(e.parent.run_id)
         self._load_assets(uris)
+        self._tie_symlinks(events)
         self._load_runs(run_ids)
         self._load_job_props()
+        self._load_evidence(events)
         for e in events:
             self._play(e)
         self._write()
 
-    def _dataset(self, ref: DatasetRef) -> AssetState:
+    def _own_fingerprint(self, asset: AssetState, ref: DatasetRef) -> str:
+        """Fingerprint of the definition the event's `schema` facet alone gives."""
+        assert ref.fields is not None
+        key = (asset.uri, ref.schema_key)
+        fp = self.projector.fingerprints.get(key)
+        if fp is None:
+            fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
+            size = len(asset.uri) + len(ref.schema_key)
+            if size <= CACHED_AT_MOST:
+                self.projector.fingerprints.put(key, fp, size + 64)
+        return fp
+
+    def _tie_symlinks(self, events: list[ParsedEvent]) -> None:
+        """Two names a `symlinks` facet ties are one asset, whichever arrived first.
+
+        A name never seen becomes the known one's; two known assets are merged
+        in the catalog (`catalog.merge`), and reloaded.
+        """
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                for namespace, name in ref.symlinks:
+                    self._tie(ref, asset_uri(namespace, name), renamed=False)
+                if ref.previous is not None:
+                    self._tie(ref, asset_uri(*ref.previous), renamed=True)
+
+    def _tie(self, ref: DatasetRef, other_uri: str, renamed: bool) -> None:
+        """One asset for `ref` and `other_uri`; after a RENAME, under `ref`'s name."""
+        primary = self.assets.get(ref.uri)
+        other = self.assets.get(other_uri)
+        if other is None or other is primary:
+            return
+        if primary is None and renamed and other.id is not None:
+            rename_asset(self.conn, other.id, ref.namespace, ref.name, utcnow())
+            named = {u for u, a in self.assets.items() if a is other} | {ref.uri}
+        elif primary is None:
+            self.assets[ref.uri] = other
+            self.aliases[ref.uri] = (other, ref.namespace, ref.name)
+            return
+        else:
+            assert primary.id is not None and other.id is not None
+            if renamed:
+                keep, gone = primary.id, other.id
+            else:
+                keep, gone = keeper(self.conn, primary.id, other.id)
+            merge_assets(self.conn, keep, gone, utcnow())
+            named = {u for u, a in self.assets.items() if a is primary or a is other}
+        for uri in named:
+            self.assets.pop(uri, None)
+        self._load_assets(named)
+
+    def _load_evidence(self, events: list[ParsedEvent]) -> None:
+        """The sources' assertions of the datasets whose schema an event may change."""
+        wanted: dict[int, AssetState] = {}
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                asset = self.assets.get(ref.uri)
+                if (
+                    ref.fields is None
+                    or asset is None
+                    or asset.id is None
+                    or asset.version == 0
+                    or asset.evidence is not None
+                ):
+                    continue
+                if self._own_fingerprint(asset, ref) != asset.fingerprint:
+                    wanted[asset.id] = asset
+        if wanted:
+            found = assertions_of(self.conn, wanted)
+            for asset_id, asset in wanted.items():
+                asset.evidence = dict(found.get(asset_id, {}))
+
+    def _dataset(self, ref: DatasetRef, e: ParsedEvent, written: bool = False) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
-        if ref.fields is not None and asset.ours:
-            key = (asset.uri, ref.schema_key)
-            fp = self.projector.fingerprints.get(key)
-            if fp is None:
-                fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
-                size = len(asset.uri) + len(ref.schema_key)
-                if size <= CACHED_AT_MOST:
-                    self.projector.fingerprints.put(key, fp, size + 64)
-            if fp != asset.fingerprint:
-                asset.version += 1
-                asset.fingerprint = fp
-                self.pending.append((asset, "dataset", {"fields": ref.fields}))
+        if ref.fields is not None:
+            self._assert_schema(asset, ref, e, written)
         if ref.described:
             asset.facets.update(ref.described)
-        for namespace, name in ref.symlinks:
+        if ref.lifecycle == "DROP":
+            asset.dropped = True
+        elif written and (ref.fields is not None or ref.lifecycle in RECREATED):
+            asset.dropped = False  # written again: it exists
+        links = list(ref.symlinks)
+        if ref.previous is not None:
+            links.append(ref.previous)
+        for namespace, name in links:
             alias = asset_uri(namespace, name)
             if alias != asset.uri and alias not in self.assets:
                 self.assets[alias] = asset
                 self.aliases[alias] = (asset, namespace, name)
         return asset
 
+    def _assert_schema(
+        self, asset: AssetState, ref: DatasetRef, e: ParsedEvent, written: bool
+    ) -> None:
+        """The event's job asserts the dataset's schema: merged with the other sources'.
+
+        A new version when the merged definition changes (in memory, as
+        `catalog.apply` will find it when the chunk is written).
+        """
+        assert ref.fields is not None
+        fp = self._own_fingerprint(asset, ref)
+        if asset.evidence is None:
+            if asset.id is not None and asset.version > 0:
+                if fp == asset.fingerprint:
+                    return  # what it says is the definition already (the common case)
+                found = assertions_of(self.conn, [asset.id])
+                asset.evidence = dict(found.get(asset.id, {}))
+            else:
+                asset.evidence = {}
+        source = event_source(e)
+        if asset.said.get(source) == fp:
+            return  # what this job said last, again (the common case)
+        if not written and fp == asset.fingerprint:
+            asset.said[source] = fp
+            return  # a reader that sees the definition as it is adds nothing to it
+        new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
+        prev = asset.evidence.get(source)
+        pending = (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
+        if not supersedes(prev, new):
+            # Older than what this job said last: a version at its time, never current.
+            others = [a for name, a in asset.evidence.items() if name != source]
+            then = merge([*others, new]).definition if others else new.definition
+            then_fp = fingerprint(then)
+            if then_fp != asset.fingerprint:
+                self.pending.append(pending)
+                self.seen_then[(id(e), asset.uri)] = then_fp
+            return
+        new = restate(prev, new)
+        asset.said[source] = fp
+        if prev is not None and prev.definition == new.definition:
+            return
+        asset.evidence[source] = new
+        if prev is None and len(asset.evidence) == 1:
+            merged_fp = fp  # its only source: the definition is what it says
+        else:
+            merged_fp = fingerprint(merge(asset.evidence.values()).definition)
+        self.pending.append(pending)
+        if merged_fp != asset.fingerprint:
+            asset.version += 1
+            asset.fingerprint = merged_fp
+
     def _play(self, e: ParsedEvent) -> None:
-        inputs = [self._dataset(ref) for ref in e.inputs]
-        outputs = [self._dataset(ref) for ref in e.outputs]
+        inputs = [self._dataset(ref, e) for ref in e.inputs]
+        outputs = [self._dataset(ref, e, written=True) for ref in e.outputs]
         if e.kind == "dataset" or e.job_uri is None:
             return
         assert e.job_namespace is not None and e.job_name is not None
@@ -140,9 +272,13 @@ class _Chunk(ChunkWriter):
                 )
             self._advance(run, e)
             for ref, asset in zip(e.inputs, inputs, strict=True):
-                self._link(run, asset, "input", run_facets(ref))
+                self._link(
+                    run, asset, "input", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                )
             for ref, asset in zip(e.outputs, outputs, strict=True):
-                self._link(run, asset, "output", run_facets(ref))
+                self._link(
+                    run, asset, "output", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                )
             if e.parent is not None:
                 parent_job = self._asset(
                     e.parent.job_uri, e.parent.job_namespace, e.parent.job_name, "job"
@@ -188,15 +324,23 @@ class _Chunk(ChunkWriter):
             run.ended_at = when
 
     def _link(
-        self, run: RunState, asset: AssetState, direction: str, facets: dict[str, Any]
+        self,
+        run: RunState,
+        asset: AssetState,
+        direction: str,
+        facets: dict[str, Any],
+        then: str | None = None,
     ) -> None:
+        """Link the run to the dataset's version it saw: the current one, or `then`'s
+        (the fingerprint of the version a late event's schema was true at its time)."""
+        seen = then or asset.fingerprint
         key = (asset.uri, direction)
         io = run.io.get(key)
         if io is None:
             io = RunLink(asset, direction)
             run.io[key] = io
-        if io.version != asset.version or (io.version_id is None and asset.version > 0):
-            io.version, io.version_id, io.dirty = asset.version, None, True
+        if io.fingerprint != seen or (io.version_id is None and asset.version > 0):
+            io.fingerprint, io.version_id, io.dirty = seen, None, True
         if facets:
             merged = {**io.facets, **facets}
             if merged != io.facets:
@@ -223,6 +367,7 @@ class _Chunk(ChunkWriter):
             run_in = run_in | set(current.get("inputs", []))
             run_out = run_out | set(current.get("outputs", []))
         lineage: dict[str, Any] = dict(current.get("columnLineage") or {})
+        how: dict[str, Any] = dict(current.get("columnTransformations") or {})
         for ref, asset in zip(e.outputs, outputs, strict=True):
             if ref.column_lineage:
                 lineage[asset.uri] = {
@@ -232,6 +377,14 @@ class _Chunk(ChunkWriter):
                     )
                     for out, sources in sorted(ref.column_lineage.items())
                 }
+                how.pop(asset.uri, None)
+            if ref.transformations:
+                how[asset.uri] = {
+                    out: sorted(
+                        [asset_uri(ns, n), f, kinds] for (ns, n, f), kinds in sources.items()
+                    )
+                    for out, sources in sorted(ref.transformations.items())
+                }
         props: dict[str, Any] = {"inputs": sorted(run_in), "outputs": sorted(run_out)}
         code: dict[str, Any] = {k: current[k] for k in JOB_CODE_FACETS if k in current}
         code.update(job_code(e.job_facets))
@@ -239,6 +392,9 @@ class _Chunk(ChunkWriter):
         lineage = {uri: value for uri, value in lineage.items() if uri in run_out}
         if lineage:
             props["columnLineage"] = lineage
+        how = {uri: value for uri, value in how.items() if uri in lineage}
+        if how:
+            props["columnTransformations"] = how
         text = canonical(props)
         if text == job.props_json and job.version > 0:
             return
@@ -254,6 +410,13 @@ class _Chunk(ChunkWriter):
             job.version += 1
             job.fingerprint = fp
             self.pending.append((job, "job", props))
+
+
+def event_source(e: ParsedEvent) -> str:
+    """The source an event speaks for: its job (else its producer)."""
+    if e.job_uri is not None:
+        return f"{EVENT_SOURCE} {e.job_uri}"
+    return f"{EVENT_SOURCE} {e.producer or ''}".rstrip()
 
 
 def _same_job(

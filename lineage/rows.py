@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     JSON,
     Column,
-    Connection,
     MetaData,
     Table,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
 
+from catalog.db import db_time
 from catalog.models import RawEvent, Run, RunDataset
+
+__all__ = ["RAW_W", "RUN_DATASET_W", "RUN_W", "db_time", "dumps"]
 
 
 class JSONText(TypeDecorator[str]):
@@ -44,14 +45,6 @@ _WRITE = MetaData()
 RUN_W = _write_table(Run.__table__)  # type: ignore[attr-defined]
 RUN_DATASET_W = _write_table(RunDataset.__table__)  # type: ignore[attr-defined]
 RAW_W = _write_table(RawEvent.__table__)  # type: ignore[attr-defined]
-
-
-def db_time(conn: Connection, value: datetime) -> Any:
-    """A timestamp as the catalog stores it (naive UTC; SQLite: SQLAlchemy's text form)."""
-    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if conn.dialect.name == "sqlite":
-        return naive.isoformat(" ", "microseconds")
-    return naive
 
 
 def dumps(value: Any) -> str:

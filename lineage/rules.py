@@ -54,10 +54,14 @@ class Finding:
     at_risk: list[dict[str, Any]] = field(default_factory=list)
     #: The acknowledgement that holds for it (who, when, why, until), once recorded.
     acknowledged: dict[str, Any] | None = None
+    #: The assets that identify the finding, when not all of `assets` do (a breaking
+    #: change is the changed asset's, whichever readers it has now): the id stays the
+    #: same for as long as the condition lasts.
+    identity: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
-        text = "\x1f".join([self.rule, self.key, *self.assets])
+        text = "\x1f".join([self.rule, self.key, *(self.identity or self.assets)])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
@@ -503,17 +507,25 @@ def _broken_fields(diff: dict[str, Any]) -> dict[str, str]:
     return broken
 
 
+def _within(name: str, parent: str) -> bool:
+    """Whether field `name` is `parent` or nested in it (`address.zip` in `address`)."""
+    return name == parent or name.startswith(parent + ".")
+
+
 def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w$]){re.escape(name.lower())}(?![\w$])", text.lower()) is not None
 
 
 def _reads(
     reader: AssetFacts | None, edge_fields: dict[str, list[str]], broken: dict[str, str]
-) -> list[str] | None:
-    """The broken fields a reader uses; None when it uses none of them."""
+) -> tuple[list[str], bool] | None:
+    """The broken fields a reader uses, and whether that is known (field-level lineage,
+    a transformation naming them) or assumed (a whole-asset edge); None when it uses
+    none of them."""
     if edge_fields:
-        used = sorted({f for sources in edge_fields.values() for f in sources if f in broken})
-        return used or None
+        named = {f for sources in edge_fields.values() for f in sources}
+        used = sorted(b for b in broken if any(_within(b, f) or _within(f, b) for f in named))
+        return (used, True) if used else None
     if reader is not None and reader.kind == "feature_set":
         text = " ".join(
             str(v)
@@ -523,8 +535,8 @@ def _reads(
         )
         if text:
             used = sorted(name for name in broken if _mentions(text, name))
-            return used or None
-    return sorted(broken)  # no field-level lineage: assume it reads the whole asset
+            return (used, True) if used else None
+    return sorted(broken), False  # no field-level lineage: assume it reads the whole asset
 
 
 def breaking_schema_change(facts: Facts, settings: Settings) -> list[Finding]:
@@ -548,13 +560,16 @@ def breaking_schema_change(facts: Facts, settings: Settings) -> list[Finding]:
                 reader is not None
                 and reader.version_created_at
                 and asset.version_created_at
-                and reader.version_created_at > asset.version_created_at
+                and reader.version_created_at >= asset.version_created_at
                 and reader.kind != "job"
             ):
-                continue  # the reader was redefined after the change
-            used = _reads(reader, edge.fields, broken)
-            if used:
-                readers.append({"uri": edge.target, "via": edge.kind, "fields": used})
+                continue  # redefined with the change or after it: it reads the new shape
+            reads = _reads(reader, edge.fields, broken)
+            if reads:
+                used, known = reads
+                readers.append(
+                    {"uri": edge.target, "via": edge.kind, "fields": used, "known": known}
+                )
         if not readers:
             continue
         out.append(
@@ -563,6 +578,7 @@ def breaking_schema_change(facts: Facts, settings: Settings) -> list[Finding]:
                 severity="error",
                 assets=[asset.uri, *sorted({r["uri"] for r in readers})],
                 key=str(asset.version),
+                identity=(asset.uri,),
                 title=f"{asset.uri} v{asset.version} "
                 + ", ".join(f"{how} {name}" for name, how in sorted(broken.items()))
                 + f", which {len(readers)} downstream reader(s) use",
@@ -641,6 +657,26 @@ def other_spellings(asset: AssetFacts, assets: Iterable[AssetFacts]) -> list[str
     return [uri for _, uri in sorted(found)]
 
 
+# -- 9. dropped but still read ----------------------------------------------------------------
+
+
+def dropped_dataset_read(facts: Facts, settings: Settings) -> list[Finding]:
+    """A dataset dropped (OpenLineage `lifecycleStateChange: DROP`, or gone from a full
+    scan) that live jobs or assets still read: they are at risk."""
+    return [
+        Finding(
+            rule="dropped_dataset_read",
+            severity="error",
+            assets=[uri, *readers],
+            title=f"{uri} was dropped, and {len(readers)} reader(s) still read it",
+            evidence={"dropped": uri, "readers": readers},
+            remedy="Recreate it, or point the readers elsewhere: " + ", ".join(readers[:5]),
+            identity=(uri,),
+        )
+        for uri, readers in facts.dropped_readers.items()
+    ]
+
+
 RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "stale_embeddings": stale_embeddings,
     "embedding_mismatch": embedding_mismatch,
@@ -650,6 +686,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "feature_value_skew": feature_value_skew,
     "breaking_schema_change": breaking_schema_change,
     "unresolved_reference": unresolved_reference,
+    "dropped_dataset_read": dropped_dataset_read,
 }
 
 
@@ -664,7 +701,9 @@ def run_rules(
             continue
         # What the finding is about is its first asset; the others are context
         # (a model that built many indexes does not put them all at risk).
-        paths = facts.graph.paths_downstream(a for a in finding.assets[:1] if a in facts.graph)
+        # A dropped asset is not in the graph: what reads it is where the risk starts.
+        start = finding.assets[:1] if finding.assets[0] in facts.graph else finding.assets[1:]
+        paths = facts.graph.paths_downstream(a for a in start if a in facts.graph)
         finding.at_risk = [
             {"uri": uri, "path": path}
             for uri, path in sorted(paths.items())

@@ -36,6 +36,7 @@ RULE_ORDER = (
     "feature_value_skew",
     "source_newer_than_index",
     "breaking_schema_change",
+    "dropped_dataset_read",
     "unresolved_reference",
 )
 

@@ -7,6 +7,7 @@ from catalog.identity import (
     AssetKey,
     normalize_namespace,
     parse_uri,
+    read_namespace,
     redact_url,
     strip_credentials,
 )
@@ -26,6 +27,18 @@ from catalog.identity import (
         ("food_delivery", "food_delivery"),
         ("  bigquery ", "bigquery"),
         ("postgres://h:5432?password=x&sslmode=require", "postgres://h:5432"),
+        # OpenLineage naming: Azure's container@account is identity, not a credential.
+        (
+            "abfss://Raw@Acct.dfs.core.windows.net/",
+            "abfss://Raw@acct.dfs.core.windows.net",
+        ),
+        ("wasbs://c@acct.blob.core.windows.net", "wasbs://c@acct.blob.core.windows.net"),
+        ("abfss://u:secret@acct.dfs.core.windows.net", "abfss://acct.dfs.core.windows.net"),
+        ("postgres://alice@db", "postgres://db:5432"),  # a database user is not identity
+        # Multi-host authorities (JDBC naming of the Java client, Kafka bootstrap lists).
+        ("oracle://H1:1521,h2:1522", "oracle://h1:1521,h2:1522"),
+        ("kafka://b1:9092,B2", "kafka://b1:9092,b2:9092"),
+        ("cassandra://u:pw@a:9042,b:9042", "cassandra://a:9042,b:9042"),
     ],
 )
 def test_namespace_normalisation(given: str, expected: str) -> None:
@@ -41,6 +54,30 @@ def test_normalisation_is_idempotent() -> None:
 def test_bad_namespaces_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInput):
         normalize_namespace(bad)
+
+
+def test_two_azure_containers_are_two_namespaces() -> None:
+    raw = normalize_namespace("abfss://raw@account.dfs.core.windows.net")
+    curated = normalize_namespace("abfss://curated@account.dfs.core.windows.net")
+    assert raw != curated
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("database://host:port", "database://host:port"),
+        ("postgres://u:pw@host:port/x?password=pw", "postgres://host:port/x"),
+    ],
+)
+def test_an_unreadable_namespace_is_kept_verbatim_with_a_warning(given: str, kept: str) -> None:
+    namespace, warning = read_namespace(given)
+    assert namespace == kept
+    assert warning is not None and "kept verbatim" in warning and "pw" not in warning
+
+
+def test_a_readable_namespace_has_no_warning() -> None:
+    """The twin: what normalises is normalised, silently."""
+    assert read_namespace("postgres://H:5432") == ("postgres://h:5432", None)
 
 
 def test_credentials_never_survive() -> None:

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from catalog.db import Store, head_revision
 from catalog.models import Asset
-from catalog.queries import history, list_assets, resolve
+from catalog.queries import history, list_assets, resolve, show_asset
 
 FIXTURE_CATALOGS = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs"
 
@@ -84,4 +84,20 @@ def test_a_catalog_with_findings_upgrades_and_takes_acknowledgements(tmp_path: P
         acknowledge(conn, "0123", "accepted for the migration test")
     with store.engine.connect() as conn:
         assert active(conn)["0123456789abcdef"].reason == "accepted for the migration test"
+
+
+def test_an_upgraded_catalog_has_each_assets_evidence(tmp_path: Path) -> None:
+    """0001 -> head: each resolved asset's last registration becomes its first source."""
+    copy = tmp_path / "schema-0001.db"
+    shutil.copy(FIXTURE_CATALOGS / "schema-0001.db", copy)
+    store = Store(f"sqlite:///{copy}")
+    with store.session() as s:
+        resolved = [a for a in s.exec(select(Asset)).scalars() if a.current_version > 0]
+        assert resolved
+        for asset in resolved:
+            sources = show_asset(s, asset)["sources"]
+            assert [x["source"] for x in sources] == [asset.origin or "unknown"]
+            assert [f["name"] for f in sources[0].get("fields", [])] == [
+                f["name"] for f in show_asset(s, asset)["fields"]
+            ]
     store.dispose()

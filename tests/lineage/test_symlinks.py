@@ -1,0 +1,121 @@
+"""Two names of one table (a Hive metastore name and the path Spark wrote), tied by a
+`symlinks` facet, are one asset whatever order the events arrive in.
+
+Events in the shape of the Spark integration's `pysparkSymlinksComplete`, built with
+the openlineage-python client's classes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from click.testing import CliRunner
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import schema_dataset, symlinks_dataset
+from openlineage.client.serde import Serde
+
+from catalog.cli import cli
+from catalog.db import Store
+from lineage.ingest import Ingester
+from lineage.openlineage import loads
+
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/spark"
+PATH = "file:///tmp/warehouse/test"
+HIVE = "hive://metastore:9083/default.test"
+_clock = count()
+
+
+def _event(job: str, inputs: list[Any], outputs: list[Any]) -> str:
+    out = RunEvent(
+        eventType=RunState.COMPLETE,
+        eventTime=datetime(2026, 11, 30, 8, next(_clock), tzinfo=UTC).isoformat(),
+        run=Run(runId=str(uuid4())),
+        job=Job(namespace="spark", name=job),
+        producer=PRODUCER,
+        inputs=inputs,
+        outputs=outputs,
+    )
+    return str(Serde.to_json(out))
+
+
+SCHEMA = schema_dataset.SchemaDatasetFacet(
+    fields=[
+        schema_dataset.SchemaDatasetFacetFields(name="key", type="integer"),
+        schema_dataset.SchemaDatasetFacetFields(name="value", type="string"),
+    ]
+)
+TIE = symlinks_dataset.SymlinksDatasetFacet(
+    identifiers=[
+        symlinks_dataset.Identifier(
+            namespace="hive://metastore:9083", name="default.test", type="TABLE"
+        )
+    ]
+)
+
+
+def writer(tied: bool) -> str:
+    facets = {"schema": SCHEMA, **({"symlinks": TIE} if tied else {})}
+    return _event(
+        "write_test",
+        [],
+        [OutputDataset(namespace="file", name="/tmp/warehouse/test", facets=facets)],
+    )
+
+
+def reader() -> str:
+    dataset = InputDataset(namespace="hive://metastore:9083", name="default.test")
+    return _event("read_test", [dataset], [])
+
+
+def ingest(store: Store, *bodies: str) -> None:
+    for body in bodies:  # one request each, as producers send them
+        (result,) = Ingester(store).ingest([(body, loads(body), None)])
+        assert result.status == "accepted", result.error
+
+
+def steward(url: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["--catalog", url, *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+ORDERS = {
+    "reader first": lambda: [reader(), writer(tied=True)],
+    "writer first": lambda: [writer(tied=True), reader()],
+    "both known, then tied": lambda: [writer(tied=False), reader(), writer(tied=True)],
+}
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
+def test_symlinked_names_are_one_asset_in_any_order(
+    store: Store, catalog_url: str, order: str
+) -> None:
+    ingest(store, *ORDERS[order]())
+    assets = steward(catalog_url, "assets", "--json")
+    datasets = [a for a in assets if a["kind"] != "job"]
+    assert len(datasets) == 1, [a["uri"] for a in datasets]
+    (dataset,) = datasets
+    assert [f["name"] for f in dataset["fields"]] == ["key", "value"]
+    shown = steward(catalog_url, "show", "--json", dataset["uri"])
+    assert {dataset["uri"], *shown["aliases"]} == {PATH, HIVE}
+    down = steward(catalog_url, "lineage", "downstream", "--json", "spark/write_test")
+    assert "spark/read_test" in {n["uri"] for n in down["nodes"]}
+    if order == "both known, then tied":
+        assert shown["merged"] == [
+            {"uri": shown["aliases"][0], "merged_at": shown["merged"][0]["merged_at"]}
+        ]
+        assert shown["merged"][0]["merged_at"]
+
+
+def test_untied_names_stay_two_assets(store: Store, catalog_url: str) -> None:
+    """The twin: without a symlink nothing says the two names are one table."""
+    ingest(store, writer(tied=False), reader())
+    datasets = [a for a in steward(catalog_url, "assets", "--json") if a["kind"] != "job"]
+    assert sorted(a["uri"] for a in datasets) == sorted([HIVE, PATH])
+    down = steward(catalog_url, "lineage", "downstream", "--json", "spark/write_test")
+    assert "spark/read_test" not in {n["uri"] for n in down["nodes"]}

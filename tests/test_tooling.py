@@ -73,7 +73,7 @@ def test_a_read_beside_the_checkout_is_caught(tmp_path: Path) -> None:
     beside = REPO.parent / "no-such-sibling-of-the-checkout" / "fixture.json"
     with pytest.raises(OSError):
         beside.open()
-    assert conftest.OUTSIDE_READS == [str(beside)]
+    assert [str(beside)] == conftest.OUTSIDE_READS
     conftest.OUTSIDE_READS.clear()
     (tmp_path / "inside.json").write_text("{}")
     assert conftest.OUTSIDE_READS == []

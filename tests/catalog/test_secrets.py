@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from catalog.cli import cli
 from catalog.secrets import (
     MaskingFormatter,
     mask_message,
@@ -124,3 +127,24 @@ def test_log_lines_are_masked_tracebacks_too() -> None:
 
         record.exc_info = sys.exc_info()
     assert SECRET not in formatter.format(record)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "qdrant://[::1"],
+        ["scan", "postgres://u:p@[db/x"],
+        ["scan", "mlflow://[x:5000"],
+        ["scan", "postgres://db:99999/x"],
+    ],
+)
+def test_a_url_that_does_not_parse_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["--catalog", f"sqlite:///{tmp_path / 'c.db'}", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_a_catalog_url_that_does_not_parse_is_one_line_and_exit_2() -> None:
+    result = CliRunner().invoke(cli, ["--catalog", "postgresql://u:S3cr@[db/x", "assets"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "S3cr" not in result.stderr

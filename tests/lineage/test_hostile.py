@@ -1,7 +1,7 @@
 """Hostile input: nasty events through the parser, the ingester and a real `steward serve`.
 
 A corpus of hand-written nasty events (huge strings, deep nesting, NaN and
-Infinity, invalid UTF-8, wrong JSON types in every position, 10,000 inputs,
+Infinity, invalid UTF-8, wrong JSON types in every position, 5,000 datasets,
 duplicate keys, huge integers, empty strings, NUL characters, lone
 surrogates) goes through `split_documents`, `read_path` and `parse_event`,
 through `Ingester` on both backends, and through a real `steward serve` on

@@ -206,6 +206,13 @@ def test_each_attack_meets_its_limit_and_memory_stays_bounded(served: Served) ->
         assert all(0 < size < 320 * 1024 + start_node for size in sizes), sizes
         growth["amplifying reads"] = peak_rss(served.pid) - start
         assert http.get("/health").status_code == 200
+        weird = http.get("/api/v1/lineage", params={"nodeId": job, "depth": "\u00b2"})
+        assert weird.status_code == 400, weird.text  # isdigit() says yes, int() no
+
+        # A client that goes away mid-body: one line at most, no traceback (checked below).
+        partial = partial_body.replace(b"1000", b"100000") + b" " * 5000
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(partial)
 
     shown = {k: f"{v / MB:.0f} MB" for k, v in growth.items()}
     print(f"peak RSS growth after each attack: {shown}")

@@ -273,7 +273,8 @@ def test_scan_and_baseline_through_the_cli(pinecone: PineconeStandIn, tmp_path: 
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["summary"]["created"] == 4
-    baselines = {b["uri"].rsplit("/", 1)[1]: b for b in out["baselines"]}
+    baselines = {b["uri"].rsplit("/", 1)[1]: b for b in out["samples"]}
+    assert {b["role"] for b in baselines.values()} == {"baseline"}
     assert sorted(baselines) == ["docs", "products"]  # dense and with records
     assert baselines["docs"]["vectors"] == 180 and baselines["docs"]["population"] == 180
     assert KEY not in result.output
@@ -300,7 +301,10 @@ def test_scan_and_baseline_through_the_cli(pinecone: PineconeStandIn, tmp_path: 
     again = run(tmp_path, pinecone.url, "--json", env=env)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["summary"]["changed"] == 0
-    assert json.loads(again.stdout)["baselines"] == []
+    # unchanged: every scan samples again, but an equal sample writes nothing
+    checks = json.loads(again.stdout)["samples"]
+    assert len(checks) == 2
+    assert {(b["role"], b["stored"]) for b in checks} == {("check", False)}
 
 
 def test_wrong_key_is_one_line_without_the_key(pinecone: PineconeStandIn, tmp_path: Path) -> None:

@@ -47,7 +47,8 @@ def run_states(url: str) -> set[tuple[str, str]]:
 
 def duplicate_versions(url: str) -> list[Any]:
     """(asset_id, version) pairs held more than once, and assets whose current version
-    is not their highest one."""
+    is not the newest by the time it became true (a late, older event is a version
+    of its own but never current)."""
     twice = query(
         url,
         "SELECT asset_id, version FROM asset_version GROUP BY asset_id, version"
@@ -55,9 +56,9 @@ def duplicate_versions(url: str) -> list[Any]:
     )
     behind = query(
         url,
-        "SELECT a.id, a.current_version, max(v.version) FROM asset a"
-        " JOIN asset_version v ON v.asset_id = a.id"
-        " GROUP BY a.id, a.current_version HAVING a.current_version <> max(v.version)",
+        "SELECT a.id, a.current_version, v.version FROM asset a"
+        " JOIN asset_version cur ON cur.asset_id = a.id AND cur.version = a.current_version"
+        " JOIN asset_version v ON v.asset_id = a.id AND v.valid_from > cur.valid_from",
     )
     return [*twice, *behind]
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import resource
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -281,8 +281,24 @@ def test_serve_refuses_a_size_that_is_not_one(tmp_path: Path, value: str) -> Non
     assert done.stderr.count("\n") == 1
 
 
-def _children_peak() -> int:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+#: Runs a command as its only child and writes that child's peak RSS (KiB) to a file:
+#: RUSAGE_CHILDREN of the test process itself would count every earlier test's children.
+_MEASURED = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[2:]).returncode\n"
+    "with open(sys.argv[1], 'w') as out:\n"
+    "    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+def measured(peak: Path, *command: str) -> list[str]:
+    """`command`, run so that its peak RSS lands in `peak` (see `peak_of`)."""
+    return [sys.executable, "-c", _MEASURED, str(peak), *command]
+
+
+def peak_of(peak: Path) -> int:
+    return int(peak.read_text()) * 1024
 
 
 def test_ingest_refuses_a_gzip_bomb_and_an_endless_stdin_in_one_line(tmp_path: Path) -> None:
@@ -297,7 +313,16 @@ def test_ingest_refuses_a_gzip_bomb_and_an_endless_stdin_in_one_line(tmp_path: P
     assert bomb.stat().st_size < 2 * MB
     catalog = f"sqlite:///{tmp_path / 'c.db'}"
     done = subprocess.run(
-        [STEWARD, "--catalog", catalog, "ingest", str(bomb), "--max-document", "16MB"],
+        measured(
+            tmp_path / "file.peak",
+            STEWARD,
+            "--catalog",
+            catalog,
+            "ingest",
+            str(bomb),
+            "--max-document",
+            "16MB",
+        ),
         capture_output=True,
         text=True,
         timeout=300,
@@ -305,7 +330,16 @@ def test_ingest_refuses_a_gzip_bomb_and_an_endless_stdin_in_one_line(tmp_path: P
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"Error: {bomb}: a document") and done.stderr.count("\n") == 1
     with subprocess.Popen(
-        [STEWARD, "--catalog", catalog, "ingest", "-", "--max-document", "16MB"],
+        measured(
+            tmp_path / "stdin.peak",
+            STEWARD,
+            "--catalog",
+            catalog,
+            "ingest",
+            "-",
+            "--max-document",
+            "16MB",
+        ),
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=False,
@@ -320,7 +354,8 @@ def test_ingest_refuses_a_gzip_bomb_and_an_endless_stdin_in_one_line(tmp_path: P
         assert proc.wait(timeout=120) == 2
     assert err.startswith("Error: -: a document") and err.count("\n") == 1, err
     # Both readers held at most about their limit (in characters) at once.
-    assert _children_peak() < 400 * MB
+    assert peak_of(tmp_path / "file.peak") < 400 * MB
+    assert peak_of(tmp_path / "stdin.peak") < 400 * MB
 
 
 def test_ingest_streams_json_lines_past_the_document_limit(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_findings_all_shows_which_are_resolved(tmp_path: Path) -> None:
 
 def test_finding_titles_carry_the_decisive_fact(tmp_path: Path) -> None:
     _, stale = checked_stale_stack(tmp_path)
-    assert stale["title"].endswith("/old is built with m@1: queries use m@2")
+    assert stale["title"].endswith("/old is built with m@1; queries use m@2")
     steward = Catalog(tmp_path / "other")
     store = tmp_path / "other" / "qdrant"
     collection(store, "small", vectors(), {"embedding_model": "m", "embedding_revision": "2"})

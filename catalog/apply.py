@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col
 
-from catalog.db import Store, db_time, insert_rows, update_by_id
+from catalog.db import CHUNK, Store, db_time, insert_rows, update_by_id
 from catalog.errors import InvalidInput
 from catalog.evidence import Assertion, Merged, merge, restate, supersedes
 from catalog.identity import AssetKey, asset_uri
@@ -44,8 +44,6 @@ from catalog.versioning import diff_definitions, fingerprint
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Rows per `IN (...)` lookup: well under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 900
 #: Attempts at a write that conflicts with a concurrent writer (PostgreSQL).
 CONFLICT_RETRIES = 8
 #: unique_violation, deadlock_detected, serialization_failure.

@@ -39,6 +39,9 @@ DEFAULT_CATALOG_URL = "sqlite:///steward.db"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Values in one `IN (...)` list or lookup: well under SQLite's and PostgreSQL's
+#: parameter limits. The one number every chunked read and write uses.
+CHUNK = 900
 #: Seconds between two background checkpoints of a SQLite catalog, at least.
 CHECKPOINT_EVERY = 1.0
 

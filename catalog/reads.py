@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select, true, union_all
 
+from catalog.db import CHUNK
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
 from catalog.models import (
@@ -37,8 +38,6 @@ VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 RUN = Run.__table__  # type: ignore[attr-defined]
 RUN_DATASET = RunDataset.__table__  # type: ignore[attr-defined]
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
-#: Ids in one `IN (...)` list, at most (SQLite's variable limit).
-CHUNK = 900
 #: Edge kinds that are field-level, not asset-level lineage.
 FIELD_EDGES = ("column_lineage",)
 

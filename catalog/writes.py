@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from catalog.db import update_by_id
+from catalog.db import CHUNK, update_by_id
 from catalog.models import (
     Alias,
     Asset,
@@ -31,8 +31,6 @@ FIELD = AssetField.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
 EVIDENCE = AssetEvidence.__table__  # type: ignore[attr-defined]
-#: Rows per `IN (...)` lookup: well under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 900
 _KNOWN_ALIASES = select(ALIAS.c.key_hash).where(
     ALIAS.c.key_hash.in_(bindparam("keys", expanding=True))
 )

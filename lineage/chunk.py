@@ -13,6 +13,7 @@ from sqlalchemy import (
     select,
 )
 
+from catalog.db import CHUNK
 from catalog.evidence import Assertion
 from catalog.models import (
     Alias,
@@ -32,7 +33,6 @@ from lineage.openlineage import (
 )
 
 ORIGIN = "openlineage"
-CHUNK = 900
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]

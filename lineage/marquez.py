@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection, or_, select
 
 from catalog import reads
+from catalog.db import CHUNK
 from catalog.errors import InvalidInput, NotFound
 from catalog.identity import asset_uri, normalize_namespace
 from catalog.models import Alias, Asset, Edge, key_hash
@@ -30,7 +31,6 @@ DEFAULT_DEPTH = 20
 MAX_NODES = 5000
 #: About the most JSON one answer holds.
 MAX_BYTES = 16 * 1024 * 1024
-CHUNK = 900
 #: Nodes read at once (each with its facets, which may be large).
 NODE_CHUNK = 100
 

@@ -580,12 +580,16 @@ def write_retrying(store: Store, work: Callable[[Connection], T]) -> T:
     creates an asset, a version or a binding the other has just committed
     gets a unique violation (or a deadlock). Its transaction is rolled back
     and `work` computed again from what is committed now, so nothing is
-    written twice and no version number is taken twice. SQLite writers queue
-    on `BEGIN IMMEDIATE` and never conflict: there any error is raised.
+    written twice and no version number is taken twice. Every read of one
+    attempt sees one snapshot: under READ COMMITTED, a commit landing between
+    two of its reads (the current versions, then the highest version numbers)
+    had a scan write a version restating the other scan's, with no conflict.
+    SQLite writers queue on `BEGIN IMMEDIATE` and never conflict: there any
+    error is raised.
     """
     for attempt in range(CONFLICT_RETRIES):
         try:
-            with store.write() as conn:
+            with store.write(snapshot=True) as conn:
                 return work(conn)
         except (IntegrityError, OperationalError) as err:
             if not _conflict(store, err) or attempt == CONFLICT_RETRIES - 1:

@@ -253,15 +253,23 @@ class Store:
         return tuple(parts)
 
     @contextmanager
-    def write(self, *, checked: bool = True) -> Iterator[Connection]:
+    def write(self, *, checked: bool = True, snapshot: bool = False) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back on error.
 
         `checked=False` is for bulk writers whose rows only reference ids read
         or created in the same transaction (the OpenLineage ingester): SQLite
         then skips its per-row foreign-key lookups, which cost a tenth of an
         ingest. PostgreSQL always checks.
+
+        `snapshot=True` makes every read of the transaction see one snapshot
+        on PostgreSQL (REPEATABLE READ), for writers that compute from several
+        reads and retry on a conflict: under READ COMMITTED a commit landing
+        between two reads mixes two states of the catalog. SQLite transactions
+        see one state already.
         """
         engine = self.engine.execution_options(steward_write=True)
+        if snapshot and self.dialect == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
         if checked or self.dialect != "sqlite":
             with engine.begin() as conn:
                 yield conn

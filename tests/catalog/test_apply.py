@@ -308,3 +308,45 @@ def test_reapplying_an_unchanged_spec_never_bumps_the_version(
     with store.session() as s:
         assert resolve(s, f"{NS}/{name}").current_version == 1
     store.dispose()
+
+
+# SQLite writers queue on BEGIN IMMEDIATE: the other writer could not commit in between.
+@pytest.mark.parametrize("catalog_url", ["postgresql"], indirect=True)
+def test_a_commit_between_two_reads_of_a_writer_makes_no_second_version(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two scans of one change at once: the second to commit restates the first's version.
+
+    The other writer commits right after this one's first read (the current
+    versions). Every later read of this writer must still see the catalog as
+    it was at that first read, so it takes the same version number, conflicts
+    and starts again, finding nothing to do: no version 3 restating version 2.
+    """
+    import threading
+
+    import catalog.apply as applying
+
+    name, before = "shop.public.orders", ("id", "integer")
+    apply(store, [table(name, before)], [SCOPE], origin="scan")
+    changed = [table(name, before, ("total", "numeric"))]
+    real_load = applying._load_existing
+    raced: list[Any] = []
+
+    def load_then_let_the_other_commit(conn: Any, uris: Any) -> Any:
+        found = real_load(conn, uris)
+        if not raced:
+            raced.append(None)
+            other = threading.Thread(
+                target=lambda: raced.append(apply(store, changed, [SCOPE], origin="scan"))
+            )
+            other.start()
+            other.join()
+        return found
+
+    monkeypatch.setattr(applying, "_load_existing", load_then_let_the_other_commit)
+    mine = apply(store, changed, [SCOPE], origin="scan")
+    theirs = raced[1].summary()
+    assert theirs["changed"] + mine.summary()["changed"] == 1
+    with store.engine.connect() as conn:
+        versions = conn.execute(select(AssetVersion.version).order_by(AssetVersion.version))
+        assert [v for (v,) in versions] == [1, 2]

@@ -129,39 +129,75 @@ class _Chunk(ChunkWriter):
         """Two names a `symlinks` facet ties are one asset, whichever arrived first.
 
         A name never seen becomes the known one's; two known assets are merged
-        in the catalog (`catalog.merge`), and reloaded.
+        in the catalog (`catalog.merge`), and reloaded. Two names neither known
+        before this chunk are one asset from the start, under the name the
+        chunk mentions first (what separate requests give: the older name).
         """
+        self._first_seen: dict[str, int] = {}
         for e in events:
             for ref in (*e.inputs, *e.outputs):
-                for namespace, name in ref.symlinks:
-                    self._tie(ref, asset_uri(namespace, name), renamed=False)
+                self._first_seen.setdefault(ref.uri, len(self._first_seen))
+        for e in events:
+            for ref in (*e.inputs, *e.outputs):
+                for other in ref.symlinks:
+                    self._tie(ref, other, renamed=False)
                 if ref.previous is not None:
-                    self._tie(ref, asset_uri(*ref.previous), renamed=True)
+                    self._tie(ref, ref.previous, renamed=True)
 
-    def _tie(self, ref: DatasetRef, other_uri: str, renamed: bool) -> None:
-        """One asset for `ref` and `other_uri`; after a RENAME, under `ref`'s name."""
-        primary = self.assets.get(ref.uri)
-        other = self.assets.get(other_uri)
-        if other is None or other is primary:
-            return
-        if primary is None and renamed and other.id is not None:
-            rename_asset(self.conn, other.id, ref.namespace, ref.name, utcnow())
-            named = {u for u, a in self.assets.items() if a is other} | {ref.uri}
-        elif primary is None:
-            self.assets[ref.uri] = other
-            self.aliases[ref.uri] = (other, ref.namespace, ref.name)
-            return
-        else:
-            assert primary.id is not None and other.id is not None
-            if renamed:
-                keep, gone = primary.id, other.id
+    def _tie(self, ref: DatasetRef, other: tuple[str, str], renamed: bool) -> None:
+        """One asset for `ref` and the `other` name; after a RENAME, under `ref`'s name.
+
+        Before any event is played, an asset new in this chunk is an empty shell:
+        tying it to another asset only points its names at that one.
+        """
+        other_uri = asset_uri(*other)
+        mine, theirs = self.assets.get(ref.uri), self.assets.get(other_uri)
+        if mine is None and theirs is None:
+            older = self._first_seen.get(other_uri, len(self._first_seen)) < self._first_seen.get(
+                ref.uri, 0
+            )
+            if older and not renamed:
+                shell = self._asset(other_uri, *other, "dataset")
+                self._alias(shell, ref.uri, (ref.namespace, ref.name))
             else:
-                keep, gone = keeper(self.conn, primary.id, other.id)
-            merge_assets(self.conn, keep, gone, utcnow())
-            named = {u for u, a in self.assets.items() if a is primary or a is other}
-        for uri in named:
+                self._alias(
+                    self._asset(ref.uri, ref.namespace, ref.name, "dataset"), other_uri, other
+                )
+            return
+        if theirs is None or theirs is mine:
+            return
+        if mine is None:
+            if renamed and theirs.id is not None:
+                rename_asset(self.conn, theirs.id, ref.namespace, ref.name, utcnow())
+                self._reload({u for u, a in self.assets.items() if a is theirs} | {ref.uri})
+            else:
+                self._alias(theirs, ref.uri, (ref.namespace, ref.name))
+            return
+        if mine.id is None or theirs.id is None:
+            shell, kept = (mine, theirs) if mine.id is None else (theirs, mine)
+            if renamed and shell is mine and theirs.id is not None:
+                rename_asset(self.conn, theirs.id, ref.namespace, ref.name, utcnow())
+                self._reload({u for u, a in self.assets.items() if a is mine or a is theirs})
+                return
+            for uri in [u for u, a in self.assets.items() if a is shell]:
+                self._alias(kept, uri, (shell.namespace, shell.name) if uri == shell.uri else None)
+            return
+        keep, gone = (mine.id, theirs.id) if renamed else keeper(self.conn, mine.id, theirs.id)
+        merge_assets(self.conn, keep, gone, utcnow())
+        self._reload({u for u, a in self.assets.items() if a is mine or a is theirs})
+
+    def _alias(self, asset: AssetState, uri: str, name: tuple[str, str] | None = None) -> None:
+        """`uri` (namespace and name `name`, or as an alias already had it) names `asset`."""
+        if name is None:
+            _, *held = self.aliases[uri]
+            name = (held[0], held[1])
+        self.assets[uri] = asset
+        self.aliases[uri] = (asset, *name)
+
+    def _reload(self, uris: set[str]) -> None:
+        for uri in uris:
             self.assets.pop(uri, None)
-        self._load_assets(named)
+        self._load_assets(uris)
 
     def _load_evidence(self, events: list[ParsedEvent]) -> None:
         """The sources' assertions of the datasets whose schema an event may change."""

@@ -72,7 +72,11 @@ def reader() -> str:
     return _event("read_test", [dataset], [])
 
 
-def ingest(store: Store, *bodies: str) -> None:
+def ingest(store: Store, *bodies: str, together: bool = False) -> None:
+    if together:  # one batch (a file, a batch post): one chunk of the ingester
+        results = Ingester(store).ingest([(body, loads(body), None) for body in bodies])
+        assert [r.status for r in results] == ["accepted"] * len(bodies)
+        return
     for body in bodies:  # one request each, as producers send them
         (result,) = Ingester(store).ingest([(body, loads(body), None)])
         assert result.status == "accepted", result.error
@@ -91,11 +95,12 @@ ORDERS = {
 }
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["requests", "one batch"])
 @pytest.mark.parametrize("order", list(ORDERS))
 def test_symlinked_names_are_one_asset_in_any_order(
-    store: Store, catalog_url: str, order: str
+    store: Store, catalog_url: str, order: str, together: bool
 ) -> None:
-    ingest(store, *ORDERS[order]())
+    ingest(store, *ORDERS[order](), together=together)
     assets = steward(catalog_url, "assets", "--json")
     datasets = [a for a in assets if a["kind"] != "job"]
     assert len(datasets) == 1, [a["uri"] for a in datasets]
@@ -105,16 +110,17 @@ def test_symlinked_names_are_one_asset_in_any_order(
     assert {dataset["uri"], *shown["aliases"]} == {PATH, HIVE}
     down = steward(catalog_url, "lineage", "downstream", "--json", "spark/write_test")
     assert "spark/read_test" in {n["uri"] for n in down["nodes"]}
-    if order == "both known, then tied":
+    if order == "both known, then tied" and not together:
         assert shown["merged"] == [
             {"uri": shown["aliases"][0], "merged_at": shown["merged"][0]["merged_at"]}
         ]
         assert shown["merged"][0]["merged_at"]
 
 
-def test_untied_names_stay_two_assets(store: Store, catalog_url: str) -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["requests", "one batch"])
+def test_untied_names_stay_two_assets(store: Store, catalog_url: str, together: bool) -> None:
     """The twin: without a symlink nothing says the two names are one table."""
-    ingest(store, writer(tied=False), reader())
+    ingest(store, writer(tied=False), reader(), together=together)
     datasets = [a for a in steward(catalog_url, "assets", "--json") if a["kind"] != "job"]
     assert sorted(a["uri"] for a in datasets) == sorted([HIVE, PATH])
     down = steward(catalog_url, "lineage", "downstream", "--json", "spark/write_test")

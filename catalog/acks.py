@@ -125,6 +125,20 @@ def unacknowledge(conn: Connection, reference: str) -> str:
     return str(row.title)
 
 
+def follow(conn: Connection, before: str, after: str, same: bool) -> None:
+    """Finding `after` continues finding `before` (two names merged into one asset): its
+    acknowledgements move to it, still current when `same` (its severity held), else
+    left for `reopen_changed` to end."""
+    if same:
+        digest = conn.execute(
+            select(FINDING.c.severity, FINDING.c.evidence).where(FINDING.c.id == after)
+        ).one()
+        values: dict[str, Any] = {"evidence_digest": evidence_digest(*digest)}
+    else:
+        values = {}
+    conn.execute(update(ACK).where(ACK.c.finding_id == before).values(finding_id=after, **values))
+
+
 def reopen_changed(conn: Connection, current: dict[str, str]) -> list[str]:
     """End the acknowledgements whose finding's evidence changed, was resolved or whose
     time ran out. `current` maps each open finding's id to its evidence digest; the

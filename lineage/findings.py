@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -11,12 +12,14 @@ from sqlmodel import select as sm_select
 from catalog import acks
 from catalog.db import Store
 from catalog.errors import InvalidInput
+from catalog.models import Alias, Asset, utcnow
 from catalog.models import Finding as FindingRow
-from catalog.models import utcnow
 from lineage.facts import load_facts
 from lineage.rules import RULES, SEVERITIES, Finding, Settings, run_rules
 
 TABLE = FindingRow.__table__  # type: ignore[attr-defined]
+ALIAS = Alias.__table__  # type: ignore[attr-defined]
+ASSET = Asset.__table__  # type: ignore[attr-defined]
 
 
 def check_rules(names: list[str] | None) -> list[str]:
@@ -54,6 +57,7 @@ def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> N
     """Upsert what was found; resolve the open findings of these rules that were not."""
     now = utcnow()
     existing = {row.id: row.status for row in conn.execute(select(TABLE.c.id, TABLE.c.status))}
+    follows = _followed(conn, [f for f in findings if f.id not in existing])
     found = set()
     for f in findings:
         found.add(f.id)
@@ -72,7 +76,11 @@ def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> N
         if f.id in existing:
             conn.execute(update(TABLE).where(TABLE.c.id == f.id).values(**values))
         else:
-            conn.execute(insert(TABLE).values(id=f.id, first_seen=now, **values))
+            before = follows.get(f.id)
+            first_seen = before.first_seen if before is not None else now
+            conn.execute(insert(TABLE).values(id=f.id, first_seen=first_seen, **values))
+            if before is not None:
+                acks.follow(conn, before.id, f.id, f.severity == before.severity)
     stale = [
         row.id
         for row in conn.execute(
@@ -84,6 +92,50 @@ def record(conn: Connection, findings: list[Finding], rules_run: list[str]) -> N
         conn.execute(
             update(TABLE).where(TABLE.c.id.in_(stale)).values(status="resolved", resolved_at=now)
         )
+
+
+@dataclass(frozen=True)
+class _Before:
+    """An open finding about a name since merged into another asset."""
+
+    id: str
+    first_seen: Any
+    severity: str
+
+
+def _followed(conn: Connection, new: list[Finding]) -> dict[str, _Before]:
+    """The open findings that new ones continue after a merge (`catalog.merge`), by new id.
+
+    Two names found to be one asset: a finding of a rule about the merged-away
+    name, found again by that rule about the kept one, is one condition under
+    another id. It keeps its first sighting and its acknowledgement (its
+    evidence names the asset and its renumbered versions anew: a merge is not
+    a change of the condition).
+    """
+    if not new:
+        return {}
+    merged: dict[str, str] = dict(
+        conn.execute(
+            select(ALIAS.c.uri, ASSET.c.uri)
+            .join(ASSET, ASSET.c.id == ALIAS.c.asset_id)
+            .where(ALIAS.c.merged_at.is_not(None))
+        ).all()
+    )
+    if not merged:
+        return {}
+    rows = conn.execute(
+        select(
+            TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.severity, TABLE.c.first_seen
+        ).where(TABLE.c.status == "open")
+    )
+    before: dict[tuple[str, tuple[str, ...]], _Before] = {}
+    for row in rows:
+        moved = tuple(merged.get(u, u) for u in row.assets)
+        if list(moved) != list(row.assets):
+            before[(row.rule, moved)] = _Before(row.id, row.first_seen, row.severity)
+    return {
+        f.id: before[(f.rule, tuple(f.assets))] for f in new if (f.rule, tuple(f.assets)) in before
+    }
 
 
 def finding_json(

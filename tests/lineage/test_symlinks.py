@@ -125,3 +125,55 @@ def test_untied_names_stay_two_assets(store: Store, catalog_url: str, together: 
     assert sorted(a["uri"] for a in datasets) == sorted([HIVE, PATH])
     down = steward(catalog_url, "lineage", "downstream", "--json", "spark/write_test")
     assert "spark/read_test" not in {n["uri"] for n in down["nodes"]}
+
+
+KEY_ONLY = schema_dataset.SchemaDatasetFacet(
+    fields=[schema_dataset.SchemaDatasetFacetFields(name="key", type="integer")]
+)
+
+
+def _writes(job: str, namespace: str, name: str, **facets: Any) -> str:
+    return _event(job, [], [OutputDataset(namespace=namespace, name=name, facets=facets)])
+
+
+def _check(url: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(cli, ["--catalog", url, "check", "--json"])
+    assert result.exit_code in (0, 1), result.output
+    return [f for f in json.loads(result.stdout) if f["rule"] == "breaking_schema_change"]
+
+
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied twin"])
+def test_a_finding_follows_its_asset_into_a_merge(
+    store: Store, catalog_url: str, tied: bool
+) -> None:
+    """A breaking change found on the Hive name, acknowledged; then the names are tied
+    and merged: the finding is about the kept name now, first seen when it was, and
+    still acknowledged."""
+    ingest(
+        store,
+        _writes("write_path", "file", "/tmp/warehouse/test", schema=SCHEMA),
+        _writes("load_hive", "hive://metastore:9083", "default.test", schema=SCHEMA),
+        reader(),
+        _writes("load_hive", "hive://metastore:9083", "default.test", schema=KEY_ONLY),
+    )
+    (before,) = _check(catalog_url)
+    assert before["assets"][0] == HIVE
+    acked = CliRunner().invoke(
+        cli, ["--catalog", catalog_url, "findings", "ack", before["id"], "--reason", "migrating"]
+    )
+    assert acked.exit_code == 0, acked.output
+    first_seen = steward(catalog_url, "findings", "--json")[0]["first_seen"]
+
+    facets = {"schema": KEY_ONLY, **({"symlinks": TIE} if tied else {})}
+    ingest(store, _writes("write_path", "file", "/tmp/warehouse/test", **facets))
+    (after,) = _check(catalog_url)
+    shown = steward(catalog_url, "findings", "--all", "--json")
+    now = {f["id"]: f for f in shown}
+    assert now[after["id"]]["status"] == "open"
+    assert after["acknowledged"] is not None
+    assert now[after["id"]]["first_seen"] == first_seen
+    if tied:
+        assert after["assets"][0] == PATH and after["id"] != before["id"]
+        assert now[before["id"]]["status"] == "resolved"
+    else:
+        assert after["id"] == before["id"]

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -25,13 +26,15 @@ from catalog.models import Asset, ModelBinding
 from catalog.specs import AssetSpec
 from connectors.registry import for_url
 
-NAMESPACE = "postgres://localhost:5432"
 PASSWORD = "Vec-S3cret-" + uuid.uuid4().hex[:8]
 ROLE = "steward_scram"
-EMBEDDING_COMMENT = (
-    "Chunk embeddings. embedding_model=sentence-transformers/all-MiniLM-L6-v2@e4ce987; "
-    "embedding_source=postgres://localhost:5432/vec.public.chunks"
-)
+
+
+def embedding_comment(namespace: str) -> str:
+    return (
+        "Chunk embeddings. embedding_model=sentence-transformers/all-MiniLM-L6-v2@e4ce987; "
+        f"embedding_source={namespace}/vec.public.chunks"
+    )
 
 
 class Server:
@@ -39,6 +42,9 @@ class Server:
         self.handle = handle
         uri = handle.get_uri()
         self.socket_dir = uri.split("host=", 1)[1]
+        #: The namespace of a server reached through its socket: the directory, as
+        #: libpq spells it in a URL (`/` as %2F), and the port.
+        self.namespace = f"postgres://{quote(self.socket_dir, safe='')}:5432"
 
     def url(self, database: str, user: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}" if password is not None else user
@@ -74,7 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "CREATE TABLE chunks (id bigint PRIMARY KEY, body text NOT NULL)",
             "CREATE TABLE docs (id bigint PRIMARY KEY, body text,"
             " embedding vector(384), small halfvec(8), tags sparsevec(1000), loose vector)",
-            f"COMMENT ON COLUMN docs.embedding IS '{EMBEDDING_COMMENT}'",
+            f"COMMENT ON COLUMN docs.embedding IS '{embedding_comment(server.namespace)}'",
             "CREATE INDEX docs_embedding_hnsw ON docs USING hnsw (embedding vector_cosine_ops)"
             " WITH (m = 16, ef_construction = 64)",
             "CREATE INDEX docs_small_ivf ON docs USING ivfflat (small halfvec_ip_ops)"
@@ -95,7 +101,7 @@ def docs_spec(server: Server) -> AssetSpec:
 
 def test_vector_columns_dimension_index_and_distance(server: Server) -> None:
     docs = docs_spec(server)
-    assert docs.namespace == NAMESPACE
+    assert docs.namespace == server.namespace
     fields = {f.name: f for f in docs.fields}
     assert fields["embedding"].type == "vector(384)"
     embedding = fields["embedding"].attributes
@@ -120,16 +126,14 @@ def test_vector_columns_dimension_index_and_distance(server: Server) -> None:
 def test_embedding_provenance_from_the_column_comment(server: Server) -> None:
     docs = docs_spec(server)
     embedding = {f.name: f for f in docs.fields}["embedding"]
-    assert embedding.description == EMBEDDING_COMMENT
+    assert embedding.description == embedding_comment(server.namespace)
     assert embedding.attributes["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert embedding.attributes["embedding_revision"] == "e4ce987"
-    assert embedding.attributes["embedding_source"] == (
-        "postgres://localhost:5432/vec.public.chunks"
-    )
+    assert embedding.attributes["embedding_source"] == f"{server.namespace}/vec.public.chunks"
     [edge] = docs.edges
     assert (edge.kind, edge.source_namespace, edge.source_name) == (
         "embedded_from",
-        NAMESPACE,
+        server.namespace,
         "vec.public.chunks",
     )
 
@@ -195,7 +199,7 @@ def test_password_authentication_works_and_failures_say_so(server: Server, tmp_p
         for_url(server.url("vec", ROLE, wrong)).scan()
     message = str(info.value)
     assert message == (
-        f"cannot connect to {NAMESPACE}/vec: authentication failed for user '{ROLE}'"
+        f"cannot connect to {server.namespace}/vec: authentication failed for user '{ROLE}'"
     )
     with pytest.raises(SourceUnavailable, match="the server wants a password"):
         for_url(server.url("vec", ROLE)).scan()
@@ -273,7 +277,7 @@ def test_a_socket_host_parameter_wins_over_the_urls_host(server: Server) -> None
     url = f"postgres://postgres@db.steward-test.invalid:5432/vec?host={server.socket_dir}"
     connector = for_url(url)
     specs = connector.scan().specs
-    assert {s.namespace for s in specs} == {NAMESPACE}
+    assert {s.namespace for s in specs} == {server.namespace}
     assert "vec.public.docs" in {s.name for s in specs}
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from catalog.config import CONNECTORS_GROUP, connector_settings
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
 from connectors.base import Connector
 
-GROUP = "steward.connectors"
+GROUP = CONNECTORS_GROUP
 #: `scheme:` at the start: a URL (even a malformed one), not a path.
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def available() -> dict[str, type[Connector[Any]]]:
 BROKEN: dict[str, str] = {}
 
 
-def for_url(url: str, **options: Any) -> Connector[Any]:
-    """The connector that reads `url`, configured with `options`."""
+def for_url(url: str, *, settings: bool = False, **options: Any) -> Connector[Any]:
+    """The connector that reads `url`, configured with `options` (and, with
+    `settings`, its table of steward.toml in the working directory under them)."""
     if not url.strip():
         raise InvalidInput(
             "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"
@@ -70,7 +72,8 @@ def for_url(url: str, **options: Any) -> Connector[Any]:
         ) from None
     for cls in available().values():
         if cls.accepts(url):
-            config = cls.config_class.from_options(url, options)
+            table, where = connector_settings(cls.kind) if settings else ({}, "")
+            config = cls.config_class.from_options(url, options, table, where)
             return cls(config)
     kinds = ", ".join(sorted(available())) or "none installed"
     broken = "".join(f"; {name} failed to load: {why}" for name, why in sorted(BROKEN.items()))

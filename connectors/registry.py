@@ -49,9 +49,18 @@ def available() -> dict[str, type[Connector[Any]]]:
 BROKEN: dict[str, str] = {}
 
 
-def for_url(url: str, *, settings: bool = False, **options: Any) -> Connector[Any]:
-    """The connector that reads `url`, configured with `options` (and, with
-    `settings`, its table of steward.toml in the working directory under them)."""
+def for_url(url: str, **options: Any) -> Connector[Any]:
+    """The connector that reads `url`, configured with `options`."""
+    return _connector(url, options, settings=False)
+
+
+def for_scan(url: str, **options: Any) -> Connector[Any]:
+    """As `for_url`, with the connector's table of steward.toml (in the working
+    directory) under the options: what `steward scan` uses."""
+    return _connector(url, options, settings=True)
+
+
+def _connector(url: str, options: dict[str, Any], settings: bool) -> Connector[Any]:
     if not url.strip():
         raise InvalidInput(
             "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"

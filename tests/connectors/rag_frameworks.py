@@ -66,7 +66,7 @@ def llama_index(url: str, step: dict[str, Any], vectors: np.ndarray) -> None:
     from llama_index.vector_stores.postgres import PGVectorStore
 
     start, stop = step["rows"]
-    dim = int(step.get("dim", vectors.shape[1]))
+    dim = int(step.get("dim") or vectors.shape[1])
     store = PGVectorStore.from_params(
         connection_string=f"postgresql+psycopg2://{url}",
         async_connection_string=f"postgresql+asyncpg://{url}",

@@ -23,7 +23,7 @@ import pytest
 from catalog.identity import normalize_namespace
 from connectors.registry import for_url
 from tests.connectors.test_pgvector_drift import literal
-from tests.connectors.test_postgres_vector import Server, server
+from tests.connectors.test_postgres_vector import PASSWORD, ROLE, Server, server
 from tests.lineage.test_real_embeddings import E5, E5_REV, FIXTURE, MINILM, MINILM_REV, real
 from tests.lineage.test_rules import Catalog
 from tests.pg import database_url, temporary_database
@@ -202,6 +202,11 @@ def test_an_unsized_column_gets_its_dimensions_from_the_data(
     (found,) = steward.check("embedding_mismatch")
     assert found["assets"][0].endswith("rag.public.mixed")
     assert "several dimensions: 256 (25%), 384 (75%)" in found["title"]
+    # a user who may not read the tables: the catalog is scanned, the data is not
+    limited = for_url(server.url(database, ROLE, PASSWORD)).scan()
+    assert any("permission denied for table public.mixed" in w for w in limited.warnings)
+    [plain] = [s for s in limited.specs if s.name == "rag.public.mixed"]
+    assert [f.attributes.get("dim") for f in plain.fields if f.attributes.get("vector")] == [None]
 
 
 def test_a_layout_declared_in_steward_toml(

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from catalog.identity import normalize_namespace
+from connectors.postgres.layouts import BUILT_IN, Column, Layout, match_layouts
 from connectors.registry import for_url
 from tests.connectors.test_pgvector_drift import literal
 from tests.connectors.test_postgres_vector import PASSWORD, ROLE, Server, server
@@ -290,3 +292,53 @@ def test_socket_namespaces_are_normalised_as_libpq_spells_them() -> None:
     assert normalize_namespace("postgres://u:p@%2Fvar%2Frun%2Fpostgresql:5433") == (
         "postgres://%2Fvar%2Frun%2Fpostgresql:5433"
     )
+
+
+def columns(**types: str) -> dict[str, Column]:
+    """Columns by name from `name=type` (vector types carry their dimension, or none)."""
+    out = {}
+    for name, shown in types.items():
+        base, _, dim = shown.partition("(")
+        vector = base if base in ("vector", "halfvec") else None
+        out[name] = Column(name, vector, shown, int(dim.rstrip(")")) if dim else -1)
+    return out
+
+
+def test_layouts_match_only_tables_with_their_columns() -> None:
+    tables = {
+        "public": {
+            "data_notes": columns(
+                id="bigint", text="character varying", metadata_="json",
+                node_id="character varying", embedding="vector(384)",
+            ),
+            "data_other": columns(id="bigint", embedding="vector(384)"),  # not LlamaIndex's
+            "langchain_pg_embedding": columns(
+                id="character varying", collection_id="uuid", embedding="vector",
+                document="character varying", cmetadata="jsonb",
+            ),
+        },
+        # LangChain's table without its collection table in the same schema
+        "loose": {"langchain_pg_embedding": columns(
+            id="character varying", collection_id="uuid", embedding="vector",
+            document="character varying", cmetadata="jsonb",
+        )},
+    }  # fmt: skip
+    tables["public"]["langchain_pg_collection"] = columns(
+        uuid="uuid", name="text", cmetadata="json"
+    )
+    found = {(m.schema, m.table): m for m in match_layouts(BUILT_IN, tables)}
+    assert set(found) == {("public", "data_notes"), ("public", "langchain_pg_embedding")}
+    assert found[("public", "data_notes")].single_name == "notes"
+    assert found[("public", "langchain_pg_embedding")].split
+    # a declared layout is tried first; a text metadata column does not fit
+    mine = Layout(name="mine", table="data_*", metadata="text")
+    assert match_layouts([mine], tables) == []
+
+
+def test_a_layout_declaration_is_checked() -> None:
+    with pytest.raises(ValidationError, match="'collections' needs 'collection'"):
+        Layout(name="x", table="t", collections="c")
+    with pytest.raises(ValidationError, match="need 'collections'"):
+        Layout(name="x", table="t", collection="c", collection_name="n")
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        Layout.model_validate({"name": "x", "table": "t", "colection": "c"})

@@ -115,6 +115,8 @@ class Match:
     vector: Column
     #: The collection's name when the table is one collection (what `*` matched).
     single_name: str | None = None
+    #: The type of the collection column, as PostgreSQL prints it (`uuid`).
+    key_type: str = "text"
 
     @property
     def split(self) -> bool:
@@ -161,9 +163,12 @@ def match_layouts(
                 found = layout.pattern().match(name)
                 if found is None or not _fits(layout, tables[name], tables):
                     continue
-                single = None
+                single, key_type = None, "text"
                 if layout.collection is None:
                     single = next((g for g in found.groups() if g), name)
-                out.append(Match(layout, schema, name, tables[name][layout.vector], single))
+                else:
+                    key_type = tables[name][layout.collection].type
+                vector = tables[name][layout.vector]
+                out.append(Match(layout, schema, name, vector, single, key_type))
                 break
     return out

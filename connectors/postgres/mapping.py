@@ -364,8 +364,8 @@ class VectorRelation:
     rows_estimate: float
     #: Columns whose dimension was read from the data: vectors of another one are left out.
     untyped: frozenset[str] = frozenset()
-    #: (column, value): only the rows of one logical collection.
-    collection: tuple[str, str] | None = None
+    #: (column, its type, value): only the rows of one logical collection.
+    collection: tuple[str, str, str] | None = None
 
 
 def _data_dim(snap: Snapshot, name: str, column: str) -> int | None:
@@ -429,6 +429,6 @@ def _collections(
             ((column, int(dim)),),
             float(group.rows or 0),
             frozenset() if typed else frozenset({column}),
-            (match.layout.collection, group.key),
+            (match.layout.collection, match.key_type, group.key),
         )
     return out

@@ -64,8 +64,12 @@ def _only(rel: VectorRelation, joiner: str) -> tuple[sql.Composable, list[Any]]:
     """The condition that keeps one logical collection's rows (none for a whole table)."""
     if rel.collection is None:
         return sql.SQL(""), []
-    column, value = rel.collection
-    return sql.SQL(" " + joiner + " {}::text = %s").format(sql.Identifier(column)), [value]
+    column, type_name, value = rel.collection
+    # Compared as the column's own type (printed by PostgreSQL), so an index on it serves.
+    condition = sql.SQL(" {} {} = CAST(%s AS {})").format(
+        sql.SQL(joiner), sql.Identifier(column), sql.SQL(type_name)
+    )
+    return condition, [value]
 
 
 def sample_relation(

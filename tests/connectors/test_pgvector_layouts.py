@@ -22,6 +22,7 @@ import pytest
 from pydantic import ValidationError
 
 from catalog.identity import normalize_namespace
+from connectors.postgres import contents
 from connectors.postgres.layouts import BUILT_IN, Column, Layout, match_layouts
 from connectors.registry import for_url
 from tests.connectors.test_pgvector_drift import literal
@@ -228,6 +229,7 @@ def test_a_layout_declared_in_steward_toml(
         for tenant, model, rev, span in (
             ("acme", MINILM, MINILM_REV, range(0, 30)),
             ("globex", E5, E5_REV, range(30, 50)),
+            ("initech", E5, E5_REV, range(50, 51)),
         )
         for i in span
     ]
@@ -237,6 +239,8 @@ def test_a_layout_declared_in_steward_toml(
         + ", ".join(f"('{t}', '{json.dumps(m)}', '{literal(v)}')" for t, m, v in values),
     )
     monkeypatch.chdir(tmp_path)
+    # a sample of about 10 of the 50 rows (TABLESAMPLE); a tenant it misses is read in full
+    monkeypatch.setattr(contents, "SAMPLE_ROWS", 10)
     (tmp_path / "steward.toml").write_text(
         '[[postgres.layouts]]\nname = "tenants"\ntable = "passages"\nvector = "emb"\n'
         'collection = "tenant"\nmetadata = "meta"\n'
@@ -245,9 +249,12 @@ def test_a_layout_declared_in_steward_toml(
     acme, globex = (show(steward, f"rag.public.passages/{t}") for t in ("acme", "globex"))
     assert (acme["observed"]["rows"], globex["observed"]["rows"]) == (30, 20)
     assert acme["properties"]["layout"] == "tenants"
+    assert 0 < acme["observed"]["sampled"] < 30
     assert acme["properties"]["embedding"]["origin"] == "payload"
     assert vector_field(acme)["attributes"]["embedding_model"] == MINILM
     assert vector_field(globex)["attributes"]["embedding_model"] == E5
+    initech = show(steward, "rag.public.passages/initech")
+    assert (initech["observed"]["rows"], vector_field(initech)["type"]) == (1, "vector(384)")
     (tmp_path / "steward.toml").write_text('[[postgres.layouts]]\nname = "x"\n')
     bad = steward.run("scan", server.url(database))
     assert bad.exit_code == 2

@@ -1,7 +1,9 @@
 """The PostgreSQL connector: `steward scan postgres://USER[:PASSWORD]@HOST:PORT/DB`.
 
 Reads the catalog of one database in a single REPEATABLE READ, READ ONLY
-transaction with a fixed handful of set-based queries (`queries.py`), and
+transaction with a fixed handful of set-based queries (`queries.py`), plus,
+in the same transaction, what only the data says (`contents.py`: dimensions
+of unsized vector columns, the collections of vector stores' layouts), and
 turns the rows into asset specs (`mapping.py`). The password is held as a
 `SecretStr`, handed to libpq only, and never stored, logged or printed.
 """

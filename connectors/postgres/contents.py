@@ -60,7 +60,6 @@ class Group:
 class Source:
     """One vector column to read: its table, and the layout it fits (if any)."""
 
-    oid: int
     schema: str
     table: str
     column: Column
@@ -215,11 +214,11 @@ def read_contents(
         estimate = float(rel["reltuples"] if rel["reltuples"] is not None else -1)
         match = matched.get((rel["schema"], rel["name"]))
         if match is not None:
-            sources.append(Source(oid, rel["schema"], rel["name"], match.vector, estimate, match))
+            sources.append(Source(rel["schema"], rel["name"], match.vector, estimate, match))
             continue
         for column in described.get(oid, {}).values():
             if column.vector_type in ("vector", "halfvec") and column.typmod <= 0:
-                sources.append(Source(oid, rel["schema"], rel["name"], column, estimate))
+                sources.append(Source(rel["schema"], rel["name"], column, estimate))
     matches = {f"{database}.{m.schema}.{m.table}": m for m in found}
     groups: dict[tuple[str, str], list[Group]] = {}
     for source in sorted(sources, key=lambda s: (s.schema, s.table, s.column.name)):

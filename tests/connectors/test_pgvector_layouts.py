@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from pydantic import ValidationError
 
@@ -271,8 +272,6 @@ def test_a_socket_server_and_a_tcp_server_are_two_namespaces(
     server.execute(database, "CREATE TABLE same_name (id int)")
     with temporary_database() as tcp_db:
         tcp = database_url(tcp_db, "postgres")
-        import psycopg
-
         with psycopg.connect(database_url(tcp_db), autocommit=True) as conn:
             conn.execute("CREATE TABLE same_name (id int)")
         on_tcp = {s.namespace for s in for_url(tcp).scan().specs}

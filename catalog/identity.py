@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from catalog.errors import InvalidInput
 from catalog.secrets import mask_message, mask_url
@@ -117,6 +117,12 @@ def normalize_namespace(namespace: str) -> str:
         return f"{scheme}://{keep}{netloc}{path}"
     parts = _split(f"{scheme}://{hosts}{path}")
     port = _port(parts, text)
+    if hosts[:3].lower() == "%2f":
+        # A Unix socket directory, percent-encoded as libpq writes it in a URL
+        # (`postgres://%2Fvar%2Frun%2Fpostgresql:5432`): a path, so its case is kept.
+        shown = socket_host(unquote(hosts.rsplit(":", 1)[0] if port is not None else hosts))
+        port = port if port is not None else DEFAULT_PORTS.get(scheme)
+        return f"{scheme}://{_netloc(shown, port)}{parts.path.rstrip('/')}"
     host = (parts.hostname or "").lower()
     if not host:
         # local storage and repositories: the namespace is the path
@@ -124,6 +130,14 @@ def normalize_namespace(namespace: str) -> str:
     if port is None:
         port = DEFAULT_PORTS.get(scheme)
     return urlunsplit((scheme, keep + _netloc(host, port), parts.path.rstrip("/"), "", ""))
+
+
+def socket_host(directory: str) -> str:
+    """A Unix socket directory as the host of a URL: percent-encoded, as libpq reads it.
+
+    `/var/run/postgresql` -> `%2Fvar%2Frun%2Fpostgresql`; trailing slashes dropped.
+    """
+    return quote(directory.rstrip("/") or "/", safe="")
 
 
 def _host_port(scheme: str, item: str, text: str) -> str:

@@ -37,17 +37,28 @@ class ConnectorConfig(BaseModel):
     url: str
 
     @classmethod
-    def from_options(cls, url: str, options: dict[str, Any]) -> ConnectorConfig:
+    def from_options(
+        cls,
+        url: str,
+        options: dict[str, Any],
+        settings: dict[str, Any] | None = None,
+        settings_file: str = "",
+    ) -> ConnectorConfig:
+        """The config of `url` from command-line `options` over `settings` (the
+        connector's table of steward.toml, `settings_file` naming it in errors)."""
         given = {k: v for k, v in options.items() if v not in (None, (), [], False)}
         unknown = sorted(set(given) - set(cls.model_fields))
         if unknown:
             flag = "--" + unknown[0].replace("_", "-")
             raise InvalidInput(f"{flag} does not apply to {redact_url(url)}")
+        settings = settings or {}
         try:
-            return cls(url=url, **given)
+            return cls(url=url, **{**settings, **given})
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "url"
+            if first["loc"] and first["loc"][0] in settings and first["loc"][0] not in given:
+                raise InvalidInput(f"{settings_file} {where}: {first['msg']}") from None
             raise InvalidInput(f"{redact_url(url)}: {where}: {first['msg']}") from None
 
 

@@ -113,6 +113,9 @@ def scan(app: AppContext, url: str, plan_only: bool, as_json: bool, **options: A
       openml://ID[,ID...], openml+test://ID    OpenML datasets (d/ID), tasks (t/ID),
                                                runs (r/ID)
 
+    A connector's table of steward.toml (e.g. [postgres]: socket names,
+    vector-store layouts) sets its options under those given here.
+
     Re-scanning an unchanged source writes nothing; a changed asset gets a new
     version with a diff; an asset the source no longer has is marked deleted.
     Credentials in URL are used to connect and never stored or printed.

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from catalog.config import CONNECTORS_GROUP, connector_settings
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
 from connectors.base import Connector
 
-GROUP = "steward.connectors"
+GROUP = CONNECTORS_GROUP
 #: `scheme:` at the start: a URL (even a malformed one), not a path.
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 log = logging.getLogger(__name__)
@@ -50,6 +51,16 @@ BROKEN: dict[str, str] = {}
 
 def for_url(url: str, **options: Any) -> Connector[Any]:
     """The connector that reads `url`, configured with `options`."""
+    return _connector(url, options, settings=False)
+
+
+def for_scan(url: str, **options: Any) -> Connector[Any]:
+    """As `for_url`, with the connector's table of steward.toml (in the working
+    directory) under the options: what `steward scan` uses."""
+    return _connector(url, options, settings=True)
+
+
+def _connector(url: str, options: dict[str, Any], settings: bool) -> Connector[Any]:
     if not url.strip():
         raise InvalidInput(
             "the source URL is empty", hint="e.g. steward scan postgres://HOST/DB or features/"
@@ -70,7 +81,8 @@ def for_url(url: str, **options: Any) -> Connector[Any]:
         ) from None
     for cls in available().values():
         if cls.accepts(url):
-            config = cls.config_class.from_options(url, options)
+            table, where = connector_settings(cls.kind) if settings else ({}, "")
+            config = cls.config_class.from_options(url, options, table, where)
             return cls(config)
     kinds = ", ".join(sorted(available())) or "none installed"
     broken = "".join(f"; {name} failed to load: {why}" for name, why in sorted(BROKEN.items()))

@@ -20,7 +20,7 @@ from catalog.embeddings import sync_detected_bindings
 from catalog.errors import CatalogWriteFailed
 from catalog.identity import redact_url
 from connectors.base import Progress, Scan, env_sample_size
-from connectors.registry import for_url
+from connectors.registry import for_scan
 from connectors.sampling import after_apply
 
 
@@ -54,7 +54,7 @@ def run_scan(
     that cannot be read leaves no catalog behind.
     """
     env_sample_size()  # a bad $STEWARD_SAMPLE_SIZE is refused before anything is read
-    connector = for_url(url, **options)
+    connector = for_scan(url, **options)
     result = connector.scan(progress)
     store = open_store()
     source = result.origin or redact_url(url)

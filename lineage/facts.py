@@ -43,6 +43,8 @@ class AssetFacts:
     definition: dict[str, Any]
     diff: dict[str, Any]
     version_created_at: datetime | None
+    #: What the last scan observed (row counts, shares of vector dimensions).
+    observed: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def load_facts(conn: Connection, session: Session) -> Facts:
             ASSET.c.current_version,
             ASSET.c.deleted,
             ASSET.c.unresolved,
+            ASSET.c.observed,
             VERSION.c.definition,
             VERSION.c.diff,
             VERSION.c.created_at,
@@ -116,6 +119,7 @@ def load_facts(conn: Connection, session: Session) -> Facts:
             r.definition or {},
             r.diff or {},
             created,
+            r.observed or {},
         )
         assets[r.uri] = facts
         by_id[r.id] = facts

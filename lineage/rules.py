@@ -200,8 +200,41 @@ def stale_embeddings(facts: Facts, settings: Settings) -> list[Finding]:
 # -- 2. dimension / distance mismatch ------------------------------------------------
 
 
-def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
+def mixed_dimensions(facts: Facts) -> list[Finding]:
+    """Vector fields whose vectors have several dimensions (an unsized pgvector column):
+    no one model built them, and a query of one dimension cannot rank the others."""
     out = []
+    for uri, asset in sorted(facts.assets.items()):
+        if asset.kind not in VECTOR_KINDS:
+            continue
+        for part, attrs in sorted(_vector_fields(asset).items()):
+            dims = attrs.get("dims")
+            if not isinstance(dims, list) or len(dims) < 2:
+                continue
+            shares = (asset.observed.get("vector_dims") or {}).get(part) or {}
+            shown = ", ".join(
+                f"{d}" + (f" ({_percent(shares[str(d)])})" if str(d) in shares else "")
+                for d in dims
+            )
+            out.append(
+                Finding(
+                    rule="embedding_mismatch",
+                    severity="error",
+                    assets=[uri],
+                    key=f"{part}|dims",
+                    title=f"{_where(asset, part)} mixes vectors of several dimensions: {shown}",
+                    evidence={"part": part, "dims": dims, "shares": shares},
+                    remedy=f"Re-embed {asset.name} with one model, or keep each model's vectors "
+                    "apart (a collection or a sized vector(N) column each).",
+                )
+            )
+    return out
+
+
+def embedding_mismatch(facts: Facts, settings: Settings) -> list[Finding]:
+    """An index that does not fit the model that built it (dimension, distance), and an
+    index whose vectors have several dimensions."""
+    out = mixed_dimensions(facts)
     for uri, bindings in sorted(facts.bindings.items()):
         asset = facts.assets.get(uri)
         if asset is None:

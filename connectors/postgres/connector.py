@@ -1,7 +1,9 @@
 """The PostgreSQL connector: `steward scan postgres://USER[:PASSWORD]@HOST:PORT/DB`.
 
 Reads the catalog of one database in a single REPEATABLE READ, READ ONLY
-transaction with a fixed handful of set-based queries (`queries.py`), and
+transaction with a fixed handful of set-based queries (`queries.py`), plus,
+in the same transaction, what only the data says (`contents.py`: dimensions
+of unsized vector columns, the collections of vector stores' layouts), and
 turns the rows into asset specs (`mapping.py`). The password is held as a
 `SecretStr`, handed to libpq only, and never stored, logged or printed.
 """
@@ -20,14 +22,16 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from catalog.apply import Scope
 from catalog.errors import InvalidInput, SourceUnavailable
-from catalog.identity import normalize_namespace
+from catalog.identity import normalize_namespace, socket_host
 from catalog.profiles import VectorSample
 from connectors.base import Connector, ConnectorConfig, Progress, SamplingOptions, Scan
 from connectors.postgres import queries
+from connectors.postgres.contents import read_contents
+from connectors.postgres.layouts import BUILT_IN, Layout
 from connectors.postgres.mapping import (
     KINDS,
     Snapshot,
@@ -41,7 +45,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5432
 #: Steps of a scan, for the progress callback.
-STEPS = ("connecting", "schemas", "relations", "columns", "keys", "indexes", "views", "specs")
+STEPS = (
+    "connecting",
+    "schemas",
+    "relations",
+    "columns",
+    "keys",
+    "indexes",
+    "views",
+    "contents",
+    "specs",
+)
 #: libpq parameters a URL's query string may set (others are refused).
 ALLOWED_PARAMS = frozenset(
     {
@@ -92,6 +106,12 @@ class PostgresConfig(ConnectorConfig, SamplingOptions):
     #: Seconds to wait for a table another session holds an ACCESS EXCLUSIVE lock on
     #: (PostgreSQL's functions that print definitions take a share lock, like pg_dump).
     lock_timeout: int = 10
+    #: Unix socket directory -> the name its server is recorded under (steward.toml
+    #: `[postgres.sockets]`): a host (`db.internal`, port: the socket's) or a namespace.
+    sockets: dict[str, str] = Field(default_factory=dict)
+    #: Layouts of vector stores that keep logical collections in tables
+    #: (steward.toml `[[postgres.layouts]]`), tried before the built-in ones.
+    layouts: tuple[Layout, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -102,6 +122,18 @@ class PostgresConfig(ConnectorConfig, SamplingOptions):
                 data = {**data, "url": url}
                 data.setdefault("password", password)
         return data
+
+    @field_validator("sockets")
+    @classmethod
+    def _sockets(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for directory, name in value.items():
+            if not directory.startswith("/"):
+                raise ValueError(f"{directory!r} is not an absolute socket directory")
+            if not name.strip():
+                raise ValueError(f"the name of socket directory {directory!r} is empty")
+            out[directory.rstrip("/") or "/"] = name.strip()
+        return out
 
     @field_validator("schemas")
     @classmethod
@@ -161,11 +193,42 @@ def parse_target(config: PostgresConfig) -> Target:
     dbname = params.get("dbname", "")
     params.setdefault("connect_timeout", str(config.connect_timeout))
     params.setdefault("application_name", "steward")
-    # A Unix socket directory (or libpq's default socket) is this machine.
-    shown_host = "localhost" if not host or host.startswith("/") else host
-    namespace = normalize_namespace(f"postgres://{_bracket(shown_host)}:{port}")
+    if not host:
+        # libpq's default Unix socket: which directory is known once connected.
+        where = f"the local socket (port {port})" + (f", database {dbname}" if dbname else "")
+        return Target(params, "", where)
+    return _target(params, host, port, dbname, config.sockets)
+
+
+def _target(
+    params: dict[str, str], host: str, port: int, dbname: str, sockets: dict[str, str]
+) -> Target:
+    """The target for the server at `host` (a name, an address or a socket directory).
+
+    A server reached through a Unix socket is named by its socket directory
+    (percent-encoded, as libpq writes it in a URL), or by the name declared for
+    that directory; never by a TCP address it was not reached by.
+    """
+    if host.startswith("/"):
+        declared = sockets.get(host.rstrip("/") or "/")
+        if declared is None:
+            namespace = normalize_namespace(f"postgres://{socket_host(host)}:{port}")
+        elif "://" in declared:
+            namespace = normalize_namespace(declared)
+        else:
+            namespace = normalize_namespace(f"postgres://{_bracket(declared)}:{port}")
+    else:
+        namespace = normalize_namespace(f"postgres://{_bracket(host)}:{port}")
     shown = f"{namespace}/{dbname}" if dbname else namespace
     return Target(params, namespace, shown)
+
+
+def reached(target: Target, conn: psycopg.Connection[Any], sockets: dict[str, str]) -> Target:
+    """`target` named after the server the connection reached (libpq's default socket)."""
+    if target.namespace:
+        return target
+    info = conn.info
+    return _target(target.params, info.host, int(info.port), info.dbname, sockets)
 
 
 def _bracket(host: str) -> str:
@@ -249,6 +312,7 @@ class PostgresConnector(Connector[PostgresConfig]):
 
         step("connecting")
         with self._connect(target) as conn:
+            target = reached(target, conn, config.sockets)
             try:
                 snapshot, warnings, covered = self._read(conn, target, step)
             except psycopg.errors.LockNotAvailable:
@@ -349,6 +413,16 @@ class PostgresConnector(Connector[PostgresConfig]):
             view_args = {"views": views, "relkinds": queries.RELKINDS}
             dependencies = conn.execute(queries.VIEW_DEPENDENCIES, view_args).fetchall()
             view_queries = conn.execute(queries.VIEW_QUERIES, view_args).fetchall()
+            step("contents")
+            matches, groups = read_contents(
+                conn,
+                database,
+                relations,
+                columns,
+                vector_types,
+                [*config.layouts, *BUILT_IN],
+                warnings,
+            )
         snapshot = Snapshot(
             namespace=target.namespace,
             database=database,
@@ -359,6 +433,8 @@ class PostgresConnector(Connector[PostgresConfig]):
             view_dependencies=dependencies,
             view_queries=view_queries,
             vector_types=vector_types,
+            matches=matches,
+            groups=groups,
         )
         return snapshot, warnings, tuple(covered)
 

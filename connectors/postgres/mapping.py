@@ -18,6 +18,9 @@ from typing import Any
 from catalog.errors import InvalidInput
 from catalog.provenance import split_dataset_uri
 from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from connectors.postgres.collections import add_contents, dim_attributes
+from connectors.postgres.contents import Group
+from connectors.postgres.layouts import Match
 from connectors.postgres.nodetree import NodeTreeError, column_sources
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,10 @@ class Snapshot:
     view_queries: list[Row] = field(default_factory=list)
     #: pgvector type oid -> type name (vector, halfvec, sparsevec).
     vector_types: dict[int, str] = field(default_factory=dict)
+    #: Asset name -> the vector-store layout its table fits.
+    matches: dict[str, Match] = field(default_factory=dict)
+    #: (asset name, vector column) -> what its data says (`contents.read_groups`).
+    groups: dict[tuple[str, str], list[Group]] = field(default_factory=dict)
 
 
 def distance_of(opclass: str) -> str | None:
@@ -334,6 +341,7 @@ def build_specs(snap: Snapshot) -> tuple[list[AssetSpec], list[str]]:
     """One spec per relation of the snapshot, and warnings about what was left out."""
     builder = _Builder(snap)
     specs = [builder.spec(rel) for rel in snap.relations]
+    specs = add_contents(specs, snap.matches, snap.groups, builder.warnings)
     return specs, builder.warnings
 
 
@@ -349,30 +357,78 @@ class VectorRelation:
     name: str
     #: The primary key's columns (empty without one).
     key: tuple[str, ...]
-    #: Dense vector columns with a declared dimension, in column order.
+    #: Dense vector columns with a known dimension (declared, or read from the data),
+    #: in column order.
     columns: tuple[tuple[str, int], ...]
-    #: PostgreSQL's row estimate (-1 or 0 when never analysed).
+    #: Rows (PostgreSQL's estimate, -1 or 0 when never analysed; a collection's count).
     rows_estimate: float
+    #: Columns whose dimension was read from the data: vectors of another one are left out.
+    untyped: frozenset[str] = frozenset()
+    #: (column, its type, value): only the rows of one logical collection.
+    collection: tuple[str, str, str] | None = None
+
+
+def _data_dim(snap: Snapshot, name: str, column: str) -> int | None:
+    groups = snap.groups.get((name, column)) or []
+    return dim_attributes(groups[0].dims).get("dim") if len(groups) == 1 else None
 
 
 def vector_relations(snap: Snapshot) -> dict[str, VectorRelation]:
-    """Asset name -> the relation's dense vector columns, for `sample_vectors`."""
+    """Asset name -> the relation's (or collection's) dense vector columns, for sampling."""
+    names = {rel["oid"]: f"{snap.database}.{rel['schema']}.{rel['name']}" for rel in snap.relations}
     columns: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    untyped: dict[int, set[str]] = defaultdict(set)
     for col in snap.columns:
-        vector_type = snap.vector_types.get(col["type_oid"])
-        if vector_type in SAMPLED_TYPES and (col["typmod"] or 0) > 0:
-            columns[col["oid"]].append((col["name"], int(col["typmod"])))
+        if snap.vector_types.get(col["type_oid"]) not in SAMPLED_TYPES:
+            continue
+        dim = col["typmod"] if (col["typmod"] or 0) > 0 else None
+        if dim is None and col["oid"] in names:
+            dim = _data_dim(snap, names[col["oid"]], col["name"])
+            untyped[col["oid"]].add(col["name"])
+        if dim is not None:
+            columns[col["oid"]].append((col["name"], int(dim)))
     keys = {con["oid"]: tuple(con["columns"]) for con in snap.constraints if con["type"] == "p"}
     out = {}
     for rel in snap.relations:
-        oid = rel["oid"]
-        if rel["relkind"] not in ("r", "p", "m") or oid not in columns:
+        oid, name = rel["oid"], names[rel["oid"]]
+        if rel["relkind"] not in ("r", "p", "m"):
             continue
-        out[f"{snap.database}.{rel['schema']}.{rel['name']}"] = VectorRelation(
+        match = snap.matches.get(name)
+        if match is not None and match.split:
+            out.update(_collections(snap, rel, keys.get(oid, ()), match))
+            continue
+        if oid not in columns:
+            continue
+        out[name] = VectorRelation(
             rel["schema"],
             rel["name"],
             keys.get(oid, ()),
             tuple(columns[oid]),
             float(rel["reltuples"] if rel["reltuples"] is not None else -1),
+            frozenset(untyped[oid]),
+        )
+    return out
+
+
+def _collections(
+    snap: Snapshot, rel: Row, key: tuple[str, ...], match: Match
+) -> dict[str, VectorRelation]:
+    """One relation per logical collection of a table that holds several."""
+    name = f"{snap.database}.{rel['schema']}.{rel['name']}"
+    column = match.vector.name
+    typed = match.vector.typmod > 0
+    out = {}
+    for group in snap.groups.get((name, column), []):
+        dim = match.vector.typmod if typed else dim_attributes(group.dims).get("dim")
+        if dim is None or group.key is None or match.layout.collection is None:
+            continue
+        out[f"{name}/{group.name}"] = VectorRelation(
+            rel["schema"],
+            rel["name"],
+            key,
+            ((column, int(dim)),),
+            float(group.rows or 0),
+            frozenset() if typed else frozenset({column}),
+            (match.layout.collection, match.key_type, group.key),
         )
     return out

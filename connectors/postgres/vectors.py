@@ -43,20 +43,49 @@ def _table(rel: VectorRelation) -> sql.Composable:
     return sql.SQL("{}.{}").format(sql.Identifier(rel.schema), sql.Identifier(rel.name))
 
 
+def _wanted(rel: VectorRelation) -> sql.Composable:
+    """Each vector column in text form; one whose dimension came from the data only
+    when the vector has that dimension (others are left out, as NULLs are)."""
+    out = []
+    for i, (name, dim) in enumerate(rel.columns):
+        column = sql.Identifier(name)
+        value = (
+            sql.SQL("CASE WHEN vector_dims({}) = {} THEN {}::text END").format(
+                column, sql.Literal(dim), column
+            )
+            if name in rel.untyped
+            else sql.SQL("{}::text").format(column)
+        )
+        out.append(sql.SQL("{} AS {}").format(value, sql.Identifier(f"v{i}")))
+    return sql.SQL(", ").join(out)
+
+
+def _only(rel: VectorRelation, joiner: str) -> tuple[sql.Composable, list[Any]]:
+    """The condition that keeps one logical collection's rows (none for a whole table)."""
+    if rel.collection is None:
+        return sql.SQL(""), []
+    column, type_name, value = rel.collection
+    # Compared as the column's own type (printed by PostgreSQL), so an index on it serves.
+    condition = sql.SQL(" {} {} = CAST(%s AS {})").format(
+        sql.SQL(joiner), sql.Identifier(column), sql.SQL(type_name)
+    )
+    return condition, [value]
+
+
 def sample_relation(
     conn: psycopg.Connection[dict[str, Any]], rel: VectorRelation, size: int, seed: int
 ) -> list[VectorSample]:
     """One sample per dense vector column of `rel` (rows whose vector is NULL left out)."""
     table = _table(rel)
-    wanted = sql.SQL(", ").join(
-        sql.SQL("{}::text AS {}").format(sql.Identifier(name), sql.Identifier(f"v{i}"))
-        for i, (name, _) in enumerate(rel.columns)
-    )
+    wanted = _wanted(rel)
     if len(rel.key) == 1 and rel.rows_estimate <= MAX_LISTED_IDS:
         key = sql.Identifier(rel.key[0])
+        where, args = _only(rel, "WHERE")
         ids = [
             r["k"]
-            for r in conn.execute(sql.SQL("SELECT {} AS k FROM {} ORDER BY 1").format(key, table))
+            for r in conn.execute(
+                sql.SQL("SELECT {} AS k FROM {}{} ORDER BY 1").format(key, table, where), args
+            )
         ]
         chosen = [ids[i] for i in np.sort(choose(len(ids), size, seed))]
         rows = conn.execute(
@@ -68,15 +97,18 @@ def sample_relation(
         population, method, extra = len(ids), "ids", {}
     else:
         estimate = rel.rows_estimate
+        where, args = _only(rel, "WHERE")
         if estimate <= 0:  # never analysed: count
-            counted = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(table)).fetchone()
+            counted = conn.execute(
+                sql.SQL("SELECT count(*) AS n FROM {}{}").format(table, where), args
+            ).fetchone()
             estimate = float(counted["n"]) if counted else 0.0
         percent = 100.0 if estimate <= 0 else min(100.0, 100.0 * size * OVERSAMPLE / estimate)
         rows = conn.execute(
-            sql.SQL("SELECT {} FROM {} TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s)").format(
-                wanted, table
+            sql.SQL("SELECT {} FROM {} TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s){}").format(
+                wanted, table, where
             ),
-            [percent, seed],
+            [percent, seed, *args],
         ).fetchall()
         if len(rows) > size:  # a uniform choice among the drawn rows, not the first ones
             rows = [rows[i] for i in np.sort(choose(len(rows), size, seed))]

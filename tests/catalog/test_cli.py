@@ -205,6 +205,29 @@ def test_bad_config_file_names_file_and_key(
     assert result.exit_code == 2 and "not valid TOML" in result.stderr
 
 
+def test_connector_tables_of_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table named after a connector's kind is allowed (and read by `scan`); others are not."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "steward.toml"
+    config.write_text('[postgres.sockets]\n"/run/pg" = "db.internal"\n[qdrant]\n')
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0
+    config.write_text("[postgress]\n")
+    result = CliRunner().invoke(cli, ["init"])
+    assert result.exit_code == 2
+    assert "unknown table [postgress]" in result.stderr and "[postgres]" in result.stderr
+    config.write_text('[postgres]\nurl = "postgres://elsewhere/db"\n')
+    result = CliRunner().invoke(cli, ["scan", "postgres://nohost.invalid/db"])
+    assert result.exit_code == 2 and "[postgres] 'url' is not a setting" in result.stderr
+    config.write_text('[postgres.sockets]\n"run/pg" = "db.internal"\n')
+    result = CliRunner().invoke(cli, ["scan", "postgres://nohost.invalid/db"])
+    assert result.exit_code == 2
+    assert "steward.toml [postgres] sockets: Value error, 'run/pg' is not an absolute" in (
+        result.stderr
+    )
+
+
 def test_every_command_has_help_and_a_readme_section() -> None:
     readme = (REPO / "README.md").read_text()
     runner = CliRunner()

@@ -355,8 +355,8 @@ def test_progress_is_reported_step_by_step(shop: str) -> None:
     for_url(database_url(shop, "postgres")).scan(lambda d, t, label: calls.append((d, t, label)))
     done = [d for d, _, _ in calls]
     assert done == sorted(done)
-    assert calls[0] == (0, 8, "connecting")
-    assert calls[-1] == (8, 8, "done")
+    assert calls[0] == (0, 9, "connecting")
+    assert calls[-1] == (9, 9, "done")
 
 
 def test_a_scan_failing_midway_changes_nothing(limited_role: str, store: Store) -> None:

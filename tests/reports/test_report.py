@@ -22,11 +22,11 @@ from catalog.db import Store
 from catalog.models import Asset
 from catalog.queries import history
 from lineage.findings import list_findings
-from reports import layout
 from reports.context import build_context, embed_json
 from reports.load import Snapshot, load_snapshot
 from reports.render import assets as static_assets
 from reports.render import render_html, render_report
+from reports.names import display_names, suffixes
 from reports.view import MAX_VIEW
 from tests.reports.stack import HOSTILE, build_stack
 
@@ -44,7 +44,6 @@ class Page(HTMLParser):
         self.tags: list[str] = []
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self.text: list[str] = []
-        self.svg_nodes: list[int] = []
         self._script: dict[str, str | None] | None = None
         self.open: list[str] = []
         self.feed(html)
@@ -62,8 +61,6 @@ class Page(HTMLParser):
             self.hrefs.append(str(found["href"]))
         if tag == "script":
             self._script = found
-        if tag == "g" and "node" in (found.get("class") or "").split():
-            self.svg_nodes.append(int(str(found["data-i"])))
 
     def handle_data(self, data: str) -> None:
         if self._script is not None:
@@ -118,12 +115,12 @@ def check_structure(store: Store, html: str) -> Page:
     # Every in-page link is an anchor of the page or a route the script handles.
     for href in page.hrefs:
         assert href.startswith("#"), href
-        if href.startswith("#asset:"):
-            assert unquote(href[len("#asset:") :]) in uris, href
+        if href.startswith("#asset/"):
+            assert unquote(href[len("#asset/") :]) in uris, href
         else:
             assert href[1:] in page.ids, href
-    # The graph is drawn, and it is the view the data says it opens on.
-    assert sorted(page.svg_nodes) == data["view"] and data["view"]
+    # The page opens on a view (the script lays it out and draws it) and has where to draw it.
+    assert data["view"] and {"graph", "viewport", "legend", "asset-view"} <= page.ids
     return page
 
 
@@ -204,19 +201,30 @@ def test_embed_json_is_inert_and_round_trips() -> None:
 # -- pure parts: layout, the opening view ---------------------------------------------------
 
 
-def test_layout_is_layered_and_survives_cycles() -> None:
-    rng = random.Random(3)
-    nodes = list(range(60))
-    edges = [(rng.randrange(60), rng.randrange(60)) for _ in range(150)]
-    placed = layout.layered(nodes, edges)
-    assert sorted(placed.pos) == nodes
-    assert len(set(placed.pos.values())) == 60  # no two nodes on one spot
-    assert placed == layout.layered(list(reversed(nodes)), list(reversed(edges)))
-    dag = [(s, t) for s, t in edges if s < t]
-    ranks = layout.layered(nodes, dag).layer
-    assert all(ranks[s] < ranks[t] for s, t in dag)
-    cycle = layout.layered([1, 2, 3], [(1, 2), (2, 3), (3, 1)])
-    assert sorted(cycle.layer.values()) == [0, 1, 2]
+def test_display_names_are_the_shortest_unique_end() -> None:
+    keys = {
+        "pg://a/1": ("postgres://a:5432", "shop.public.customers"),
+        "pg://a/2": ("postgres://a:5432", "shop.public.customer_ltv"),
+        "pg://a/3": ("postgres://a:5432", "shop.staging.customers"),
+        "pg://b/1": ("postgres://b:5432", "shop.staging.customers"),
+        "q://x": ("qdrant+local:///tmp/x/qdrant", "docs"),
+        "dbt://j": ("dbt", "realprod_jaffle.analytics.customer_revenue"),
+        "dbt://k": ("dbt", "realprod_jaffle.staging.customer_revenue"),
+    }
+    names = display_names(keys)
+    assert names == {
+        "pg://a/1": "public.customers",
+        "pg://a/2": "customer_ltv",
+        "pg://a/3": "shop.staging.customers @ a:5432",
+        "pg://b/1": "shop.staging.customers @ b:5432",
+        "q://x": "docs",
+        "dbt://j": "analytics.customer_revenue",
+        "dbt://k": "staging.customer_revenue",
+    }
+    assert len(set(names.values())) == len(names)
+    # The same keys in another order give the same names.
+    assert display_names(dict(reversed(list(keys.items())))) == names
+    assert suffixes("a.b/c") == ["c", "b/c", "a.b/c"]
 
 
 def synthetic(count: int, edges: int, seed: int = 0) -> Snapshot:
@@ -252,8 +260,7 @@ def test_opening_view_is_capped_and_everything_is_in_the_data() -> None:
     neighbours = {s for s, t, _ in snap.edges if t.endswith("n00007")}
     neighbours |= {t for s, t, _ in snap.edges if s.endswith("n00007")}
     assert {data["nodes"][i][0] for i in view} == neighbours | {"bench://h:1/n00007"}
-    page = render_html(context)
-    assert len(Page(page).svg_nodes) == len(data["view"])
+    assert Page(render_html(context)).data()["view"] == data["view"]
 
 
 def test_empty_catalog(tmp_path: Path) -> None:

@@ -1,0 +1,71 @@
+"""Display names: the shortest end of an asset's name that no other asset shares.
+
+A catalog names things by long keys (`postgres://db:5432` + `shop.public.customers`,
+`realprod_jaffle.analytics.customer_revenue`). Cutting such a name to fit a box
+keeps its start, which every sibling shares; what tells assets apart is the end.
+So an asset is shown by the shortest suffix of its name, in whole dotted or
+slashed parts, that is unique in the catalog: `customers`, then
+`public.customers`, then the whole name; two assets with the same name in two
+namespaces add the end of their namespace (`orders @ warehouse:5432`). The full
+URI stays on hover and in the asset's page.
+
+Pure and deterministic: the same set of keys gives the same names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+#: Where a name splits into parts (the separator stays with the part after it).
+_PARTS = re.compile(r"[^./:]+[./:]*|[./:]+")
+
+
+def parts(name: str) -> list[str]:
+    """`a.b/c` -> `['a.', 'b/', 'c']` (joining them gives the name back)."""
+    return _PARTS.findall(name) or [name]
+
+
+def suffixes(name: str) -> list[str]:
+    """The ends of `name` in whole parts, shortest first, the whole name last."""
+    pieces = parts(name)
+    out: list[str] = []
+    for i in range(len(pieces) - 1, -1, -1):
+        end = "".join(pieces[i:]).strip("./:")
+        if end and (not out or out[-1] != end):
+            out.append(end)
+    if not out or out[-1] != name:
+        out.append(name)
+    return out
+
+
+def _namespace_tail(namespace: str) -> str:
+    """The telling end of a namespace: `postgres://db:5432` -> `db:5432`, a path its last part."""
+    split = urlsplit(namespace)
+    path = split.path.rstrip("/")
+    if path:
+        return path.rsplit("/", 1)[-1]
+    return split.netloc or namespace
+
+
+def display_names(keys: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """URI -> display name, for every asset `uri -> (namespace, name)` of one catalog."""
+    ends = {uri: suffixes(name) for uri, (_, name) in keys.items()}
+    counts: Counter[str] = Counter(end for found in ends.values() for end in set(found))
+    out: dict[str, str] = {}
+    for uri, found in ends.items():
+        unique = next((end for end in found if counts[end] == 1), None)
+        if unique is None:  # the same name in several namespaces
+            namespace, name = keys[uri]
+            unique = f"{name} @ {_namespace_tail(namespace)}"
+        out[uri] = unique
+    # Two namespaces with the same tail: the URI itself is the one name left.
+    clashes = Counter(out.values())
+    return {uri: (uri if clashes[shown] > 1 else shown) for uri, shown in out.items()}
+
+
+def uri_breaks(text: str) -> list[str]:
+    """`text` in pieces that may be followed by a line break (after `/`, `.`, `:`, `_`, `-`)."""
+    return re.findall(r"[^/.:_\-@?&=#]*[/.:_\-@?&=#]*", text)[:-1] or [text]

@@ -313,7 +313,15 @@ def build_context(
             succ[s].append(t)
             pred[t].append(s)
 
-    shown = display_names({u: (a["namespace"], a["name"]) for u, a in snap.assets.items()})
+    shown: dict[str, str] = {}
+    for jobs in (True, False):  # two key spaces
+        shown |= display_names(
+            {
+                u: (a["namespace"], a["name"])
+                for u, a in snap.assets.items()
+                if (a["kind"] == "job") == jobs
+            }
+        )
     findings = _finding_rows(snap, index, shown)
     severity: dict[int, int] = {}
     risk: dict[int, list[int]] = {}

@@ -50,20 +50,30 @@ def _namespace_tail(namespace: str) -> str:
     return split.netloc or namespace
 
 
+def _shortest_unique(candidates: dict[str, list[str]]) -> dict[str, str | None]:
+    counts: Counter[str] = Counter(c for found in candidates.values() for c in set(found))
+    return {
+        uri: next((c for c in found if counts[c] == 1), None) for uri, found in candidates.items()
+    }
+
+
 def display_names(keys: Mapping[str, tuple[str, str]]) -> dict[str, str]:
-    """URI -> display name, for every asset `uri -> (namespace, name)` of one catalog."""
+    """URI -> display name, for every asset `uri -> (namespace, name)` of one key space.
+
+    Jobs and datasets are separate key spaces (a dbt model's job and the table
+    it builds may share a name); name each space apart, the kind tells them apart.
+    """
     ends = {uri: suffixes(name) for uri, (_, name) in keys.items()}
-    counts: Counter[str] = Counter(end for found in ends.values() for end in set(found))
-    out: dict[str, str] = {}
-    for uri, found in ends.items():
-        unique = next((end for end in found if counts[end] == 1), None)
-        if unique is None:  # the same name in several namespaces
-            namespace, name = keys[uri]
-            unique = f"{name} @ {_namespace_tail(namespace)}"
-        out[uri] = unique
+    out = _shortest_unique(ends)
+    # The same name in several namespaces: the shortest end that, with the namespace, is unique.
+    same = {
+        uri: [f"{end} @ {_namespace_tail(keys[uri][0])}" for end in ends[uri]]
+        for uri, shown in out.items()
+        if shown is None
+    }
+    out.update(_shortest_unique(same))
     # Two namespaces with the same tail: the URI itself is the one name left.
-    clashes = Counter(out.values())
-    return {uri: (uri if clashes[shown] > 1 else shown) for uri, shown in out.items()}
+    return {uri: shown or uri for uri, shown in out.items()}
 
 
 def uri_breaks(text: str) -> list[str]:

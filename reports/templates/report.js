@@ -8,7 +8,7 @@
   var N = NODES.length;
   var SEV = ["", "info", "warning", "error"];
   var EXPAND_LIMIT = 60;
-  var NODE_H = 48, MIN_W = 140, MAX_W = 320, PAD_L = 16, PAD_R = 34, FIT_PAD = 24, MAX_K = 1.4;
+  var NODE_H = 48, MIN_W = 140, MAX_W = 320, PAD_L = 16, PAD_R = 34, FIT_PAD = 24, MAX_K = 1.25;
 
   // -- adjacency (edge kinds kept for the asset pages) ------------------------------------
   var succ = [], pred = [], byUri = new Map();
@@ -25,6 +25,9 @@
     return out;
   }
   function num(a, b) { return a - b; }
+  // Field-level edges run beside the job that made them: the graph draws datasets and jobs,
+  // the asset pages list the fields.
+  var COLUMN_LINEAGE = DATA.edgeKinds.indexOf("column_lineage");
 
   // -- DOM helpers: text only, never HTML --------------------------------------------------
   function el(tag, cls, text) {
@@ -87,7 +90,7 @@
     var keep = text.length;
     while (keep > 4) {
       keep--;
-      var head = Math.ceil(keep / 3), tail = keep - head;
+      var head = Math.ceil(keep / 4), tail = keep - head;
       var cut = text.slice(0, head) + "\u2026" + text.slice(text.length - tail);
       if (textWidth(cut, NAME_FONT) <= room) { return cut; }
     }
@@ -110,14 +113,14 @@
     ids.forEach(function (s) {
       succ[s].forEach(function (p) {
         var key = s + ":" + p[0];
-        if (inside.has(p[0]) && !seen.has(key)) { seen.add(key); pairs.push([s, p[0]]); linked.add(s); linked.add(p[0]); }
+        if (p[1] !== COLUMN_LINEAGE && inside.has(p[0]) && !seen.has(key)) { seen.add(key); pairs.push([s, p[0]]); linked.add(s); linked.add(p[0]); }
       });
     });
     pairs.sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
     var pos = new Map(), routes = new Map(), width = 0, height = 0;
     if (linked.size) {
       var g = new dagre.graphlib.Graph();
-      g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 64, edgesep: 12, marginx: 0, marginy: 0 });
+      g.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 52, edgesep: 10, marginx: 0, marginy: 0 });
       g.setDefaultEdgeLabel(function () { return {}; });
       ids.forEach(function (n) { if (linked.has(n)) { g.setNode(String(n), { width: size(n).w, height: NODE_H }); } });
       pairs.forEach(function (p) { g.setEdge(String(p[0]), String(p[1])); });
@@ -132,17 +135,19 @@
       width = g.graph().width; height = g.graph().height;
     }
     var lone = ids.filter(function (n) { return !linked.has(n); });
-    if (lone.length) {
-      var cell = 0;
+    if (lone.length) {  // beside a tall drawing, under a wide one
+      var cell = 0, row = NODE_H + 18;
       lone.forEach(function (n) { cell = Math.max(cell, size(n).w); });
       cell += 18;
-      var cols = Math.max(1, Math.floor(Math.max(width, Math.sqrt(lone.length * cell * (NODE_H + 18) * 2.5)) / cell));
-      var top = height ? height + 40 : 0;
+      var beside = height > width;
+      var cols = beside ? Math.ceil(lone.length / Math.max(1, Math.floor((height + 18) / row))) :
+        Math.max(1, Math.floor(Math.max(width, Math.sqrt(lone.length * cell * row * 2.5)) / cell));
+      var left = beside ? width + 60 : 0, top = beside || !height ? 0 : height + 40;
       lone.forEach(function (n, k) {
-        pos.set(n, [(k % cols) * cell, top + Math.floor(k / cols) * (NODE_H + 18)]);
+        pos.set(n, [left + (k % cols) * cell, top + Math.floor(k / cols) * row]);
       });
-      width = Math.max(width, Math.min(cols, lone.length) * cell - 18);
-      height = top + Math.ceil(lone.length / cols) * (NODE_H + 18) - 18;
+      width = Math.max(width, left + Math.min(cols, lone.length) * cell - 18);
+      height = Math.max(height, top + Math.ceil(lone.length / cols) * row - 18);
     }
     return { pos: pos, routes: routes, width: Math.max(width, 1), height: Math.max(height, 1) };
   }
@@ -226,7 +231,7 @@
     var drawn = new Set();
     DATA.edges.forEach(function (e) {
       var key = e[0] + ":" + e[1];
-      if (e[0] === e[1] || drawn.has(key) || !current.routes.has(key)) { return; }
+      if (e[0] === e[1] || e[2] === COLUMN_LINEAGE || drawn.has(key) || !current.routes.has(key)) { return; }
       drawn.add(key);  // one line per pair; the asset page lists every kind
       var cls = "edge " + DATA.edgeClass[e[2]] + (RISK.has(key) ? " risk" : "");
       edgesG.appendChild(svg("path", {
@@ -737,12 +742,13 @@
 
   // -- start ------------------------------------------------------------------------------------
   render();
-  (function sizeToContent() {  // a small graph gets a box its size, not a screenful
-    var w = wrap.clientWidth || 800;
+  (function sizeToContent() {  // the box takes the height the drawing needs at its width
+    var w = wrap.clientWidth || 800, h = wrap.clientHeight || 600;
     var k = Math.min((w - 2 * FIT_PAD) / current.width, MAX_K);
     var wanted = Math.round(current.height * k + 2 * FIT_PAD);
-    var most = wrap.clientHeight || wanted;
-    if (wanted < most) { wrap.style.height = Math.max(320, wanted) + "px"; }
+    var most = Math.max(h, Math.round(window.innerHeight * 1.5));
+    var height = Math.max(320, Math.min(wanted, most));
+    if (height !== h) { wrap.style.height = height + "px"; }
   })();
   fit();
   if (DATA.focus !== null && DATA.focus !== undefined) { select(DATA.focus); centerOn(DATA.focus); }

@@ -746,7 +746,7 @@
     var w = wrap.clientWidth || 800, h = wrap.clientHeight || 600;
     var k = Math.min((w - 2 * FIT_PAD) / current.width, MAX_K);
     var wanted = Math.round(current.height * k + 2 * FIT_PAD);
-    var most = Math.max(h, Math.round(window.innerHeight * 1.5));
+    var most = Math.max(h, window.innerHeight - 80);  // Fit shows it all on one screen
     var height = Math.max(320, Math.min(wanted, most));
     if (height !== h) { wrap.style.height = height + "px"; }
   })();

@@ -91,6 +91,10 @@ MODELS: dict[str, tuple[str, list[str], dict[str, list[tuple[str, str]]]]] = {
 DEV_COPY = ("analytics_dev", "customers")
 
 
+def _name(model: str) -> str:
+    return f"{PROJECT}.{MODELS[model][0]}.{model}"
+
+
 def _dataset(model: str, columns: list[str] | None = None, schema: str | None = None) -> Any:
     schema = schema or MODELS[model][0]
     out: dict[str, Any] = {"namespace": WAREHOUSE, "name": f"{PROJECT}.{schema}.{model}"}
@@ -118,8 +122,7 @@ def _events(model: str, minute: int, **change: Any) -> list[dict[str, Any]]:
             "fields": {
                 column: {
                     "inputFields": [
-                        {"namespace": WAREHOUSE, "name": f"{PROJECT}.{MODELS[m][0]}.{m}", "field": f}
-                        for m, f in sources
+                        {"namespace": WAREHOUSE, "name": _name(m), "field": f} for m, f in sources
                     ]
                 }
                 for column, sources in lineage.items()

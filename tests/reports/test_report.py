@@ -24,9 +24,9 @@ from catalog.queries import history
 from lineage.findings import list_findings
 from reports.context import build_context, embed_json
 from reports.load import Snapshot, load_snapshot
+from reports.names import display_names, suffixes
 from reports.render import assets as static_assets
 from reports.render import render_html, render_report
-from reports.names import display_names, suffixes
 from reports.view import MAX_VIEW
 from tests.reports.stack import HOSTILE, build_stack
 

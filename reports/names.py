@@ -66,12 +66,14 @@ def display_names(keys: Mapping[str, tuple[str, str]]) -> dict[str, str]:
     ends = {uri: suffixes(name) for uri, (_, name) in keys.items()}
     out = _shortest_unique(ends)
     # The same name in several namespaces: the shortest end that, with the namespace, is unique.
-    same = {
-        uri: [f"{end} @ {_namespace_tail(keys[uri][0])}" for end in ends[uri]]
-        for uri, shown in out.items()
-        if shown is None
-    }
-    out.update(_shortest_unique(same))
+    # (Unique among every asset's ends with their namespaces, so no other asset reads the same.)
+    if any(shown is None for shown in out.values()):
+        placed = {
+            uri: [f"{end} @ {_namespace_tail(keys[uri][0])}" for end in found]
+            for uri, found in ends.items()
+        }
+        again = _shortest_unique(placed)
+        out = {uri: shown or again[uri] for uri, shown in out.items()}
     # Two namespaces with the same tail: the URI itself is the one name left.
     return {uri: shown or uri for uri, shown in out.items()}
 

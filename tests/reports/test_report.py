@@ -215,8 +215,8 @@ def test_display_names_are_the_shortest_unique_end() -> None:
     assert names == {
         "pg://a/1": "public.customers",
         "pg://a/2": "customer_ltv",
-        "pg://a/3": "shop.staging.customers @ a:5432",
-        "pg://b/1": "shop.staging.customers @ b:5432",
+        "pg://a/3": "staging.customers @ a:5432",  # `customers @ a:5432` is two tables
+        "pg://b/1": "customers @ b:5432",
         "q://x": "docs",
         "dbt://j": "analytics.customer_revenue",
         "dbt://k": "staging.customer_revenue",

@@ -326,6 +326,7 @@ def build_context(
     severity: dict[int, int] = {}
     risk: dict[int, list[int]] = {}
     involved: dict[int, list[int]] = {}
+    related: dict[int, list[int]] = {}
     seeds: list[int] = []
     paths: list[list[int]] = []
     for fi, f in enumerate(snap.findings):
@@ -338,12 +339,14 @@ def build_context(
             if uri not in index:
                 continue
             n = index[uri]
-            involved.setdefault(n, []).append(fi)
             seeds.append(n)
             if k == 0:  # what the finding is about; the others are its evidence or readers
                 severity[n] = max(severity.get(n, 0), rank)
+                involved.setdefault(n, []).append(fi)
             elif uri in downstream or n in readers:
                 risk.setdefault(n, []).append(fi)
+            else:
+                related.setdefault(n, []).append(fi)
         for r in ordered:
             if r["uri"] in index:
                 risk.setdefault(index[r["uri"]], []).append(fi)
@@ -373,6 +376,8 @@ def build_context(
             d["findings"] = sorted(set(involved[n]))
         if n in risk:
             d["risk"] = sorted(set(risk[n]))
+        if n in related:
+            d["related"] = sorted(set(related[n]))
         details.append(d)
     data = {
         "schema_version": SCHEMA_VERSION,

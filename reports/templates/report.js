@@ -541,6 +541,11 @@
       });
       main.appendChild(rb);
     }
+    if (info.related) {
+      var mb = block("Named in findings about other assets", info.related.length);
+      info.related.forEach(function (fi) { mb.appendChild(findingBox(fi)); });
+      main.appendChild(mb);
+    }
     provenance(n, info, main);
     if (info.fields) {
       var sources = info.sources || [];

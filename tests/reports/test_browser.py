@@ -76,6 +76,10 @@ def test_hostile_names_show_as_text(demo_page: Page) -> None:
     assert demo_page.eval("window.__dialogs") == []
 
 
+#: Go back or forward in the page's history and wait until the page has followed.
+MOVE = "new Promise(r => { addEventListener('hashchange', r, {once: true}); history.STEP(); })"
+
+
 def test_search_select_expand_filter_and_routes(demo_page: Page, browser: Browser) -> None:
     found = demo_page.eval("steward.search('docs_chunks')")
     assert len(found) == 1
@@ -95,9 +99,9 @@ def test_search_select_expand_filter_and_routes(demo_page: Page, browser: Browse
     demo_page.eval(f"location.hash = '#asset/{documents}'")
     text = demo_page.eval("document.getElementById('asset-view').textContent")
     assert "- lang  text  [breaking]" in text and "v2" in text
-    demo_page.eval("history.back()")
+    demo_page.eval(MOVE.replace("STEP", "back"))
     assert "docs_chunks" in demo_page.eval("document.querySelector('#asset-view h1').textContent")
-    demo_page.eval("history.forward()")
+    demo_page.eval(MOVE.replace("STEP", "forward"))
     assert demo_page.eval("document.querySelector('#asset-view h1').textContent") == "documents"
     demo_page.eval("location.hash = '#lineage'")
     assert demo_page.eval("document.getElementById('asset-view').hidden") is True

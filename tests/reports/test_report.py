@@ -138,6 +138,25 @@ def test_structure_on_both_backends(store: Store, tmp_path: Path) -> None:
     # the provenance panel says what queries the index, as the rule resolves it
     [chunks] = [i for i, node in enumerate(data["nodes"]) if node[1] == "docs_chunks"]
     assert data["details"][chunks]["queries"] == {"": "all-MiniLM-L6-v2@2"}
+    # Severity marks what a finding is about; what it cites upstream is not marked, what
+    # reads it is at risk. (node: uri, name, kind, severity, at risk, ...)
+    marks = {node[1]: (node[3], node[4]) for node in data["nodes"]}
+    assert marks["docs_chunks"][0] == 3 and marks["shop.public.documents"][0] == 3
+    assert marks["all-MiniLM-L6-v2"] == (0, 0)  # the model the stale index was built with
+    assert marks["shop.public.documents_clean"] == (0, 1)  # reads the broken table
+    assert marks["support-rag"] == (0, 1)
+
+
+def test_last_scan_is_a_scan_not_an_ingest() -> None:
+    snap = synthetic(3, 2)
+    for uri, origin, seen in (
+        ("bench://h:1/n00000", "scan postgres://db:5432/shop", "2026-01-02T00:00:00Z"),
+        ("bench://h:1/n00001", "openlineage airflow/etl", "2026-01-03T00:00:00Z"),
+    ):
+        snap.assets[uri].update(origin=origin, observed_at=seen)
+    snap.assets["bench://h:1/n00002"]["observed_at"] = None
+    last = build_context(snap)["overview"]["last_scan"]
+    assert last == {"at": "2026-01-02T00:00:00Z", "origin": "scan postgres://db:5432/shop"}
 
 
 def test_demo_structure(demo: tuple[Store, str]) -> None:

@@ -229,15 +229,17 @@
     current = layout(Array.from(visible));
     var edgesG = svg("g", { "class": "edges" }), nodesG = svg("g", { "class": "nodes" });
     var drawn = new Set();
-    DATA.edges.forEach(function (e) {
-      var key = e[0] + ":" + e[1];
-      if (e[0] === e[1] || e[2] === COLUMN_LINEAGE || drawn.has(key) || !current.routes.has(key)) { return; }
-      drawn.add(key);  // one line per pair; the asset page lists every kind
-      var cls = "edge " + DATA.edgeClass[e[2]] + (RISK.has(key) ? " risk" : "");
-      edgesG.appendChild(svg("path", {
-        "class": cls, d: curve(current.routes.get(key)),
-        "data-s": e[0], "data-t": e[1], "marker-end": "url(#arrow)"
-      }));
+    Array.from(current.pos.keys()).sort(num).forEach(function (s) {
+      succ[s].forEach(function (p) {  // in the data's order: by target, then kind
+        var key = s + ":" + p[0];
+        if (p[1] === COLUMN_LINEAGE || drawn.has(key) || !current.routes.has(key)) { return; }
+        drawn.add(key);  // one line per pair; the asset page lists every kind
+        var cls = "edge " + DATA.edgeClass[p[1]] + (RISK.has(key) ? " risk" : "");
+        edgesG.appendChild(svg("path", {
+          "class": cls, d: curve(current.routes.get(key)),
+          "data-s": s, "data-t": p[0], "marker-end": "url(#arrow)"
+        }));
+      });
     });
     Array.from(current.pos.keys()).sort(num).forEach(function (n) {
       var p = current.pos.get(n);

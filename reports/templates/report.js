@@ -708,12 +708,23 @@
   frule.addEventListener("change", filterFindings);
 
   // -- routes: #asset/URI is an asset's page; anything else is the report --------------------------
-  function routed() {
+  function routed() {  // #asset/URI (and #asset:URI, the older form) -> node, -1 if unknown
     var hash = location.hash, prefix = hash.indexOf("#asset/") === 0 ? 7 : hash.indexOf("#asset:") === 0 ? 7 : 0;
     if (!prefix) { return null; }
     var uri;
-    try { uri = decodeURIComponent(hash.slice(prefix)); } catch (err) { return null; }
-    return byUri.has(uri) ? byUri.get(uri) : null;
+    try { uri = decodeURIComponent(hash.slice(prefix)); } catch (err) { uri = hash.slice(prefix); }
+    return byUri.has(uri) ? byUri.get(uri) : -1;
+  }
+  function missing() {
+    clear(page);
+    var back = el("a", "back", "\u2190 Report");
+    back.href = "#lineage";
+    page.appendChild(back);
+    page.appendChild(el("h1", "a-name", "No such asset in this report"));
+    var uri = location.hash.slice(7);
+    try { uri = decodeURIComponent(uri); } catch (err) { /* shown as it came */ }
+    page.appendChild(breakable("p", "a-uri mono", uri));
+    page.appendChild(el("p", "muted", "It may have been deleted or renamed since; search the graph for it."));
   }
   var shownPage = null;
   function route() {
@@ -731,14 +742,17 @@
       if (row) { row.classList.add("flash"); row.scrollIntoView({ block: "center" }); }
       return false;
     }
-    if (shownPage !== n) {
+    if (n === -1) {
+      missing();
+      shownPage = null;
+    } else if (shownPage !== n) {
       assetPage(n);
       shownPage = n;
     }
     document.body.classList.add("asset-mode");
     page.hidden = false;
     window.scrollTo(0, 0);
-    document.title = NODES[n][7] + " \u00b7 " + BASE_TITLE;
+    document.title = (n === -1 ? "no such asset" : NODES[n][7]) + " \u00b7 " + BASE_TITLE;
     return true;
   }
   var BASE_TITLE = document.title;

@@ -137,6 +137,12 @@ def test_a_link_to_an_asset_opens_its_page(tmp_path: Path, browser: Browser) -> 
     page.eval("history.pushState(null, '', '#lineage');")
     page.eval("dispatchEvent(new HashChangeEvent('hashchange'))")
     assert page.eval("document.querySelector('.node.selected').dataset.i") == "599"
+    # An asset the catalog no longer has: said so, not a blank page.
+    page.eval("location.hash = '#asset/' + encodeURIComponent('bench://h:1/gone')")
+    assert page.eval("document.querySelector('#asset-view h1').textContent") == (
+        "No such asset in this report"
+    )
+    assert "bench://h:1/gone" in page.eval("document.getElementById('asset-view').textContent")
 
 
 def test_a_broken_page_is_caught(tmp_path: Path, browser: Browser) -> None:

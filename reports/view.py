@@ -34,8 +34,11 @@ KNOWN_EDGE_KINDS = (
     "feature_input",
     "trained_on",
 )
-#: Nodes drawn when the page opens; the rest is a search or a click away.
-MAX_VIEW = 250
+#: Nodes drawn when the page opens, few enough to read once fitted; the rest is a
+#: search or a click away.
+MAX_VIEW = 100
+#: Without findings, a large catalog opens on its most connected assets.
+HUBS = 3
 
 
 def kind_class(kind: str) -> str:
@@ -89,7 +92,7 @@ def initial_view(
         if count <= limit:
             return list(range(count))
         degree = sorted(range(count), key=lambda n: (-(len(succ[n]) + len(pred[n])), n))
-        seeds = degree[:10]
+        seeds = degree[:HUBS]
     for node in seeds:
         if len(seen) < limit:
             seen.setdefault(node, len(seen))

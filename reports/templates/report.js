@@ -8,7 +8,7 @@
   var N = NODES.length;
   var SEV = ["", "info", "warning", "error"];
   var EXPAND_LIMIT = 60;
-  var NODE_H = 48, MIN_W = 140, MAX_W = 320, PAD_L = 16, PAD_R = 34, FIT_PAD = 24, MAX_K = 1.25;
+  var NODE_H = 48, MIN_W = 140, MAX_W = 320, PAD_L = 16, PAD_R = 34, FIT_PAD = 24, MAX_K = 1.25, MIN_K = 0.75;
 
   // -- adjacency (edge kinds kept for the asset pages) ------------------------------------
   var succ = [], pred = [], byUri = new Map();
@@ -263,7 +263,7 @@
     var p = current.pos.get(n);
     if (!p) { return; }
     var w = wrap.clientWidth || 800, h = wrap.clientHeight || 600;
-    view.k = Math.max(view.k, 0.8);
+    view.k = Math.max(view.k, MIN_K);
     view.x = w / 2 - (p[0] + size(n).w / 2) * view.k;
     view.y = h / 2 - (p[1] + NODE_H / 2) * view.k;
     applyView();
@@ -772,6 +772,20 @@
     if (height !== h) { wrap.style.height = height + "px"; }
   })();
   fit();
+  // A drawing that fits only with unreadable names opens at a readable size on what matters
+  // most (the focus, the first finding's asset, or the most connected node); Fit shows it all.
+  (function readable() {
+    if (view.k >= MIN_K || !current.pos.size) { return; }
+    var first = DATA.findings.length && byUri.has(DATA.findings[0].assets[0]) ? byUri.get(DATA.findings[0].assets[0]) : null;
+    var start = DATA.focus !== null && DATA.focus !== undefined ? DATA.focus : first;
+    if (start === null || !current.pos.has(start)) {
+      start = Array.from(current.pos.keys()).sort(function (a, b) {
+        return neighbours(b).size - neighbours(a).size || a - b;
+      })[0];
+    }
+    view.k = MIN_K;
+    centerOn(start);
+  })();
   if (DATA.focus !== null && DATA.focus !== undefined) { select(DATA.focus); centerOn(DATA.focus); }
   route();
   window.steward = {

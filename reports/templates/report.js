@@ -768,7 +768,7 @@
     var k = Math.min((w - 2 * FIT_PAD) / current.width, MAX_K);
     var wanted = Math.round(current.height * k + 2 * FIT_PAD);
     var most = Math.max(h, window.innerHeight - 80);  // Fit shows it all on one screen
-    var height = Math.max(320, Math.min(wanted, most));
+    var height = Math.max(240, Math.min(wanted, most));
     if (height !== h) { wrap.style.height = height + "px"; }
   })();
   fit();

@@ -191,11 +191,17 @@ GRAPH_PROBLEMS = """(() => {
   document.querySelector('[data-action=fit]').click();
   const wrap = document.getElementById('graph-wrap').getBoundingClientRect();
   if (wrap.height > innerHeight) { problems.push('the graph is taller than the window'); }
-  boxes().forEach((b, i) => {
+  const fitted = boxes();
+  fitted.forEach((b, i) => {
     if (b.left < wrap.left || b.right > wrap.right || b.top < wrap.top || b.bottom > wrap.bottom) {
       problems.push('outside the graph after Fit: ' + labels[i]);
     }
   });
+  // The drawing fills its box: across it or down it, not a small island in the middle.
+  const span = (lo, hi) => Math.max(...fitted.map(hi)) - Math.min(...fitted.map(lo));
+  const across = span(b => b.left, b => b.right) / wrap.width;
+  const down = span(b => b.top, b => b.bottom) / wrap.height;
+  if (Math.max(across, down) < 0.8) { problems.push('the drawing fills ' + across + ' x ' + down); }
   const name = nodes.length ? nodes[0].querySelector('text.name').getBoundingClientRect() : null;
   return {problems: problems, nodes: nodes.length, text: name ? name.height : 0,
           labels: nodes.map(g => g.querySelector('text.name').textContent)};

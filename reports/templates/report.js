@@ -730,6 +730,7 @@
   function route() {
     var n = routed();
     if (n === null) {
+      var leaving = document.body.classList.contains("asset-mode");
       document.body.classList.remove("asset-mode");
       page.hidden = true;
       if (shownPage !== null) {
@@ -738,6 +739,9 @@
         if (!visible.has(back)) { visible.add(back); render(); }
         select(back);
       }
+      // The anchor was hidden behind the asset page when the browser looked for it.
+      var anchor = leaving && location.hash.length > 1 ? document.getElementById(location.hash.slice(1)) : null;
+      if (anchor) { anchor.scrollIntoView({ block: "start" }); }
       var row = location.hash.indexOf("#finding-") === 0 ? document.getElementById(location.hash.slice(1)) : null;
       if (row) { row.classList.add("flash"); row.scrollIntoView({ block: "center" }); }
       return false;

@@ -26,7 +26,7 @@ from reports.context import build_context, embed_json
 from reports.load import Snapshot, load_snapshot
 from reports.names import display_names, suffixes
 from reports.render import assets as static_assets
-from reports.render import render_html, render_report
+from reports.render import breakable, render_html, render_report
 from reports.view import MAX_VIEW
 from tests.reports.stack import HOSTILE, build_stack
 
@@ -244,6 +244,11 @@ def test_display_names_are_the_shortest_unique_end() -> None:
     # The same keys in another order give the same names.
     assert display_names(dict(reversed(list(keys.items())))) == names
     assert suffixes("a.b/c") == ["c", "b/c", "a.b/c"]
+
+
+def test_uris_wrap_at_separators_and_stay_escaped() -> None:
+    shown = str(breakable("qdrant+local:///tmp/x/<b>docs_chunks"))
+    assert shown == ("qdrant+local:///<wbr>tmp/<wbr>x/<wbr>&lt;b&gt;docs_<wbr>chunks")
 
 
 def synthetic(count: int, edges: int, seed: int = 0) -> Snapshot:

@@ -15,10 +15,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
+from catalog.evidence import is_declared
 from catalog.querying import resolve_query
-from reports import layout
 from reports.load import Snapshot
-from reports.view import LABEL_CHARS, draw, edge_class, initial_view, kind_class
+from reports.names import display_names
+from reports.view import edge_class, initial_view, kind_class
 
 SCHEMA_VERSION = 1
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
@@ -55,8 +56,8 @@ def importance(finding: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def asset_href(uri: str) -> str:
-    """The in-page route of an asset (handled by `report.js`)."""
-    return "#asset:" + quote(uri, safe="")
+    """The in-page route of an asset's page (handled by `report.js`)."""
+    return "#asset/" + quote(uri, safe="")
 
 
 def embed_json(data: Any) -> str:
@@ -112,7 +113,7 @@ def _overview(snap: Snapshot, findings: list[dict[str, Any]]) -> dict[str, Any]:
     scanned = [
         (a["observed_at"], a["origin"] or "")
         for a in snap.assets.values()
-        if a["observed_at"] and not a["unresolved"]
+        if a["observed_at"] and not a["unresolved"] and a["origin"] and is_declared(a["origin"])
     ]
     last_scan = max(scanned) if scanned else None
     severity = Counter(f["severity"] for f in findings)
@@ -133,6 +134,14 @@ def _overview(snap: Snapshot, findings: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _named(text: str, uris: list[str], shown: dict[str, str]) -> str:
+    """`text` with the URIs it quotes replaced by their display names (longest first)."""
+    for uri in sorted(set(uris), key=lambda u: (-len(u), u)):
+        if uri in shown and uri in text:
+            text = text.replace(uri, shown[uri])
+    return text
+
+
 def _acknowledged(ack: dict[str, Any] | None) -> str | None:
     """One line: who accepted the finding, when, why and until when."""
     if not ack:
@@ -141,39 +150,34 @@ def _acknowledged(ack: dict[str, Any] | None) -> str | None:
     return f"Acknowledged by {ack['by']} on {ack['at']}{until}: {ack['reason']}"
 
 
-def _finding_rows(snap: Snapshot, index: dict[str, int]) -> list[dict[str, Any]]:
+def _finding_rows(
+    snap: Snapshot, index: dict[str, int], shown: dict[str, str]
+) -> list[dict[str, Any]]:
+    def ref(uri: str) -> dict[str, Any]:
+        return {
+            "uri": uri,
+            "name": shown.get(uri, uri),
+            "href": asset_href(uri) if uri in index else None,
+        }
+
     rows = []
     for f in snap.findings:
         at_risk = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
+        quoted = [*f["assets"], *(r["uri"] for r in at_risk)]
         rows.append(
             {
                 "id": f["id"],
                 "anchor": "finding-" + f["id"],
                 "severity": f["severity"],
                 "rule": f["rule"],
-                "title": f["title"],
-                "remedy": f["remedy"],
+                "title": _named(f["title"], quoted, shown),
+                "remedy": _named(f["remedy"], quoted, shown),
                 "acknowledged": _acknowledged(f.get("acknowledged")),
-                "assets": [
-                    {
-                        "uri": uri,
-                        "name": snap.assets[uri]["name"] if uri in snap.assets else uri,
-                        "href": asset_href(uri) if uri in index else None,
-                    }
-                    for uri in f["assets"]
-                ],
+                "assets": [ref(uri) for uri in f["assets"]],
                 "evidence": [(k, _text(v)) for k, v in sorted(f["evidence"].items())],
                 "at_risk": len(at_risk),
                 "risk_paths": [
-                    [
-                        {
-                            "uri": uri,
-                            "name": snap.assets[uri]["name"] if uri in snap.assets else uri,
-                            "href": asset_href(uri) if uri in index else None,
-                        }
-                        for uri in r.get("path", [r["uri"]])
-                    ]
-                    for r in at_risk[:3]
+                    [ref(uri) for uri in r.get("path", [r["uri"]])] for r in at_risk[:3]
                 ],
                 "first_seen": f["first_seen"],
             }
@@ -181,9 +185,19 @@ def _finding_rows(snap: Snapshot, index: dict[str, int]) -> list[dict[str, Any]]
     return rows
 
 
-def _details(snap: Snapshot, uri: str) -> dict[str, Any]:
+def _said_by(snap: Snapshot, uri: str) -> tuple[list[str], dict[str, list[int]]]:
+    """The sources of an asset, and which of them name each field."""
+    sources = [e["source"] for e in snap.evidence.get(uri, [])]
+    by_field: dict[str, list[int]] = {}
+    for i, e in enumerate(snap.evidence.get(uri, [])):
+        for name, _ in e["fields"]:
+            by_field.setdefault(name, []).append(i)
+    return sources, by_field
+
+
+def _details(snap: Snapshot, uri: str, index: dict[str, int]) -> dict[str, Any]:
     a = snap.assets[uri]
-    out: dict[str, Any] = {"ns": a["namespace"], "v": a["version"]}
+    out: dict[str, Any] = {"ns": a["namespace"], "v": a["version"], "name": a["name"]}
     for key, value in (
         ("desc", a["description"]),
         ("origin", a["origin"]),
@@ -195,6 +209,13 @@ def _details(snap: Snapshot, uri: str) -> dict[str, Any]:
     ):
         if value:
             out[key] = value
+    sources, said = _said_by(snap, uri)
+    if sources:
+        out["sources"] = [
+            [e["source"], e["at"], e["version"], len(e["fields"])]
+            for e in snap.evidence.get(uri, [])
+        ]
+    lineage = snap.field_lineage.get(uri, {})
     fields = snap.fields.get(uri)
     if fields:
         out["fields"] = [
@@ -203,8 +224,20 @@ def _details(snap: Snapshot, uri: str) -> dict[str, Any]:
                 f["type"],
                 bool(f.get("nullable", True)),
                 _text(f["attributes"], 200) if f.get("attributes") else "",
+                said.get(f["name"], []),
+                [[index[s], sf] for s, sf in lineage.get(f["name"], []) if s in index],
             ]
             for f in fields
+        ]
+    runs = snap.job_runs.get(uri)
+    if runs:
+        out["jobRuns"] = [
+            {
+                **{k: v for k, v in r.items() if k not in ("inputs", "outputs")},
+                "inputs": [[index[u], v] for u, v in r["inputs"] if u in index],
+                "outputs": [[index[u], v] for u, v in r["outputs"] if u in index],
+            }
+            for r in runs
         ]
     versions = []
     for v in snap.versions.get(uri, []):
@@ -279,28 +312,44 @@ def build_context(
         if s != t:
             succ[s].append(t)
             pred[t].append(s)
-    neighbours = [set(succ[n]) | set(pred[n]) for n in range(len(uris))]
 
-    findings = _finding_rows(snap, index)
+    shown: dict[str, str] = {}
+    for jobs in (True, False):  # two key spaces
+        shown |= display_names(
+            {
+                u: (a["namespace"], a["name"])
+                for u, a in snap.assets.items()
+                if (a["kind"] == "job") == jobs
+            }
+        )
+    findings = _finding_rows(snap, index, shown)
     severity: dict[int, int] = {}
     risk: dict[int, list[int]] = {}
     involved: dict[int, list[int]] = {}
+    related: dict[int, list[int]] = {}
     seeds: list[int] = []
     paths: list[list[int]] = []
-    every_path: list[list[int]] = []
     for fi, f in enumerate(snap.findings):
         rank = SEVERITY_RANK.get(f["severity"], 1)
-        for uri in f["assets"]:
-            if uri in index:
-                n = index[uri]
+        ordered = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
+        downstream = {r["uri"] for r in ordered}
+        subject = index.get(f["assets"][0]) if f["assets"] else None
+        readers = set(succ[subject]) if subject is not None else set()
+        for k, uri in enumerate(f["assets"]):
+            if uri not in index:
+                continue
+            n = index[uri]
+            seeds.append(n)
+            if k == 0:  # what the finding is about; the others are its evidence or readers
                 severity[n] = max(severity.get(n, 0), rank)
                 involved.setdefault(n, []).append(fi)
-                seeds.append(n)
-        ordered = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
+            elif uri in downstream or n in readers:
+                risk.setdefault(n, []).append(fi)
+            else:
+                related.setdefault(n, []).append(fi)
         for r in ordered:
             if r["uri"] in index:
                 risk.setdefault(index[r["uri"]], []).append(fi)
-        every_path.extend([index[u] for u in r.get("path", []) if u in index] for r in ordered)
         paths.extend(
             [index[u] for u in r.get("path", []) if u in index] for r in ordered[:RISK_PATHS]
         )
@@ -314,6 +363,7 @@ def build_context(
             1 if n in risk else 0,
             1 if snap.assets[uri]["unresolved"] else 0,
             snap.assets[uri]["version"],
+            shown[uri],
         ]
         for n, uri in enumerate(uris)
     ]
@@ -321,11 +371,13 @@ def build_context(
     view = initial_view(len(uris), succ, pred, seeds, paths, focus_index, depth)
     details = []
     for n, uri in enumerate(uris):
-        d = _details(snap, uri)
+        d = _details(snap, uri, index)
         if n in involved:
             d["findings"] = sorted(set(involved[n]))
         if n in risk:
             d["risk"] = sorted(set(risk[n]))
+        if n in related:
+            d["related"] = sorted(set(related[n]))
         details.append(d)
     data = {
         "schema_version": SCHEMA_VERSION,
@@ -342,25 +394,18 @@ def build_context(
                 "rule": f["rule"],
                 "severity": f["severity"],
                 "title": f["title"],
+                "headline": row["title"],
                 "assets": f["assets"],
-                "remedy": f["remedy"],
+                "remedy": row["remedy"],
                 "evidence": f["evidence"],
                 "at_risk": f.get("at_risk") or [],
+                "acknowledged": row["acknowledged"],
             }
-            for f in snap.findings
+            for f, row in zip(snap.findings, findings, strict=True)
         ],
         "view": view,
         "focus": focus_index,
         "depth": depth,
-        "layout": {
-            "W": layout.NODE_W,
-            "H": layout.NODE_H,
-            "GX": layout.GAP_X,
-            "GY": layout.GAP_Y,
-            "M": layout.MARGIN,
-            "sweeps": layout.SWEEPS,
-            "label": LABEL_CHARS,
-        },
     }
     times = [a["updated_at"] or "" for a in snap.assets.values()]
     # A finding seen again is no change to the catalog: only when it first appeared counts,
@@ -375,8 +420,7 @@ def build_context(
         "rules": sorted({f["rule"] for f in findings}),
         "severities": list(SEVERITIES),
         "edge_kinds": [{"kind": k, "css": edge_class(k)} for k in edge_kinds],
-        "graph": draw(view, nodes, edges, edge_kinds, kinds, neighbours, every_path),
-        "focus": uris[focus_index] if focus_index is not None else None,
+        "focus": shown[uris[focus_index]] if focus_index is not None else None,
         "depth": depth,
         "shown": len(view),
         "data": embed_json(data),

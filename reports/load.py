@@ -19,6 +19,7 @@ from sqlmodel import Session
 from catalog.db import Store
 from catalog.models import (
     Asset,
+    AssetEvidence,
     AssetField,
     AssetVersion,
     ModelBinding,
@@ -39,6 +40,7 @@ IN_USE = ModelInUse.__table__  # type: ignore[attr-defined]
 RUN = Run.__table__  # type: ignore[attr-defined]
 RUN_DATASET = RunDataset.__table__  # type: ignore[attr-defined]
 RAW_EVENT = RawEvent.__table__  # type: ignore[attr-defined]
+EVIDENCE = AssetEvidence.__table__  # type: ignore[attr-defined]
 
 #: Runs kept per asset and direction (the most recent ones).
 RUNS_PER_ASSET = 10
@@ -81,6 +83,12 @@ class Snapshot:
     query_bindings: QueryBindings = field(default_factory=lambda: QueryBindings({}, {}, {}))
     #: Recent runs that read or wrote each asset.
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Recent runs of each job: state, times, error message, inputs and outputs at their versions.
+    job_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Each source's latest assertion about each asset: source, time, field names and types.
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Column lineage: target URI -> target field -> sorted `(source URI, source field)`.
+    field_lineage: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
     deleted: int = 0
     events: dict[str, Any] = field(default_factory=dict)
 
@@ -262,6 +270,119 @@ def _runs(conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict
         snap.runs.setdefault(uri, []).extend(rows[:RUNS_PER_ASSET])
 
 
+def _job_runs(
+    conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict[int, int]
+) -> None:
+    """The most recent runs of each job, with what they read and wrote."""
+    query = select(
+        RUN.c.id,
+        RUN.c.job_id,
+        RUN.c.run_uuid,
+        RUN.c.state,
+        RUN.c.started_at,
+        RUN.c.ended_at,
+        RUN.c.state_time,
+        cast(RUN.c.facets, Text),
+    )
+    runs: dict[int, dict[str, Any]] = {}
+    by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in conn.execute(query):
+        job = by_id.get(row.job_id)
+        if job is None:
+            continue
+        facets = _json(row[7])
+        error = facets.get("errorMessage") if isinstance(facets, dict) else None
+        item: dict[str, Any] = {
+            "run": row.run_uuid,
+            "state": row.state,
+            "started_at": iso(row.started_at),
+            "ended_at": iso(row.ended_at),
+            "inputs": [],
+            "outputs": [],
+        }
+        if isinstance(error, dict) and error.get("message"):
+            item["error"] = str(error["message"])
+        runs[row.id] = item
+        by_job[job].append(item)
+    kept: set[int] = set()
+    for job, rows in by_job.items():
+        rows.sort(key=lambda r: (r["started_at"] or r["ended_at"] or "", r["run"]), reverse=True)
+        snap.job_runs[job] = rows[:RUNS_PER_ASSET]
+        kept.update(id(r) for r in snap.job_runs[job])
+    io = select(
+        RUN_DATASET.c.run_id,
+        RUN_DATASET.c.asset_id,
+        RUN_DATASET.c.direction,
+        RUN_DATASET.c.version_id,
+    )
+    for row in conn.execute(io):
+        run = runs.get(row.run_id)
+        uri = by_id.get(row.asset_id)
+        if run is None or uri is None or id(run) not in kept:
+            continue
+        side = "inputs" if row.direction == "input" else "outputs"
+        run[side].append([uri, numbers.get(row.version_id) if row.version_id else None])
+    for rows in snap.job_runs.values():
+        for run in rows:
+            run["inputs"].sort(key=lambda p: (p[0], p[1] or 0))
+            run["outputs"].sort(key=lambda p: (p[0], p[1] or 0))
+
+
+def _fields_of(definition: Any) -> list[list[str]]:
+    fields = definition.get("fields") if isinstance(definition, dict) else None
+    return [
+        [str(f.get("name", "")), str(f.get("type") or "")]
+        for f in fields or []
+        if isinstance(f, dict)
+    ]
+
+
+def _evidence(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
+    """Each source's latest assertion: its own definition, or the version it equals."""
+    version = (VERSION.c.asset_id == EVIDENCE.c.asset_id) & (
+        VERSION.c.fingerprint == EVIDENCE.c.fingerprint
+    )
+    current = {uri: snap.fields.get(uri, []) for uri in snap.assets}
+    fingerprints = {
+        uri: {v["fingerprint"]: v["version"] for v in rows} for uri, rows in snap.versions.items()
+    }
+    older = (
+        select(EVIDENCE.c.id, cast(VERSION.c.definition, Text))
+        .join(VERSION, version)
+        .join(ASSET, ASSET.c.id == EVIDENCE.c.asset_id)
+        .where(EVIDENCE.c.definition.is_(None), VERSION.c.version != ASSET.c.current_version)
+    )
+    defined = {row[0]: _fields_of(_json(row[1])) for row in conn.execute(older)}
+    query = select(
+        EVIDENCE.c.id,
+        EVIDENCE.c.asset_id,
+        EVIDENCE.c.source,
+        EVIDENCE.c.fingerprint,
+        cast(EVIDENCE.c.definition, Text),
+        EVIDENCE.c.asserted_at,
+    )
+    for row in conn.execute(query):
+        uri = by_id.get(row.asset_id)
+        if uri is None:
+            continue
+        if row[4] is not None and row[4] != "null":
+            fields = _fields_of(_json(row[4]))
+        elif row.id in defined:
+            fields = defined[row.id]
+        else:
+            fields = [[f["name"], f["type"] or ""] for f in current[uri]]
+        snap.evidence.setdefault(uri, []).append(
+            {
+                "source": row.source,
+                "at": iso(row.asserted_at),
+                "version": fingerprints.get(uri, {}).get(row.fingerprint),
+                "fields": fields,
+            }
+        )
+    for rows in snap.evidence.values():
+        rows.sort(key=lambda e: (e["source"], e["at"] or ""))
+
+
 def _edges(conn: Connection, snap: Snapshot) -> None:
     graph = LineageGraph.from_connection(conn)
     edges = set()
@@ -269,7 +390,15 @@ def _edges(conn: Connection, snap: Snapshot) -> None:
         for edge in graph.edges_out_of(node.uri):
             if edge.source in snap.assets and edge.target in snap.assets:
                 edges.add((edge.source, edge.target, edge.kind))
+                for target_field, sources in (edge.fields or {}).items():
+                    known = snap.field_lineage.setdefault(edge.target, {}).setdefault(
+                        str(target_field), []
+                    )
+                    known.extend((edge.source, str(f)) for f in sources or [])
     snap.edges = sorted(edges)
+    for by_field in snap.field_lineage.values():
+        for name, pairs in by_field.items():
+            by_field[name] = sorted(set(pairs))
 
 
 def load_snapshot(store: Store) -> Snapshot:
@@ -281,6 +410,8 @@ def load_snapshot(store: Store) -> Snapshot:
         _edges(conn, snap)
         _bindings(conn, snap, by_id)
         _runs(conn, snap, by_id, numbers)
+        _job_runs(conn, snap, by_id, numbers)
+        _evidence(conn, snap, by_id)
         # Accepted events only: a duplicate a client re-sent adds nothing to the catalog.
         count, last = conn.execute(
             select(func.count(RAW_EVENT.c.id), func.max(RAW_EVENT.c.received_at)).where(

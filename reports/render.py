@@ -5,6 +5,8 @@ what `steward report` writes and `steward serve` serves at `/`. The page's
 stylesheet and script are inlined from `reports/templates/`; the page's
 Content-Security-Policy allows no network access at all and only that one
 script (by its hash), so even a name that slipped past escaping could not run.
+The script is the vendored dagre (`templates/vendor/`, the graph's layout)
+followed by `report.js`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from catalog.db import Store
 from catalog.queries import resolve
 from reports.context import DEFAULT_DEPTH, build_context, when
 from reports.load import load_snapshot
+from reports.names import uri_breaks
+
+
+def breakable(text: str) -> Markup:
+    """`text` escaped, with a `<wbr>` after each separator: a URI wraps at `/`, `.`, `:`..."""
+    return Markup("<wbr>").join(escape(piece) for piece in uri_breaks(text))
 
 
 @cache
@@ -34,6 +42,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["when"] = when
+    env.filters["breakable"] = breakable
     return env
 
 
@@ -47,7 +56,8 @@ def _static(name: str) -> str:
 @cache
 def assets() -> dict[str, Any]:
     """The inline stylesheet and script, and the CSP that allows exactly them."""
-    css, js = _static("report.css"), _static("report.js")
+    css = _static("report.css")
+    js = _static("vendor/dagre.min.js") + "\n" + _static("report.js")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "

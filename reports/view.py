@@ -1,20 +1,15 @@
-"""The graph the page opens on: which nodes, laid out where, drawn how.
+"""The graph the page opens on: which nodes, and the classes they are drawn with.
 
 Pure functions over node indexes (a node's index is its URI's rank in the
-report), shared by the context builder; the page's script redraws the same
-picture when the reader expands it (`report.js` mirrors `label`, `meta`
-and the classes).
+report). The page's script lays the view out and draws it (with dagre, the
+one layout implementation), and redraws it when the reader expands it.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from reports import layout
-
-SEVERITY_CLASSES = ("", "s-info", "s-warning", "s-error")
 #: Kinds and edge kinds the stylesheet has colours for; others share one style.
 KNOWN_KINDS = (
     "table",
@@ -37,19 +32,13 @@ KNOWN_EDGE_KINDS = (
     "embedded_by_model",
     "feature_source",
     "feature_input",
+    "trained_on",
 )
-#: Nodes drawn when the page opens; the rest is a search or a click away.
-MAX_VIEW = 250
-LABEL_CHARS = 23
-
-
-def label(text: str) -> str:
-    """A name cut to fit a node: a path keeps its end (the file), anything else its start."""
-    if len(text) <= LABEL_CHARS:
-        return text
-    if "/" in text:
-        return "\u2026" + text[-(LABEL_CHARS - 1) :]
-    return text[: LABEL_CHARS - 1] + "\u2026"
+#: Nodes drawn when the page opens, few enough to read once fitted; the rest is a
+#: search or a click away.
+MAX_VIEW = 100
+#: Without findings, a large catalog opens on its most connected assets.
+HUBS = 3
 
 
 def kind_class(kind: str) -> str:
@@ -58,15 +47,6 @@ def kind_class(kind: str) -> str:
 
 def edge_class(kind: str) -> str:
     return "e-" + kind if kind in KNOWN_EDGE_KINDS else "e-other"
-
-
-def meta(kind: str, version: int, unresolved: bool) -> str:
-    parts = [kind.replace("_", " ")]
-    if unresolved:
-        parts.append("unresolved")
-    elif version:
-        parts.append(f"v{version}")
-    return " \u00b7 ".join(parts)
 
 
 # -- the view the page opens on -------------------------------------------------------
@@ -112,7 +92,7 @@ def initial_view(
         if count <= limit:
             return list(range(count))
         degree = sorted(range(count), key=lambda n: (-(len(succ[n]) + len(pred[n])), n))
-        seeds = degree[:10]
+        seeds = degree[:HUBS]
     for node in seeds:
         if len(seen) < limit:
             seen.setdefault(node, len(seen))
@@ -122,64 +102,3 @@ def initial_view(
                 seen.setdefault(node, len(seen))
     _walk(seeds, lambda n: sorted(set(succ[n]) | set(pred[n])), depth, limit, seen)
     return sorted(seen)
-
-
-def draw(
-    view: list[int],
-    nodes: list[list[Any]],
-    edges: list[list[int]],
-    edge_kinds: list[str],
-    kinds: list[str],
-    neighbours: list[set[int]],
-    risk_paths: list[list[int]],
-) -> dict[str, Any]:
-    """The SVG of the view, laid out here (the page redraws it the same way)."""
-    shown = set(view)
-    risky = {(p[i - 1], p[i]) for p in risk_paths for i in range(1, len(p))}
-    inside = [(s, t, k) for s, t, k in edges if s in shown and t in shown]
-    placed = layout.layered(view, [(s, t) for s, t, _ in inside])
-    drawn_edges = []
-    seen_pairs: set[tuple[int, int]] = set()
-    for s, t, k in inside:
-        if s == t or (s, t) in seen_pairs:
-            continue  # one line per pair (the page shows every kind in the details)
-        seen_pairs.add((s, t))
-        drawn_edges.append(
-            {
-                "s": s,
-                "t": t,
-                "css": edge_class(edge_kinds[k]) + (" risk" if (s, t) in risky else ""),
-                "d": layout.edge_path(placed.pos[s], placed.pos[t]),
-            }
-        )
-    drawn_nodes = []
-    for n in view:
-        uri, name, kind, sev, risk, unresolved, version = nodes[n]
-        x, y = placed.pos[n]
-        classes = [kind_class(kinds[kind])]
-        if sev:
-            classes.append(SEVERITY_CLASSES[sev])
-        if risk:
-            classes.append("at-risk")
-        if unresolved:
-            classes.append("unresolved")
-        drawn_nodes.append(
-            {
-                "i": n,
-                "x": x,
-                "y": y,
-                "uri": uri,
-                "label": label(name),
-                "meta": meta(kinds[kind], version, bool(unresolved)),
-                "css": " ".join(classes),
-                "hidden": len(neighbours[n] - shown),
-            }
-        )
-    return {
-        "nodes": drawn_nodes,
-        "edges": drawn_edges,
-        "width": placed.width,
-        "height": placed.height,
-        "node_w": layout.NODE_W,
-        "node_h": layout.NODE_H,
-    }

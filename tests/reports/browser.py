@@ -97,6 +97,7 @@ class Browser:
         )
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
+        self._document: str | None = None  # the page loaded last, without its fragment
         self.ws = self._connect()
 
     # -- plumbing ---------------------------------------------------------------
@@ -163,6 +164,12 @@ class Browser:
             self.send(f"{domain}.enable")
         self.send("Page.addScriptToEvaluateOnNewDocument", source=TRAP)
         self.events.clear()
+        if self._document == url.split("#")[0]:
+            # Another fragment of the same page is no new load: leave it first.
+            self.send("Page.navigate", url="about:blank")
+            self._drain("Page.loadEventFired", self.timeout)
+            self.events.clear()
+        self._document = url.split("#")[0]
         start = time.monotonic()
         self.send("Page.navigate", url=url)
         if not self._drain("Page.loadEventFired", self.timeout):

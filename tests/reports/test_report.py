@@ -22,11 +22,11 @@ from catalog.db import Store
 from catalog.models import Asset
 from catalog.queries import history
 from lineage.findings import list_findings
-from reports import layout
 from reports.context import build_context, embed_json
 from reports.load import Snapshot, load_snapshot
+from reports.names import display_names, suffixes
 from reports.render import assets as static_assets
-from reports.render import render_html, render_report
+from reports.render import breakable, render_html, render_report
 from reports.view import MAX_VIEW
 from tests.reports.stack import HOSTILE, build_stack
 
@@ -44,7 +44,6 @@ class Page(HTMLParser):
         self.tags: list[str] = []
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self.text: list[str] = []
-        self.svg_nodes: list[int] = []
         self._script: dict[str, str | None] | None = None
         self.open: list[str] = []
         self.feed(html)
@@ -62,8 +61,6 @@ class Page(HTMLParser):
             self.hrefs.append(str(found["href"]))
         if tag == "script":
             self._script = found
-        if tag == "g" and "node" in (found.get("class") or "").split():
-            self.svg_nodes.append(int(str(found["data-i"])))
 
     def handle_data(self, data: str) -> None:
         if self._script is not None:
@@ -118,12 +115,12 @@ def check_structure(store: Store, html: str) -> Page:
     # Every in-page link is an anchor of the page or a route the script handles.
     for href in page.hrefs:
         assert href.startswith("#"), href
-        if href.startswith("#asset:"):
-            assert unquote(href[len("#asset:") :]) in uris, href
+        if href.startswith("#asset/"):
+            assert unquote(href[len("#asset/") :]) in uris, href
         else:
             assert href[1:] in page.ids, href
-    # The graph is drawn, and it is the view the data says it opens on.
-    assert sorted(page.svg_nodes) == data["view"] and data["view"]
+    # The page opens on a view (the script lays it out and draws it) and has where to draw it.
+    assert data["view"] and {"graph", "viewport", "legend", "asset-view"} <= page.ids
     return page
 
 
@@ -141,6 +138,25 @@ def test_structure_on_both_backends(store: Store, tmp_path: Path) -> None:
     # the provenance panel says what queries the index, as the rule resolves it
     [chunks] = [i for i, node in enumerate(data["nodes"]) if node[1] == "docs_chunks"]
     assert data["details"][chunks]["queries"] == {"": "all-MiniLM-L6-v2@2"}
+    # Severity marks what a finding is about; what it cites upstream is not marked, what
+    # reads it is at risk. (node: uri, name, kind, severity, at risk, ...)
+    marks = {node[1]: (node[3], node[4]) for node in data["nodes"]}
+    assert marks["docs_chunks"][0] == 3 and marks["shop.public.documents"][0] == 3
+    assert marks["all-MiniLM-L6-v2"] == (0, 0)  # the model the stale index was built with
+    assert marks["shop.public.documents_clean"] == (0, 1)  # reads the broken table
+    assert marks["support-rag"] == (0, 1)
+
+
+def test_last_scan_is_a_scan_not_an_ingest() -> None:
+    snap = synthetic(3, 2)
+    for uri, origin, seen in (
+        ("bench://h:1/n00000", "scan postgres://db:5432/shop", "2026-01-02T00:00:00Z"),
+        ("bench://h:1/n00001", "openlineage airflow/etl", "2026-01-03T00:00:00Z"),
+    ):
+        snap.assets[uri].update(origin=origin, observed_at=seen)
+    snap.assets["bench://h:1/n00002"]["observed_at"] = None
+    last = build_context(snap)["overview"]["last_scan"]
+    assert last == {"at": "2026-01-02T00:00:00Z", "origin": "scan postgres://db:5432/shop"}
 
 
 def test_demo_structure(demo: tuple[Store, str]) -> None:
@@ -204,19 +220,35 @@ def test_embed_json_is_inert_and_round_trips() -> None:
 # -- pure parts: layout, the opening view ---------------------------------------------------
 
 
-def test_layout_is_layered_and_survives_cycles() -> None:
-    rng = random.Random(3)
-    nodes = list(range(60))
-    edges = [(rng.randrange(60), rng.randrange(60)) for _ in range(150)]
-    placed = layout.layered(nodes, edges)
-    assert sorted(placed.pos) == nodes
-    assert len(set(placed.pos.values())) == 60  # no two nodes on one spot
-    assert placed == layout.layered(list(reversed(nodes)), list(reversed(edges)))
-    dag = [(s, t) for s, t in edges if s < t]
-    ranks = layout.layered(nodes, dag).layer
-    assert all(ranks[s] < ranks[t] for s, t in dag)
-    cycle = layout.layered([1, 2, 3], [(1, 2), (2, 3), (3, 1)])
-    assert sorted(cycle.layer.values()) == [0, 1, 2]
+def test_display_names_are_the_shortest_unique_end() -> None:
+    keys = {
+        "pg://a/1": ("postgres://a:5432", "shop.public.customers"),
+        "pg://a/2": ("postgres://a:5432", "shop.public.customer_ltv"),
+        "pg://a/3": ("postgres://a:5432", "shop.staging.customers"),
+        "pg://b/1": ("postgres://b:5432", "shop.staging.customers"),
+        "q://x": ("qdrant+local:///tmp/x/qdrant", "docs"),
+        "dbt://j": ("dbt", "realprod_jaffle.analytics.customer_revenue"),
+        "dbt://k": ("dbt", "realprod_jaffle.staging.customer_revenue"),
+    }
+    names = display_names(keys)
+    assert names == {
+        "pg://a/1": "public.customers",
+        "pg://a/2": "customer_ltv",
+        "pg://a/3": "staging.customers @ a:5432",  # `customers @ a:5432` is two tables
+        "pg://b/1": "customers @ b:5432",
+        "q://x": "docs",
+        "dbt://j": "analytics.customer_revenue",
+        "dbt://k": "staging.customer_revenue",
+    }
+    assert len(set(names.values())) == len(names)
+    # The same keys in another order give the same names.
+    assert display_names(dict(reversed(list(keys.items())))) == names
+    assert suffixes("a.b/c") == ["c", "b/c", "a.b/c"]
+
+
+def test_uris_wrap_at_separators_and_stay_escaped() -> None:
+    shown = str(breakable("qdrant+local:///tmp/x/<b>docs_chunks"))
+    assert shown == ("qdrant+local:///<wbr>tmp/<wbr>x/<wbr>&lt;b&gt;docs_<wbr>chunks")
 
 
 def synthetic(count: int, edges: int, seed: int = 0) -> Snapshot:
@@ -252,8 +284,7 @@ def test_opening_view_is_capped_and_everything_is_in_the_data() -> None:
     neighbours = {s for s, t, _ in snap.edges if t.endswith("n00007")}
     neighbours |= {t for s, t, _ in snap.edges if s.endswith("n00007")}
     assert {data["nodes"][i][0] for i in view} == neighbours | {"bench://h:1/n00007"}
-    page = render_html(context)
-    assert len(Page(page).svg_nodes) == len(data["view"])
+    assert Page(render_html(context)).data()["view"] == data["view"]
 
 
 def test_empty_catalog(tmp_path: Path) -> None:

@@ -235,7 +235,8 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
     words = [f"table_{rng.randrange(len(keys))}" for _ in range(queries + 1)]
     per_namespace = len(keys) // NAMESPACES
     offsets = [rng.randrange(max(per_namespace - PAGE, 1)) for _ in range(queries + 1)]
-    client = TestClient(create_app(store))
+    # A local Host: without a token the server answers only names of this machine.
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
 
     def get(path: str, **params: Any) -> Any:
         response = client.get(path, params=params)

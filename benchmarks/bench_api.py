@@ -169,7 +169,7 @@ def populate(store: Store, assets: int, seed: int = 0) -> list[tuple[str, str]]:
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[start : start + 5000])
     if store.dialect == "postgresql":
-        with store.engine.connect() as conn:
+        with store.engine.begin() as conn:  # statistics kept: ANALYZE in a committed transaction
             conn.exec_driver_sql("ANALYZE")
     return keys
 

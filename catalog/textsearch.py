@@ -59,7 +59,8 @@ _SQLITE = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
     "name, uri, content='asset', content_rowid='id', tokenize='trigram')",
     f"CREATE INDEX IF NOT EXISTS {LONG_INDEX} ON asset (id) WHERE length(uri) > {INDEXED_CHARS}",
-    f"CREATE INDEX IF NOT EXISTS {NAME_INDEX} ON asset (namespace, name)",
+    # kind and deleted too: a page and its count are read from the index alone
+    f"CREATE INDEX IF NOT EXISTS {NAME_INDEX} ON asset (namespace, name, kind, deleted)",
     f"CREATE TRIGGER IF NOT EXISTS {TRIGGERS[0]} AFTER INSERT ON asset BEGIN "
     f"INSERT INTO {FTS} (rowid, name, uri) VALUES (new.id, {_CUT.format(row='new')}); END",
     f"CREATE TRIGGER IF NOT EXISTS {TRIGGERS[1]} AFTER DELETE ON asset BEGIN "

@@ -28,6 +28,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import Connection, Integer, column, text
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,12 @@ UNMODELLED = frozenset(
 )
 
 _CUT = f"substr({{row}}.name, 1, {INDEXED_CHARS}), substr({{row}}.uri, 1, {INDEXED_CHARS})"
+# kind and deleted too: a page of a namespace and its count are read from the index alone
+_NAME_INDEX = f"CREATE INDEX IF NOT EXISTS {NAME_INDEX} ON asset (namespace, name, kind, deleted)"
 _SQLITE = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
     "name, uri, content='asset', content_rowid='id', tokenize='trigram')",
     f"CREATE INDEX IF NOT EXISTS {LONG_INDEX} ON asset (id) WHERE length(uri) > {INDEXED_CHARS}",
-    # kind and deleted too: a page and its count are read from the index alone
-    f"CREATE INDEX IF NOT EXISTS {NAME_INDEX} ON asset (namespace, name, kind, deleted)",
     f"CREATE TRIGGER IF NOT EXISTS {TRIGGERS[0]} AFTER INSERT ON asset BEGIN "
     f"INSERT INTO {FTS} (rowid, name, uri) VALUES (new.id, {_CUT.format(row='new')}); END",
     f"CREATE TRIGGER IF NOT EXISTS {TRIGGERS[1]} AFTER DELETE ON asset BEGIN "
@@ -74,8 +75,18 @@ _SQLITE = [
 
 
 def install_sqlite(conn: Connection) -> None:
-    """Make the FTS5 index, its triggers, the long-URI and name indexes; fill the index."""
-    for statement in _SQLITE:
+    """Make the FTS5 index, its triggers, the long-URI and name indexes; fill the index.
+
+    A SQLite built without FTS5 gets the name index only, and a warning: search
+    then reads every name, as `matching` does when the index is missing."""
+    conn.exec_driver_sql(_NAME_INDEX)
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(_SQLITE[0])
+    except DBAPIError as err:  # "no such module: fts5": go on without it
+        log.warning("no search index: this SQLite has no FTS5 (%s)", str(err).splitlines()[0])
+        return
+    for statement in _SQLITE[1:]:
         conn.exec_driver_sql(statement)
     conn.exec_driver_sql(f"INSERT INTO {FTS} ({FTS}) VALUES ('delete-all')")
     conn.exec_driver_sql(
@@ -88,7 +99,7 @@ def install_postgresql(conn: Connection) -> bool:
     try:
         with conn.begin_nested():
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    except Exception as err:
+    except DBAPIError as err:  # not allowed, not installed: go on without the index
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         log.warning("no search index: pg_trgm cannot be created here (%s)", first)
         return False

@@ -134,3 +134,18 @@ def test_postgresql_has_trigram_indexes_the_planner_uses() -> None:
                 _compare(conn, "name", "%a_c%", None)
         finally:
             store.dispose()
+
+
+def test_without_the_index_search_still_answers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A SQLite without FTS5 (or the index dropped): the same answers, by reading every name."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('bare') / 'c.db'}")
+    try:
+        with store.write() as conn:
+            textsearch.uninstall(conn)
+            conn.execute(insert(ASSET), _rows(_names(30)))
+        with store.engine.connect() as conn:
+            assert _compare(conn, "name", "%.t1%", None)
+            clause = textsearch.matching(conn, ASSET.c.id, ASSET.c.name, "name", "%abc%")
+            assert textsearch.FTS not in str(clause.compile(conn))
+    finally:
+        store.dispose()

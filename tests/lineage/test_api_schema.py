@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from catalog.db import Store
+from lineage.api.steward_routes import PREFIX
 from lineage.server import create_app
 from tests.lineage.test_steward_api import build_world, steward
 
@@ -101,3 +102,12 @@ def test_every_asset_answers_as_documented(api_schema: Any, catalog: tuple[str, 
             response = case.call_and_validate(headers=AUTH, checks=STEWARD_CHECKS)
             seen.add(response.status_code)
     assert seen == {200}
+
+
+def test_every_steward_route_documents_its_answer(api_schema: Any) -> None:
+    paths = {p: item for p, item in api_schema.raw_schema["paths"].items() if p.startswith(PREFIX)}
+    assert len(paths) >= 9
+    for path, item in paths.items():
+        responses = item["get"]["responses"]
+        assert "$ref" in responses["200"]["content"]["application/json"]["schema"], path
+        assert {"400", "401", "404"} <= set(responses) and "422" not in responses, path

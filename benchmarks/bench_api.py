@@ -169,7 +169,7 @@ def populate(store: Store, assets: int, seed: int = 0) -> list[tuple[str, str]]:
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[start : start + 5000])
     if store.dialect == "postgresql":
-        with store.engine.connect() as conn:
+        with store.engine.begin() as conn:  # statistics kept: ANALYZE in a committed transaction
             conn.exec_driver_sql("ANALYZE")
     return keys
 
@@ -235,7 +235,8 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
     words = [f"table_{rng.randrange(len(keys))}" for _ in range(queries + 1)]
     per_namespace = len(keys) // NAMESPACES
     offsets = [rng.randrange(max(per_namespace - PAGE, 1)) for _ in range(queries + 1)]
-    client = TestClient(create_app(store))
+    # A local Host: without a token the server answers only names of this machine.
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
 
     def get(path: str, **params: Any) -> Any:
         response = client.get(path, params=params)
@@ -263,20 +264,33 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
     def api_search(i: int) -> None:
         get("/api/v1/search", q=words[i], limit=10)
 
+    def search_reads(conn: Any, i: int) -> None:
+        reads.search(
+            conn,
+            f"%{words[i]}%",
+            jobs=None,
+            namespace=None,
+            before=None,
+            after=None,
+            by_updated=False,
+            limit=10,
+        )
+
     def base_search(i: int) -> None:
         with store.engine.connect() as conn:
-            reads.search(
-                conn,
-                f"%{words[i]}%",
-                jobs=None,
-                namespace=None,
-                before=None,
-                after=None,
-                by_updated=False,
-                limit=10,
-            )
+            search_reads(conn, i)
 
     _line("search (Marquez)", _times(api_search, queries), _times(base_search, queries))
+
+    def scan_search(i: int) -> None:
+        with store.engine.connect() as conn, _without_search_index(conn):
+            search_reads(conn, i)
+
+    _line(
+        "  the same reads, index / scan",
+        _times(base_search, queries),
+        _times(scan_search, queries),
+    )
 
     def api_assets(i: int) -> None:
         get("/api/steward/v1/assets", q=words[i], limit=PAGE)
@@ -335,6 +349,23 @@ def measure(store: Store, keys: list[tuple[str, str]], queries: int, seed: int =
 
     _line("lineage depth 5", _times(api_lineage, queries), _times(base_lineage, queries))
     client.close()
+
+
+@contextmanager
+def _without_search_index(conn: Any) -> Iterator[None]:
+    """Searches on this connection scan the assets, as they did before the search index."""
+    if conn.dialect.name == "sqlite":
+        conn.info["steward_search_index"] = {"present": False}
+        try:
+            yield
+        finally:
+            conn.info.pop("steward_search_index")
+        return
+    conn.exec_driver_sql("SET enable_bitmapscan = off")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("RESET enable_bitmapscan")
 
 
 @contextmanager

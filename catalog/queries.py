@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from catalog import textsearch
 from catalog.errors import Ambiguous, NotFound
 from catalog.evidence import Assertion, assertion_json
 from catalog.models import Alias, Asset, AssetEvidence, AssetField, AssetVersion, Edge, key_hash
@@ -124,10 +125,8 @@ def _asset_filters(
         where.append(Asset.namespace == namespace)
     if query:
         pattern = f"%{_escape_like(query)}%"
-        # SQLite's LIKE ignores (ASCII) case already; lower() would cost a call a row.
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        uri = col(Asset.uri)
-        where.append(uri.like(pattern, escape="\\") if sqlite else uri.ilike(pattern, escape="\\"))
+        conn = session.connection()
+        where.append(textsearch.matching(conn, col(Asset.id), col(Asset.uri), "uri", pattern, "\\"))
     return where
 
 

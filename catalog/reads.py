@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select, true, union_all
 
+from catalog import textsearch
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
@@ -141,22 +142,18 @@ def assets_page(
     if kind is not None:
         where.append(ASSET.c.kind == kind)
     if query:
-        where.append(func.lower(ASSET.c.name).like(query.lower(), escape="\\"))
+        where.append(textsearch.matching(conn, ASSET.c.id, ASSET.c.name, "name", query, "\\"))
     if not include_deleted:
         where.append(ASSET.c.deleted.is_(False))
     ordering = [ASSET.c.uri] if order == "uri" else [ASSET.c.name, ASSET.c.namespace]
-    # One pass orders the narrow ids and counts them all; then the page's rows are
-    # read (sorting whole rows is slow).
+    # The page's ids in order (through the index of the order where there is one),
+    # then their rows; the count only when the page does not tell it.
     page = conn.execute(
-        select(ASSET.c.id, func.count().over().label("total"))
-        .where(*where)
-        .order_by(*ordering)
-        .limit(limit)
-        .offset(offset)
+        select(ASSET.c.id).where(*where).order_by(*ordering).limit(limit).offset(offset)
     ).all()
-    if page:
-        total = int(page[0].total)
-    else:  # past the end: count on its own
+    if limit and len(page) < limit and (page or offset == 0):
+        total = offset + len(page)
+    else:
         total = conn.execute(select(func.count()).select_from(ASSET).where(*where)).scalar_one()
     found = assets_by_id(conn, [r.id for r in page])
     return [found[r.id] for r in page], int(total)
@@ -359,9 +356,7 @@ def search(
     limit: int,
 ) -> Page:
     """Jobs and datasets whose name matches a case-insensitive LIKE `pattern`."""
-    # SQLite's LIKE ignores (ASCII) case already, and lower() would cost a call a row.
-    name = ASSET.c.name
-    matches = name.like(pattern) if conn.dialect.name == "sqlite" else name.ilike(pattern)
+    matches = textsearch.matching(conn, ASSET.c.id, ASSET.c.name, "name", pattern)
     where = [ASSET.c.deleted.is_(False), matches]
     if jobs is not None:
         where.append(_is_job(jobs))

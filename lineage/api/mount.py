@@ -82,7 +82,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     marquez = marquez_spec()
     doc.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in marquez["components"]["schemas"].items():
-        doc["components"]["schemas"].setdefault(name, schema)
+        if doc["components"]["schemas"].setdefault(name, schema) is not schema:
+            raise RuntimeError(f"schema {name} is both steward's and Marquez's: rename ours")
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            # the routes parse their own parameters: a mistake is a 400, never a 422
+            operation.get("responses", {}).pop("422", None)
     for path, item in doc.get("paths", {}).items():
         if not path.startswith(PREFIX):
             continue

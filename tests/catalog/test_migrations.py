@@ -14,14 +14,22 @@ from sqlmodel import SQLModel
 from catalog.db import Store, head_revision
 from catalog.models import Asset
 from catalog.queries import history, list_assets, resolve, show_asset
+from catalog.textsearch import UNMODELLED
 
 FIXTURE_CATALOGS = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs"
 
 
 def test_models_match_the_migrations(store: Store) -> None:
-    """A table model changed without a migration shows up here."""
+    """A table model changed without a migration shows up here (the search index,
+    made beside the models, aside)."""
+
+    def modelled(name: str | None, *_: object) -> bool:
+        return name not in UNMODELLED
+
     with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": modelled}
+        )
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
 

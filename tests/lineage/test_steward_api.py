@@ -43,8 +43,8 @@ def steward(catalog: str, *args: str) -> Any:
     return json.loads(result.stdout) if "--json" in args else None
 
 
-@pytest.fixture
-def world(catalog_url: str, tmp_path: Path) -> tuple[str, TestClient]:
+def build_world(catalog_url: str, tmp_path: Path) -> None:
+    """Events, a feature file, two model revisions with a binding, and a check's findings."""
     for folder in ("marquez/apples", "marquez/open_lineage", "wire"):
         steward(catalog_url, "ingest", str(OL / folder))
     features = tmp_path / "features.toml"
@@ -57,7 +57,13 @@ def world(catalog_url: str, tmp_path: Path) -> tuple[str, TestClient]:
         )  # fmt: skip
     steward(catalog_url, "models", "use", "embed", "2")
     steward(catalog_url, "models", "bind", "grandmas.kitchen/apples", "embed@1")
+    steward(catalog_url, "models", "use", "embed", "2", "--purpose", "fruit-search")
     steward(catalog_url, "check", "--json")
+
+
+@pytest.fixture
+def world(catalog_url: str, tmp_path: Path) -> tuple[str, TestClient]:
+    build_world(catalog_url, tmp_path)
     # A local Host: without a token the server answers only names of this machine.
     return catalog_url, TestClient(create_app(Store(catalog_url)), base_url="http://127.0.0.1")
 
@@ -97,7 +103,10 @@ def test_one_asset_its_versions_and_diffs_are_the_cli_s(world: tuple[str, TestCl
     versioned = next(a for a in every if a["version"] >= 2)
     uri = versioned["uri"]
     segment = quote(uri, safe="")
-    assert get(client, f"/assets/{segment}") == steward(catalog, "show", uri, "--json")
+    shown = steward(catalog, "show", uri, "--json")
+    assert get(client, f"/assets/{segment}") == shown
+    # which source said what about it (its evidence), as `show` prints it
+    assert shown["sources"] and all(s["source"] and s["asserted_at"] for s in shown["sources"])
     assert get(client, f"/assets/{segment}/versions")["versions"] == steward(
         catalog, "history", uri, "--json"
     )
@@ -121,6 +130,10 @@ def test_findings_models_and_coverage(world: tuple[str, TestClient]) -> None:
     models = steward(catalog, "models", "list", "--json")
     assert [b["asset"] for m in models for b in m["bindings"]] == ["grandmas.kitchen/apples"]
     assert get(client, "/models")["models"] == models
+    queries = steward(catalog, "models", "queries", "--json")
+    assert {"purpose": "fruit-search", "queries": "embed@2", "indexes": 0} in queries
+    answer = get(client, "/models/queries")
+    assert answer["queries"] == queries and answer["totalCount"] == len(queries)
     live = steward(catalog, "assets", "--live", "--json")
     coverage = {c["kind"]: c for c in get(client, "/coverage")["coverage"]}
     assert {k: c["assets"] for k, c in coverage.items()} == {

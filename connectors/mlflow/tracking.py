@@ -57,6 +57,16 @@ def millis(when: datetime | None) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
+#: MLflow's `LoggedModelStatus` as its SQLite store keeps it (an integer).
+LOGGED_MODEL_STATUS = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}
+
+
+def _status(value: Any) -> str:
+    if isinstance(value, int):
+        return LOGGED_MODEL_STATUS.get(value, str(value))
+    return str(value or "")
+
+
 # -- a SQLite store, table by table ------------------------------------------------------
 
 
@@ -120,7 +130,7 @@ def read_tables(store: TableStore, since: datetime | None, reread: list[str]) ->
                 row.model_id,
                 getattr(row, "name", "") or "",
                 row.source_run_id or None,
-                str(getattr(row, "status", "") or ""),
+                _status(getattr(row, "status", None)),
             )
         )
     return Tracking(experiments, runs, logged, complete=mark is None)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from catalog.querying import resolve_query
 from reports import layout
+from reports.coverage_panel import panel as coverage_panel
 from reports.load import Snapshot
 from reports.view import LABEL_CHARS, draw, edge_class, initial_view, kind_class
 
@@ -370,6 +371,7 @@ def build_context(
         "title": title,
         "as_of": max(times, default="") or None,
         "overview": _overview(snap, snap.findings),
+        "coverage": coverage_panel(snap.coverage),
         "top_findings": findings[:TOP_FINDINGS],
         "findings": findings,
         "rules": sorted({f["rule"] for f in findings}),

@@ -54,7 +54,8 @@ def steward(catalog: str, *args: str) -> Any:
     return result
 
 
-def test_collections_and_feature_sets(tmp_path: Path) -> None:
+def describe_table(tmp_path: Path) -> Path:
+    """A file with Spark's event writing the source table, with its schema."""
     field = schema_dataset.SchemaDatasetFacetFields
     schema = schema_dataset.SchemaDatasetFacet(
         fields=[field(name="user_id", type="long"), field(name="body", type="string")]
@@ -70,6 +71,11 @@ def test_collections_and_feature_sets(tmp_path: Path) -> None:
     )
     events = tmp_path / "events.json"
     events.write_text(str(Serde.to_json(event)))
+    return events
+
+
+def test_collections_and_feature_sets(tmp_path: Path) -> None:
+    events = describe_table(tmp_path)
     features = tmp_path / "features.toml"
     features.write_text(FEATURES)
     qdrant = tmp_path / "qdrant"

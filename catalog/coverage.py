@@ -334,14 +334,26 @@ def figures(conn: Connection) -> dict[str, dict[str, Any]]:
 def record(
     conn: Connection, figures: dict[str, dict[str, Any]], at: datetime | None = None
 ) -> None:
-    """Keep a check's figures, for the trend."""
+    """Keep a check's figures, for the trend, when they differ from the last check's.
+
+    A check that finds the same figures again is no change: the trend shows
+    each change, and re-running the same checks renders the same report.
+    """
     when = at or utcnow()
     rows = [
         {"checked_at": when, "kind": kind, "assets": f["assets"], "traced": f["traced"]}
         for kind, f in figures.items()
     ]
-    if rows:
-        conn.execute(insert(FIGURE), rows)
+    last = conn.execute(select(func.max(FIGURE.c.checked_at))).scalar()
+    before = {
+        (row.kind, row.assets, row.traced)
+        for row in conn.execute(select(FIGURE).where(FIGURE.c.checked_at == last))
+    }
+    # A catalog with none of the kinds is kept as one row of kind '' (the trend skips it).
+    rows = rows or [{"checked_at": when, "kind": "", "assets": 0, "traced": 0}]
+    if {(r["kind"], r["assets"], r["traced"]) for r in rows} == before:
+        return
+    conn.execute(insert(FIGURE), rows)
 
 
 def trend(conn: Connection, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
@@ -358,6 +370,7 @@ def trend(conn: Connection, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
     for row in conn.execute(
         select(FIGURE)
         .where(FIGURE.c.checked_at.in_(times))
+        .where(FIGURE.c.kind != "")
         .order_by(FIGURE.c.checked_at, FIGURE.c.kind)
     ):
         share = round(100 * row.traced / row.assets, 1) if row.assets else 0.0

@@ -3,7 +3,7 @@
 A lineage gap is something steward does not know about an asset's origin: a
 model version without a known training run or data, a vector index without
 a known embedding model or source, a feature set without a source, a dataset
-that models read which no scan or event describes. An asset is *traced* when
+that a model reads which no scan or event describes. An asset is *traced* when
 it has no gap, and its lineage reaches a source (a table, a view, a file, a
 dataset) with no gap and nothing unresolved on the way. `coverage` gives, for
 each kind, the share of traced assets; `load` reads what both need from the
@@ -200,7 +200,7 @@ def find_gaps(data: CoverageData) -> list[Gap]:
                 for target, sources in data.upstream.items()
                 if uri in sources
                 and target in data.assets
-                and coverage_kind(data.assets[target]) is not None
+                and coverage_kind(data.assets[target]) == "model"
             )
             if readers:
                 title = f"{uri} is read by {', '.join(readers[:3])}" + (

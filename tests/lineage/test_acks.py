@@ -55,7 +55,7 @@ def checked_stale_stack(tmp_path: Path) -> tuple[Catalog, dict[str, Any]]:
     store = stale_stack(steward, tmp_path)
     models(steward)
     steward.ok("scan", f"qdrant+local://{store}")
-    steward.run("check")
+    steward.run("check", "--rule", "stale_embeddings")
     (stale,) = open_findings(steward)
     return steward, stale
 

@@ -289,6 +289,15 @@ def test_the_rule_fires_exactly_on_the_untracked(twins: Twins, tmp_path: Path) -
     code, raised = check(catalog, "--severity", "untracked_lineage=error")
     assert code == 1
     assert {f["severity"] for f in untracked(raised).values()} == {"error"}
+    for wrong, said in (
+        (("--min-coverage", "models=50"), "unknown kind 'models'"),
+        (("--min-coverage", "model=150"), "not a percentage from 0 to 100"),
+        (("--severity", "untracked_lineage=loud"), "unknown level 'loud'"),
+        (("--severity", "untracked"), "write RULE=LEVEL"),
+    ):
+        mistake = steward(catalog, "check", *wrong)
+        assert mistake.exit_code == 2 and said in mistake.stderr
+        assert len(mistake.stderr.strip().splitlines()) == 1
 
 
 def test_rescans_read_what_changed(twins: Twins, tmp_path: Path) -> None:

@@ -328,6 +328,12 @@ def test_rescans_read_what_changed(twins: Twins, tmp_path: Path) -> None:
     assert not read.complete and len(read.runs) < 3
     assert fresh in {r.run_id for r in read.runs}
 
+    # A run deleted since is read again (MLflow keeps its deletion time), and marked so.
+    store.client.delete_run(fresh)
+    assert ok(catalog, "scan", store.url, "--json")["runs_written"] == 1
+    runs, _ = catalog_rows(catalog)
+    assert runs[fresh]["facets"]["mlflow_run"]["lifecycleStage"] == "deleted"
+
 
 SERVER = """
 import os, sys

@@ -111,6 +111,8 @@ class Plan:
 
     changes: list[Change] = field(default_factory=list)
     applied: bool = False
+    #: Runs written (inserted or changed) with the changes, where the source tracks runs.
+    runs: int | None = None
 
     def summary(self) -> dict[str, int]:
         counts = {"created": 0, "changed": 0, "unchanged": 0, "deleted": 0}
@@ -130,11 +132,14 @@ class Plan:
         return [c for c in self.changes if c.action != "unchanged"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "applied": self.applied,
             "summary": self.summary(),
             "changes": [c.to_json() for c in self.pending],
         }
+        if self.runs is not None:
+            out["runs_written"] = self.runs
+        return out
 
 
 @dataclass

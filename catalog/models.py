@@ -336,3 +336,16 @@ class IndexPurpose(SQLModel, table=True):
     purpose: str = Field(max_length=255)
     set_by: str = Field(default="", max_length=255)
     set_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CoverageFigure(SQLModel, table=True):
+    """A check's lineage coverage of one kind of asset (`catalog.coverage`), for the trend."""
+
+    __tablename__ = "coverage_figure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    #: model | collection | vector_column | feature_set
+    kind: str = Field(max_length=32)
+    assets: int = 0
+    traced: int = 0

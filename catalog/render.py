@@ -38,4 +38,5 @@ def summary_line(plan: Plan, source: str) -> str:
     counts = plan.summary()
     verb = "applied" if plan.applied else "plan (nothing written)"
     parts = ", ".join(f"{n} {k}" for k, n in counts.items())
-    return f"{source}: {verb}: {parts}"
+    runs = f"; {plan.runs} run(s) written" if plan.runs is not None else ""
+    return f"{source}: {verb}: {parts}{runs}"

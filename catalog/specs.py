@@ -7,6 +7,7 @@ what was *observed* about it (row counts, sizes, owners: kept, not versioned).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -139,3 +140,54 @@ class AssetSpec(BaseModel):
                 key=lambda item: (item["source"], item["kind"]),
             )
         return out
+
+
+class RunIOSpec(BaseModel):
+    """A dataset (or feature set, or model) a run read or wrote, and what it saw of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str
+    name: str = Field(min_length=1)
+    #: The kind a placeholder gets when nothing has described the asset yet.
+    kind: str = "dataset"
+    facets: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("namespace")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return read_namespace(value)[0]
+
+    @property
+    def key(self) -> AssetKey:
+        return AssetKey(self.namespace, self.name)
+
+
+class RunSpec(BaseModel):
+    """One run of a job as a tracking system reports it (an MLflow run, ...).
+
+    The same rows as OpenLineage's runs (`run`, `run_dataset`), so the same
+    views, API and report serve both.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_uuid: str = Field(min_length=1, max_length=64)
+    job_namespace: str
+    job_name: str = Field(min_length=1)
+    #: OpenLineage's run states: START, RUNNING, COMPLETE, ABORT, FAIL, OTHER.
+    state: str = "OTHER"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    facets: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[RunIOSpec] = Field(default_factory=list)
+    outputs: list[RunIOSpec] = Field(default_factory=list)
+
+    @field_validator("job_namespace")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return read_namespace(value)[0]
+
+    @property
+    def job(self) -> AssetKey:
+        return AssetKey(self.job_namespace, self.job_name)

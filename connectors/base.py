@@ -23,7 +23,8 @@ from catalog.apply import Scope
 from catalog.errors import InvalidInput
 from catalog.identity import redact_url
 from catalog.profiles import DEFAULT_SAMPLE_SIZE, PROFILE_SAMPLE_SIZE
-from catalog.specs import AssetSpec
+from catalog.runs import RunMarks
+from catalog.specs import AssetSpec, RunSpec
 
 #: A progress callback: (items done, items in all or None, what is being read).
 Progress = Callable[[int, int | None, str], None]
@@ -128,6 +129,19 @@ class Scan:
     origin: str = ""
     #: Parts of the source that could not be read (e.g. a schema without permission).
     warnings: list[str] = field(default_factory=list)
+    #: Runs of jobs the source tracks (MLflow's), written with the specs.
+    runs: list[RunSpec] = field(default_factory=list)
+    #: Reads the runs that changed since the catalog's marks of `runs_namespace`:
+    #: called by `run_scan` once the catalog is open (not for `--plan`).
+    read_runs: Callable[[RunMarks], Scan] | None = None
+    runs_namespace: str = ""
+
+    def extend(self, more: Scan) -> None:
+        """Add what a follow-up read found."""
+        self.specs += more.specs
+        self.scopes += more.scopes
+        self.warnings += [w for w in more.warnings if w not in self.warnings]
+        self.runs += more.runs
 
 
 C = TypeVar("C", bound=ConnectorConfig)

@@ -19,6 +19,7 @@ from catalog.db import Store, write_failure
 from catalog.embeddings import sync_detected_bindings
 from catalog.errors import CatalogWriteFailed
 from catalog.identity import redact_url
+from catalog.runs import record_runs, run_marks
 from connectors.base import Progress, Scan, env_sample_size
 from connectors.registry import for_scan
 from connectors.sampling import after_apply
@@ -58,6 +59,10 @@ def run_scan(
     result = connector.scan(progress)
     store = open_store()
     source = result.origin or redact_url(url)
+    if result.read_runs is not None and not plan_only:
+        with store.engine.connect() as conn:
+            marks = run_marks(conn, result.runs_namespace)
+        result.extend(result.read_runs(marks))
     if plan_only:
         outcome = plan(store, result.specs, result.scopes, origin=result.origin)
     else:
@@ -77,6 +82,8 @@ def write_scan(store: Store, scan: Scan) -> Plan:
     def work(conn: Connection) -> Plan:
         applied = apply_in(conn, scan.specs, scan.scopes, scan.origin)
         sync_detected_bindings(conn, scan.specs)
+        if scan.runs or scan.read_runs is not None:
+            applied.runs = record_runs(conn, scan.runs)
         return applied
 
     return write_retrying(store, work)

@@ -9,10 +9,11 @@ import click
 from sqlalchemy.engine import Connection
 
 from catalog.cli import AppContext
+from catalog.coverage import KINDS
 from catalog.errors import InvalidInput
 from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import resolve
-from lineage.findings import check as run_check
+from lineage.findings import check_all as run_check
 from lineage.findings import fails, list_findings
 from lineage.graph import LineageGraph
 from lineage.rules import RULES, SEVERITIES
@@ -220,6 +221,27 @@ def _print_findings(rows: list[dict[str, Any]]) -> None:
     is_flag=True,
     help="Pass on a catalog that holds no assets (by default that is an error, exit 2).",
 )
+@click.option(
+    "--severity",
+    "severities",
+    multiple=True,
+    metavar="RULE=LEVEL",
+    help="Report a rule's findings at another severity, e.g. untracked_lineage=error (repeatable).",
+)
+@click.option(
+    "--min-coverage",
+    "minimums",
+    multiple=True,
+    metavar="KIND=PCT",
+    help="Exit 1 when the lineage coverage of KIND (model, collection, vector_column, "
+    "feature_set) is below PCT percent (repeatable).",
+)
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="With --json: print {findings, coverage} instead of the findings array.",
+)
 @JSON_OPTION
 @pass_app
 def check(
@@ -229,6 +251,9 @@ def check(
     alpha: float,
     skew_threshold: float,
     allow_empty: bool,
+    severities: tuple[str, ...],
+    minimums: tuple[str, ...],
+    with_coverage: bool,
     as_json: bool,
 ) -> None:
     """Run the governance rules and print what they find.
@@ -236,17 +261,24 @@ def check(
     \b
     Rules: stale_embeddings, embedding_mismatch, embedding_drift,
     source_newer_than_index, feature_definition_skew, feature_value_skew,
-    breaking_schema_change, unresolved_reference, dropped_dataset_read.
+    breaking_schema_change, unresolved_reference, dropped_dataset_read,
+    untracked_lineage.
 
     Findings are stored with first and last seen; one no longer found is
-    resolved. Everything downstream of an error is marked at risk. Exit code
-    1 when an unacknowledged finding at or above --fail-on exists (see
-    `steward findings ack`), 0 when none, 2 on error:
-    use it to gate CI. A catalog with no assets is an error (exit 2), so a
-    gate pointed at the wrong catalog is never green; --allow-empty lets it pass.
+    resolved. Everything downstream of an error is marked at risk. The lineage
+    coverage (for each kind, the share of assets whose lineage reaches a
+    source with nothing unknown on the way) is printed after the findings and
+    stored with the check. Exit code 1 when an unacknowledged finding at or
+    above --fail-on exists (see `steward findings ack`) or a coverage is below
+    its --min-coverage, 0 when none, 2 on error: use it to gate CI. A catalog
+    with no assets is an error (exit 2), so a gate pointed at the wrong
+    catalog is never green; --allow-empty lets it pass.
     """
     from lineage.rules import Settings
 
+    levels = _pairs(severities, "--severity", "RULE=LEVEL", list(RULES), list(SEVERITIES))
+    floors = _pairs(minimums, "--min-coverage", "KIND=PCT", list(KINDS))
+    minimum = {kind: _percent(value) for kind, value in floors.items()}
     store = app.store()
     empty = store.emptiness()
     if empty is not None:
@@ -256,23 +288,76 @@ def check(
                 hint="give --catalog, scan a source first, or pass --allow-empty",
             )
         info(f"note: catalog {store.shown_url} {empty}")
-    findings = run_check(
-        store, list(rules) or None, Settings(alpha=alpha, skew_threshold=skew_threshold)
-    )
-    if as_json:
+    settings = Settings(alpha=alpha, skew_threshold=skew_threshold, severities=levels)
+    findings, figures = run_check(store, list(rules) or None, settings)
+    if as_json and with_coverage:
+        echo_json({"findings": [f.to_json() for f in findings], "coverage": figures})
+    elif as_json:
         echo_json([f.to_json() for f in findings])
     else:
         _print_findings([f.to_json() for f in findings])
+        if figures:
+            echo("")
+            echo_table(
+                ["COVERAGE", "TRACED", "ASSETS", "PERCENT", "UNTRACED"],
+                [
+                    (k, f["traced"], f["assets"], f"{f['percent']}%", ", ".join(f["untraced"][:3]))
+                    for k, f in figures.items()
+                ],
+            )
         for f in findings:
             if f.at_risk:
                 info(f"{f.title}: puts at risk " + ", ".join(r["uri"] for r in f.at_risk[:5]))
+    below = [
+        f"{kind} {figures[kind]['percent']}% < {floor:g}%"
+        for kind, floor in minimum.items()
+        if kind in figures and figures[kind]["percent"] < floor
+    ]
+    for kind in floors:
+        if kind not in figures:
+            info(f"note: no {kind} in the catalog; --min-coverage {kind} holds trivially")
     if not app.quiet:
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
         acked = sum(bool(f.acknowledged) for f in findings)
         note = f" ({acked} acknowledged)" if acked else ""
         info("findings: " + ", ".join(f"{n} {s}" for s, n in reversed(counts.items())) + note)
-    if fails(findings, fail_on):
+    if below:
+        info("coverage below --min-coverage: " + ", ".join(below))
+    if fails(findings, fail_on) or below:
         click.get_current_context().exit(1)
+
+
+def _pairs(
+    given: tuple[str, ...], option: str, form: str, keys: list[str], values: list[str] | None = None
+) -> dict[str, str]:
+    """`KEY=VALUE` options, checked: an unknown key or value is one line naming both."""
+    out: dict[str, str] = {}
+    for text in given:
+        key, sep, value = text.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise InvalidInput(f"{option} {text!r}: write {form}")
+        if key not in keys:
+            raise InvalidInput(
+                f"{option} {text!r}: unknown {form.split('=')[0].lower()} '{key}'",
+                hint=", ".join(keys),
+            )
+        if values is not None and value not in values:
+            raise InvalidInput(
+                f"{option} {text!r}: unknown level '{value}'", hint=", ".join(values)
+            )
+        out[key] = value
+    return out
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise InvalidInput(f"--min-coverage: {text!r} is not a percentage from 0 to 100")
+    return value
 
 
 @click.group(invoke_without_command=True)

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session
 from sqlmodel import select as sm_select
 
+from catalog.coverage import CoverageData
+from catalog.coverage import load as load_coverage
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.embeddings import strongest
 from catalog.models import Asset, AssetVersion, Edge, ModelBinding, ModelInUse, Profile
@@ -79,6 +81,8 @@ class Facts:
     queries: QueryBindings = field(default_factory=lambda: QueryBindings({}, {}, {}))
     #: Deleted (dropped) assets that live assets still read: uri -> the readers' uris.
     dropped_readers: dict[str, list[str]] = field(default_factory=dict)
+    #: What lineage coverage is computed over (`catalog.coverage`).
+    coverage: CoverageData | None = None
 
 
 def load_facts(conn: Connection, session: Session) -> Facts:
@@ -131,6 +135,7 @@ def load_facts(conn: Connection, session: Session) -> Facts:
     _load_trained_on(conn, out)
     _load_samples(conn, session, out, by_id)
     out.queries = load_query_bindings(session)
+    out.coverage = load_coverage(conn)
     return out
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from catalog import acks
+from catalog import acks, coverage
 from catalog.db import Store
 from catalog.errors import InvalidInput
 from catalog.models import Alias, Asset, utcnow
@@ -33,18 +33,27 @@ def check(
     store: Store, rules: list[str] | None = None, settings: Settings | None = None
 ) -> list[Finding]:
     """Run the rules over the catalog and record what they find (one transaction)."""
+    return check_all(store, rules, settings)[0]
+
+
+def check_all(
+    store: Store, rules: list[str] | None = None, settings: Settings | None = None
+) -> tuple[list[Finding], dict[str, dict[str, Any]]]:
+    """`check`, and the lineage coverage by kind, kept with the check for the trend."""
     names = check_rules(rules)
     with store.engine.connect() as conn, Session(bind=conn) as session:
         facts = load_facts(conn, session)
     findings = run_rules(facts, names, settings)
+    figures = coverage.coverage(facts.coverage) if facts.coverage is not None else {}
     with store.write() as conn:
         record(conn, findings, names)
+        coverage.record(conn, figures)
         acks.reopen_changed(conn, open_digests(conn))
         held = acks.active(conn)
     for f in findings:
         ack = held.get(f.id)
         f.acknowledged = ack.to_json() if ack is not None else None
-    return findings
+    return findings, figures
 
 
 def open_digests(conn: Connection) -> dict[str, str]:

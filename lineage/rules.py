@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from catalog.coverage import find_gaps
 from catalog.profiles import BASELINE, StoredSample
 from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
@@ -82,6 +83,8 @@ class Finding:
 class Settings:
     alpha: float = 0.01
     skew_threshold: float = DEFAULT_THRESHOLD
+    #: A rule's findings at another severity than its own (`check --severity RULE=LEVEL`).
+    severities: dict[str, str] = field(default_factory=dict)
 
 
 # -- helpers --------------------------------------------------------------------
@@ -710,6 +713,28 @@ def dropped_dataset_read(facts: Facts, settings: Settings) -> list[Finding]:
     ]
 
 
+# -- 10. untracked lineage -----------------------------------------------------------------
+
+
+def untracked_lineage(facts: Facts, settings: Settings) -> list[Finding]:
+    """What steward cannot say the origin of (`catalog.coverage.find_gaps`)."""
+    if facts.coverage is None:
+        return []
+    return [
+        Finding(
+            rule="untracked_lineage",
+            severity="warning",
+            assets=[gap.uri, *gap.also],
+            identity=(gap.uri,),
+            key=gap.key,
+            title=gap.title,
+            evidence={"missing": gap.missing, **gap.evidence},
+            remedy=gap.remedy,
+        )
+        for gap in find_gaps(facts.coverage)
+    ]
+
+
 RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "stale_embeddings": stale_embeddings,
     "embedding_mismatch": embedding_mismatch,
@@ -720,6 +745,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Finding]]] = {
     "breaking_schema_change": breaking_schema_change,
     "unresolved_reference": unresolved_reference,
     "dropped_dataset_read": dropped_dataset_read,
+    "untracked_lineage": untracked_lineage,
 }
 
 
@@ -729,6 +755,8 @@ def run_rules(
     """Run the named rules (all by default); mark what errors put at risk downstream."""
     settings = settings or Settings()
     findings = [f for name in (rules or list(RULES)) for f in RULES[name](facts, settings)]
+    for finding in findings:
+        finding.severity = settings.severities.get(finding.rule, finding.severity)
     for finding in findings:
         if finding.severity != "error":
             continue

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from catalog.evidence import is_declared
 from catalog.querying import resolve_query
+from reports.coverage_panel import panel as coverage_panel
 from reports.load import Snapshot
 from reports.names import display_names
 from reports.view import edge_class, initial_view, kind_class
@@ -415,6 +416,7 @@ def build_context(
         "title": title,
         "as_of": max(times, default="") or None,
         "overview": _overview(snap, snap.findings),
+        "coverage": coverage_panel(snap.coverage),
         "top_findings": findings[:TOP_FINDINGS],
         "findings": findings,
         "rules": sorted({f["rule"] for f in findings}),

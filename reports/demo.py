@@ -460,6 +460,15 @@ def run_demo(
                 ],
             )
 
+    from reports.demo_mlflow import build_registry
+
+    registry = build_registry(directory, source_uri, say)
+    if registry is None:
+        skipped.append("MLflow part skipped: pip install 'ai-steward[mlflow]'")
+    else:
+        say(f"scanning {registry} (models, experiments, runs)")
+        run_scan(lambda: store, registry)
+
     say("ingesting the pipelines' OpenLineage events")
     events_file = directory / "events" / "pipelines.ndjson"
     events_file.parent.mkdir(exist_ok=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, cast, func, select
 from sqlmodel import Session
 
+from catalog.coverage import trend as coverage_trend
 from catalog.db import Store
 from catalog.models import (
     Asset,
@@ -91,6 +92,8 @@ class Snapshot:
     field_lineage: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
     deleted: int = 0
     events: dict[str, Any] = field(default_factory=dict)
+    #: Lineage coverage by kind over the last checks, oldest first (`catalog.coverage.trend`).
+    coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _assets(conn: Connection, snap: Snapshot) -> dict[int, str]:
@@ -420,6 +423,7 @@ def load_snapshot(store: Store) -> Snapshot:
         ).one()
         if count:
             snap.events = {"count": int(count), "last_received": iso(_aware(last))}
+        snap.coverage = coverage_trend(conn)
         with Session(bind=conn) as session:
             snap.findings = list_findings(session)
             snap.query_bindings = load_query_bindings(session)

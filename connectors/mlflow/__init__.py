@@ -22,6 +22,7 @@ holds the pure mapping, `connectors.mlflow.reader` and
 from __future__ import annotations
 
 from catalog.apply import Scope
+from catalog.runs import RunMarks
 from connectors.base import Connector, ConnectorConfig, Progress, Scan
 from connectors.mlflow.mapping import model_specs
 from connectors.mlflow.reader import (
@@ -31,6 +32,7 @@ from connectors.mlflow.reader import (
     locate,
     mlflow_environment,
 )
+from connectors.mlflow.runs import experiment_spec, run_specs
 
 __all__ = ["MlflowConfig", "MlflowConnector"]
 
@@ -54,9 +56,27 @@ class MlflowConnector(Connector[MlflowConfig]):
             reader = Reader(location)
             models = reader.models(progress)
         warnings = reader.warnings
+
+        def read_runs(marks: RunMarks) -> Scan:
+            with mlflow_environment(location):
+                tracking = reader.tracking(marks.since, marks.open_runs)
+            found: list[str] = []
+            runs, datasets = run_specs(
+                location.namespace, tracking.runs, models, tracking.logged_models, found
+            )
+            jobs = [experiment_spec(location.namespace, e) for e in tracking.experiments]
+            return Scan(
+                specs=jobs + datasets,
+                scopes=[Scope(location.namespace, kinds=("job",))],
+                warnings=found,
+                runs=runs,
+            )
+
         return Scan(
             specs=model_specs(location.namespace, models, warnings),
-            scopes=[Scope(location.namespace, kinds=("model", "dataset"))],
+            scopes=[Scope(location.namespace, kinds=("model",))],
             origin=f"scan {location.shown}",
             warnings=warnings,
+            read_runs=read_runs,
+            runs_namespace=location.namespace,
         )

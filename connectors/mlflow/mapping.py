@@ -86,6 +86,12 @@ class RunInfo:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     inputs: list[DatasetInput] = field(default_factory=list)
+    #: Who ran it, where MLflow has it.
+    user: str = ""
+    #: `active` or `deleted` (MLflow keeps a deleted run until garbage-collected).
+    lifecycle_stage: str = "active"
+    #: The latest value of each metric.
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +109,8 @@ class VersionInfo:
     aliases: list[str] = field(default_factory=list)
     #: Where the version's files are, when the registry says (MLflow >= 2.9).
     storage_location: str | None = None
+    #: The run that trained it: its own run id, else its logged model's (MLflow 3).
+    source_run: str | None = None
 
 
 @dataclass
@@ -505,6 +513,7 @@ def _observed(model: ModelInfo, by_version: dict[int, list[str]]) -> dict[str, A
             "status": v.status,
             "stage": v.stage,
             "aliases": sorted(set(v.aliases) | set(by_version.get(v.version, []))),
+            "run_id": v.source_run,
             "tags": dict(sorted(v.tags.items())),
             "description": v.description or None,
         }

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,6 +40,7 @@ from connectors.mlflow.mapping import (
     latest_version,
 )
 from connectors.mlflow.tables import TableStore
+from connectors.mlflow.tracking import Tracking, read_client, read_tables
 
 EXTRA_HINT = "pip install 'ai-steward[mlflow]'"
 #: Seconds to wait for a tracking server to accept a connection.
@@ -405,18 +407,30 @@ class Reader:
         for done, info in enumerate(out):
             if progress is not None:
                 progress(done, total, info.name)
+            for version in info.versions:
+                version.source_run = version.run_id
+                model_id = logged_model_id(version.source)
+                if not version.run_id and model_id is not None:
+                    version.source_run = self.store.logged_model(model_id)[0]
             latest = latest_version(info.versions)
             if latest is not None:
-                run_id = latest.run_id
-                model_id = logged_model_id(latest.source)
-                if not run_id and model_id is not None:
-                    run_id = self.store.logged_model(model_id)[0]
-                if run_id:
-                    info.run = self.run(run_id, f"{info.name} v{latest.version}")
+                if latest.source_run:
+                    info.run = self.run(latest.source_run, f"{info.name} v{latest.version}")
                 info.signature = self.signature(info.name, latest)
         if progress is not None:
             progress(total, total, "")
         return out
+
+    def tracking(self, since: datetime | None, reread: list[str]) -> Tracking:
+        """Experiments, and the runs changed since `since` (all when None), with their models."""
+        try:
+            if isinstance(self.store, TableStore):
+                return read_tables(self.store, since, reread)
+            return read_client(self.store.client, since, reread)
+        except StewardError:
+            raise
+        except Exception as err:
+            raise unreadable(self.location, err) from None
 
     def run(self, run_id: str, where: str) -> RunInfo | None:
         try:

@@ -31,6 +31,10 @@ from sqlalchemy.pool import NullPool
 from catalog.errors import SourceUnavailable
 from connectors.mlflow.mapping import DatasetInput, ModelInfo, RunInfo, VersionInfo
 
+#: Rows read per `IN (...)` list (under SQLite's oldest limit of 999 variables).
+CHUNK = 500
+#: The column naming the run, where it is not `run_uuid`.
+_RUN_COLUMN = {"inputs": "destination_id", "logged_models": "source_run_id"}
 #: MLflow marks a deleted model version with this stage instead of deleting its row.
 DELETED_STAGE = "Deleted_Internal"
 #: The columns steward reads, by table; a table marked optional may be absent (older stores).
@@ -72,6 +76,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "inputs": ("input_uuid", "source_type", "source_id", "destination_type", "destination_id"),
     "input_tags": ("input_uuid", "name", "value"),
     "logged_models": ("model_id", "source_run_id", "artifact_location"),
+    "latest_metrics": ("run_uuid", "key", "value"),
 }
 #: Tables MLflow 3 splits by workspace; without workspaces it reads the default one.
 WORKSPACED = frozenset(
@@ -85,7 +90,14 @@ WORKSPACED = frozenset(
 )
 DEFAULT_WORKSPACE = "default"
 OPTIONAL = frozenset(
-    {"registered_model_aliases", "datasets", "inputs", "input_tags", "logged_models"}
+    {
+        "registered_model_aliases",
+        "datasets",
+        "inputs",
+        "input_tags",
+        "logged_models",
+        "latest_metrics",
+    }
 )
 
 
@@ -255,35 +267,56 @@ class TableStore:
         return runs[0].artifact_uri if runs else None
 
     def _inputs(self, run_id: str) -> list[DatasetInput]:
-        if not {"datasets", "inputs"} <= set(self.tables):
+        return self.inputs_of([run_id]).get(run_id, [])
+
+    def of_runs(
+        self, table: str, run_ids: list[str] | None, *where: Any, extra: tuple[str, ...] = ()
+    ) -> list[Any]:
+        """The rows of `table` of these runs (of every run: None), read in chunks."""
+        if table not in self.tables:
             return []
+        column = self.tables[table].c[_RUN_COLUMN.get(table, "run_uuid")]
+        if run_ids is None:
+            return self._rows(table, *where, extra=extra)
+        out: list[Any] = []
+        for start in range(0, len(run_ids), CHUNK):
+            part = run_ids[start : start + CHUNK]
+            out += self._rows(table, column.in_(part), *where, extra=extra)
+        return out
+
+    def inputs_of(self, run_ids: list[str] | None) -> dict[str, list[DatasetInput]]:
+        """The datasets each run logged (`log_input`), by run id (of every run: None)."""
+        if not {"datasets", "inputs"} <= set(self.tables):
+            return {}
         inputs = self.tables["inputs"]
-        links = self._rows(
+        links = self.of_runs(
             "inputs",
+            run_ids,
             inputs.c.destination_type == "RUN",
-            inputs.c.destination_id == run_id,
             inputs.c.source_type == "DATASET",
         )
         if not links:
-            return []
+            return {}
         wanted = sorted({link.source_id for link in links})
-        found = {
-            row.dataset_uuid: row
-            for row in self._rows(
-                "datasets",
-                self.tables["datasets"].c.dataset_uuid.in_(wanted),
-                extra=("dataset_profile",),
+        datasets = self.tables["datasets"]
+        found: dict[str, Any] = {}
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start : start + CHUNK]
+            rows = self._rows(
+                "datasets", datasets.c.dataset_uuid.in_(part), extra=("dataset_profile",)
             )
-        }
+            found.update({row.dataset_uuid: row for row in rows})
         tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for row in self._input_tags([link.input_uuid for link in links]):
-            tags[row.input_uuid][row.name] = row.value
-        out = []
+        input_ids = [link.input_uuid for link in links]
+        for start in range(0, len(input_ids), CHUNK):
+            for row in self._input_tags(input_ids[start : start + CHUNK]):
+                tags[row.input_uuid][row.name] = row.value
+        out: dict[str, list[DatasetInput]] = defaultdict(list)
         for link in links:
             ds = found.get(link.source_id)
             if ds is None:
                 continue
-            out.append(
+            out[link.destination_id].append(
                 DatasetInput.logged(
                     ds.name,
                     ds.digest,

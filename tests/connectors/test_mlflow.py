@@ -237,7 +237,9 @@ def ok(catalog: str, *args: str) -> Any:
 def test_scan_rescan_and_new_version(registry: Registry, tmp_path: Path) -> None:
     catalog = f"sqlite:///{tmp_path / 'c.db'}"
     first = ok(catalog, "scan", registry.url, "--json")
-    assert first["summary"] == {"created": 2, "changed": 0, "unchanged": 0, "deleted": 0}
+    # Two models, and three experiments (MLflow's Default one too) as jobs.
+    assert first["summary"] == {"created": 5, "changed": 0, "unchanged": 0, "deleted": 0}
+    assert first["runs_written"] == 3
     assert first["warnings"] == []
     assert first["source"] == f"scan {registry.namespace}"
 
@@ -293,8 +295,8 @@ def test_scan_rescan_and_new_version(registry: Registry, tmp_path: Path) -> None
     registry.client.set_registered_model_alias("churn", "previous", "1")
     before = registry.store_bytes()
     again = ok(catalog, "scan", registry.url, "--json")
-    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 2, "deleted": 0}
-    assert again["changes"] == []
+    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 5, "deleted": 0}
+    assert again["changes"] == [] and again["runs_written"] == 0
     assert registry.store_bytes() == before  # the scan only reads the registry
 
     # A model deleted from the registry is marked deleted in the catalog.

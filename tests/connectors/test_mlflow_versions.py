@@ -171,8 +171,11 @@ def test_quickstart_by_the_teams_mlflow_scanned_by_stewards(
     model_uri = f"{namespace}/tracking-quickstart"
     assert sorted((c["uri"], c["kind"], c["action"]) for c in scanned["changes"]) == [
         (dataset_uri, "dataset", "create"),
+        (f"{namespace}/experiments/Default", "job", "create"),
+        (f"{namespace}/experiments/MLflow Quickstart", "job", "create"),
         (model_uri, "model", "create"),
     ]
+    assert scanned["runs_written"] == 1  # the quickstart's run, a run of its experiment
     upstream = steward(catalog, "lineage", "upstream", "tracking-quickstart", "--json")
     assert [(e["source"], e["target"], e["kind"]) for e in upstream["edges"]] == [
         (dataset_uri, model_uri, "trained_on")
@@ -190,8 +193,8 @@ def test_quickstart_by_the_teams_mlflow_scanned_by_stewards(
 
     # An unchanged store: the re-scan writes nothing, to the store or the catalog.
     again = steward(catalog, "scan", url, "--json")
-    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 2, "deleted": 0}
-    assert again["changes"] == []
+    assert again["summary"] == {"created": 0, "changed": 0, "unchanged": 4, "deleted": 0}
+    assert again["changes"] == [] and again["runs_written"] == 0
     assert [v["version"] for v in steward(catalog, "history", model_uri, "--json")] == [1]
     assert files(team) == before
 

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from catalog.coverage import figures, trend
 from catalog.db import Store
 from catalog.embeddings import list_models
 from catalog.errors import Ambiguous, NotFound
@@ -185,5 +186,18 @@ def steward_router(store: Store) -> APIRouter:
     )
     def lineage_coverage() -> Response:
         return json_response({"coverage": answer(coverage)})
+
+    @router.get(
+        "/coverage/lineage",
+        summary="Lineage coverage as `steward check` counts it, with its trend over checks"
+        " (`steward check --json --coverage`)",
+        **documented(schemas.LineageCoverage),
+    )
+    def traced_coverage() -> Response:
+        def read(s: Session) -> dict[str, Any]:
+            conn = s.connection()
+            return {"coverage": figures(conn), "trend": trend(conn)}
+
+        return json_response(answer(read))
 
     return router

@@ -226,6 +226,29 @@ class CoverageList(Shape):
     coverage: list[Coverage]
 
 
+class KindCoverage(Shape):
+    """One kind's lineage coverage (`steward check --json --coverage`)."""
+
+    assets: int
+    traced: int
+    percent: float
+    untraced: list[str]
+
+
+class CoveragePoint(Shape):
+    at: str
+    assets: int
+    traced: int
+    percent: float
+
+
+class LineageCoverage(Shape):
+    """The coverage figures by kind, now and at each check that changed them."""
+
+    coverage: dict[str, KindCoverage]
+    trend: dict[str, list[CoveragePoint]]
+
+
 class Error(Shape):
     """Every refusal: the status again, one line, and the parameter at fault."""
 

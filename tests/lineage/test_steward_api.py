@@ -147,3 +147,16 @@ def test_findings_models_and_coverage(world: tuple[str, TestClient]) -> None:
     assert coverage["job"]["with_upstream"] == sum(
         1 for ups in shown.values() if any(u["kind"] != "column_lineage" for u in ups)
     )
+
+
+def test_lineage_coverage_is_the_checks(world: tuple[str, TestClient]) -> None:
+    catalog, client = world
+    result = CliRunner().invoke(cli, ["--catalog", catalog, "check", "--json", "--coverage"])
+    assert result.exit_code in (0, 1), result.output
+    checked = json.loads(result.stdout)["coverage"]
+    assert checked, "the check counted no kind"
+    answer = get(client, "/coverage/lineage")
+    assert answer["coverage"] == checked
+    assert {kind: points[-1]["traced"] for kind, points in answer["trend"].items()} == {
+        kind: f["traced"] for kind, f in checked.items()
+    }

@@ -213,6 +213,8 @@ class RunDataset(SQLModel, table=True):
     facets: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+#: The body of an accepted raw event after `steward gc` dropped it (its digest is kept).
+COLLECTED = ""
 #: The unique index on `raw_event.digest` over accepted events.
 ACCEPTED_DIGEST_INDEX = "ux_raw_event_accepted_digest"
 

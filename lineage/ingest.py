@@ -468,6 +468,9 @@ class Ingester:
         self._replay_seen: set[str] = set()
         self.projector = Projector(self.cache_size)
         with self.store.write() as conn:
+            if conn.dialect.name == "postgresql":  # not beside a server's chunk or a gc
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+            _refuse_a_collected_log(conn)
             _reset_projections(conn)
             last = 0
             while True:
@@ -616,6 +619,22 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _refuse_a_collected_log(conn: Connection) -> None:
+    """A rebuild drops every projection first: refused when `steward gc` dropped the bodies
+    of accepted events, whose projections it could not bring back."""
+    from lineage.retention import collected_bodies
+
+    count, newest = collected_bodies(conn)
+    if count:
+        raise InvalidInput(
+            f"the raw log no longer holds {count} accepted events (collected by steward gc, "
+            f"received up to {newest}): a rebuild would drop what they projected; "
+            "nothing was changed",
+            hint="a rebuild needs the whole log; restore the catalog from a backup taken "
+            "before the gc to rebuild it",
+        )
 
 
 def _reset_projections(conn: Connection) -> None:

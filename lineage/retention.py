@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from catalog.db import Store, db_time
+from catalog.db import Store
 from catalog.models import COLLECTED, RawEvent
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
@@ -95,7 +95,7 @@ def collect(
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
         old = []
         if received_before is not None:
-            old.append(RAW.c.received_at < db_time(conn, received_before))
+            old.append(RAW.c.received_at < received_before)
         if keep_bytes is not None:
             beyond = _beyond_size(conn, keep_bytes)
             if beyond is not None:

@@ -76,6 +76,10 @@ _CLAIM = "(digest) WHERE status = 'accepted'"
 #: The key of the PostgreSQL advisory lock the projections of chunks take in turn.
 PROJECTION_LOCK = 7263540912
 CHUNK_SIZE = 10000
+#: Characters of events (as received) a chunk holds at most, by default: what bounds
+#: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
+#: several times their text; the reading process holds the next one meanwhile).
+CHUNK_BYTES = 4 * 1024 * 1024
 #: Bytes the projection caches of one ingester may hold, by default.
 CACHE_SIZE = 64 * 1024 * 1024
 #: The largest document read from a file or stdin (decompressed), by default.
@@ -211,12 +215,14 @@ class Ingester:
         store: Store,
         chunk_size: int = CHUNK_SIZE,
         *,
+        chunk_bytes: int = CHUNK_BYTES,
         cache_size: int = CACHE_SIZE,
         max_datasets: int = MAX_DATASETS,
         max_document: int = MAX_DOCUMENT,
     ) -> None:
         self.store = store
         self.chunk_size = chunk_size
+        self.chunk_bytes = chunk_bytes
         self.cache_size = cache_size
         self.max_datasets = max_datasets
         self.max_document = max_document
@@ -241,7 +247,8 @@ class Ingester:
         """
         with _gc_paused():
             return self._ingest_chunks(
-                _evaluated(documents, self.chunk_size, self.max_datasets), on_result
+                _evaluated(documents, self.chunk_size, self.max_datasets, self.chunk_bytes),
+                on_result,
             )
 
     def ingest_path(
@@ -262,7 +269,9 @@ class Ingester:
         if path == "-" or not sys.platform.startswith("linux"):
             return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
         with _gc_paused():
-            chunks = _read_in_a_process(path, self.chunk_size, self.max_datasets, self.max_document)
+            chunks = _read_in_a_process(
+                path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
+            )
             return self._ingest_chunks(chunks, on_result)
 
     def _ingest_chunks(
@@ -518,17 +527,23 @@ def _raw_row(item: _Item, at: Any) -> tuple[Any, ...]:
 
 
 def _evaluated(
-    documents: Iterable[Document], size: int, max_datasets: int = MAX_DATASETS
+    documents: Iterable[Document],
+    size: int,
+    max_datasets: int = MAX_DATASETS,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[list[_Item]]:
-    """The documents parsed, in chunks of `size`."""
+    """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters."""
     batch: list[_Item] = []
+    held = 0
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
         batch.append(_Item(body, source, event, result))
-        if len(batch) >= size:
+        held += len(body)
+        if len(batch) >= size or held >= chunk_bytes:
             yield batch
             batch = []
+            held = 0
     if batch:
         yield batch
 
@@ -541,7 +556,7 @@ class _End:
 
 
 def _read_in_a_process(
-    path: str, size: int, max_datasets: int, max_document: int
+    path: str, size: int, max_datasets: int, max_document: int, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[list[_Item]]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
@@ -553,7 +568,7 @@ def _read_in_a_process(
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
         target=_reader,
-        args=(path, size, max_datasets, max_document, sending, receiving),
+        args=(path, (size, chunk_bytes), max_datasets, max_document, sending, receiving),
         name="steward-read",
         daemon=True,
     )
@@ -582,7 +597,12 @@ def _read_in_a_process(
 
 
 def _reader(
-    path: str, size: int, max_datasets: int, max_document: int, sending: Any, receiving: Any
+    path: str,
+    size: tuple[int, int],
+    max_datasets: int,
+    max_document: int,
+    sending: Any,
+    receiving: Any,
 ) -> None:
     """In the forked process: read, parse and send the chunks, then `_End`."""
     # Its copy of the reading end is closed: once the writing process is gone
@@ -591,7 +611,8 @@ def _reader(
     gc.disable()  # what it parses holds no cycles; it lives only as long as the file
     try:
         try:
-            for chunk in _evaluated(read_path(path, None, max_document), size, max_datasets):
+            documents = read_path(path, None, max_document)
+            for chunk in _evaluated(documents, size[0], max_datasets, size[1]):
                 sending.send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, KeyboardInterrupt):
             return

@@ -132,12 +132,12 @@ def baseline(path: Path, db: Path) -> int:
     return count
 
 
-def file_ingest(path: Path, url: str) -> int:
+def file_ingest(path: Path, url: str, chunk_bytes: int | None = None) -> int:
     from catalog.db import Store
-    from lineage.ingest import Ingester
+    from lineage.ingest import CHUNK_BYTES, Ingester
 
     store = Store(url)
-    summary = Ingester(store).ingest_path(str(path))
+    summary = Ingester(store, chunk_bytes=chunk_bytes or CHUNK_BYTES).ingest_path(str(path))
     store.dispose()
     if summary.rejected:
         raise SystemExit(f"benchmark events rejected: {summary.reasons}")
@@ -217,6 +217,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--server-events", type=int, default=20_000)
     parser.add_argument("--part", choices=("all", "file", "server"), default="all")
     parser.add_argument("--mix", choices=("both", "light", "heavy"), default="both")
+    parser.add_argument("--chunk-size", type=int, default=0, help="bytes (steward's default: 0)")
     args = parser.parse_args(argv)
     from benchmarks import heavy
 
@@ -233,19 +234,19 @@ def main(argv: list[str]) -> None:
             size_mb = events_file.stat().st_size / 1e6
             print(f"{mix} mix: {count} events, {size_mb:.0f} MB NDJSON", flush=True)
             if args.part != "server":
-                _file_figures(events_file, root, count, mix)
+                _file_figures(events_file, root, count, mix, args.chunk_size)
             if args.part != "file" and mix == "light":
                 _server_figures(events_file, root, args.server_events)
 
 
-def _file_figures(events_file: Path, root: Path, count: int, mix: str) -> None:
+def _file_figures(events_file: Path, root: Path, count: int, mix: str, chunk: int = 0) -> None:
     base_s, _ = timed(lambda: baseline(events_file, root / f"baseline-{mix}.db"))
     report(
         f"{mix}: baseline json.loads + executemany (SQLite)",
         base_s,
         note=f"{count / base_s:,.0f} ev/s",
     )
-    ours_s, accepted, peak = ingest_measured(events_file, f"sqlite:///{root / f'{mix}.db'}")
+    ours_s, accepted, peak = ingest_measured(events_file, f"sqlite:///{root / f'{mix}.db'}", chunk)
     report(
         f"{mix}: steward ingest FILE (SQLite, all projections)",
         ours_s,
@@ -276,7 +277,7 @@ def _tree_memory(pid: int) -> int:
     return total
 
 
-def ingest_measured(path: Path, url: str) -> tuple[float, int, int]:
+def ingest_measured(path: Path, url: str, chunk: int = 0) -> tuple[float, int, int]:
     """`file_ingest` in a process of its own: seconds inside it (start-up not counted),
     events accepted, and the peak memory of it and its reading process (sampled every
     20 ms)."""
@@ -285,11 +286,12 @@ def ingest_measured(path: Path, url: str) -> tuple[float, int, int]:
 
     code = (
         "import sys, time; from pathlib import Path; from benchmarks.bench_ingest import "
-        "file_ingest; t = time.perf_counter(); n = file_ingest(Path(sys.argv[1]), sys.argv[2]);"
+        "file_ingest; t = time.perf_counter(); n = file_ingest(Path(sys.argv[1]), sys.argv[2], "
+        "int(sys.argv[3]));"
         " print(time.perf_counter() - t, n)"
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", code, str(path), url], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, str(path), url, str(chunk)], stdout=subprocess.PIPE, text=True
     )
     peak = 0
     while child.poll() is None:

@@ -177,9 +177,17 @@ _HINTS = (
 
 
 def may_hold_secrets(text: str) -> bool:
-    """False when no rule could apply to `text` or to any string of its decoded JSON."""
+    """False when no rule could apply to `text` or to any string of its decoded JSON.
+
+    A lone `=` (SQL's `>=`, in most events from Airflow or Spark) is not enough:
+    only a `NAME=VALUE` with a secret's name is masked, and every such name holds
+    another hint, but for the `x-amz-*` parameters of a presigned URL.
+    """
     low = text.lower()
-    return any(hint in low for hint in _HINTS)
+    found = [hint for hint in _HINTS if hint in low]
+    if found == ["="]:
+        return "x-amz-" in low
+    return bool(found)
 
 
 def mask_value(value: Any) -> Any:

@@ -132,12 +132,12 @@ def baseline(path: Path, db: Path) -> int:
     return count
 
 
-def file_ingest(path: Path, url: str) -> int:
+def file_ingest(path: Path, url: str, chunk_bytes: int | None = None) -> int:
     from catalog.db import Store
-    from lineage.ingest import Ingester
+    from lineage.ingest import CHUNK_BYTES, Ingester
 
     store = Store(url)
-    summary = Ingester(store).ingest_path(str(path))
+    summary = Ingester(store, chunk_bytes=chunk_bytes or CHUNK_BYTES).ingest_path(str(path))
     store.dispose()
     if summary.rejected:
         raise SystemExit(f"benchmark events rejected: {summary.reasons}")
@@ -212,36 +212,96 @@ def server_batch(lines: list[str], url: str, size: int = 500) -> float:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks ingest")
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=40_000, help="light events")
+    parser.add_argument("--heavy-events", type=int, default=10_000, help="heavy events")
     parser.add_argument("--server-events", type=int, default=20_000)
     parser.add_argument("--part", choices=("all", "file", "server"), default="all")
+    parser.add_argument("--mix", choices=("both", "light", "heavy"), default="both")
+    parser.add_argument("--chunk-size", type=int, default=0, help="bytes (steward's default: 0)")
     args = parser.parse_args(argv)
+    from benchmarks import heavy
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         events_file = root / "events.ndjson"
-        count = generate(events_file, args.events)
-        size_mb = events_file.stat().st_size / 1e6
-        print(f"{count} events, {size_mb:.0f} MB NDJSON", flush=True)
-        if args.part != "server":
-            _file_figures(events_file, root, count)
-        if args.part != "file":
-            _server_figures(events_file, root, args.server_events)
+        for mix, make, events in (
+            ("light", generate, args.events),
+            ("heavy", heavy.generate, args.heavy_events),
+        ):
+            if args.mix not in ("both", mix):
+                continue
+            count = make(events_file, events)
+            size_mb = events_file.stat().st_size / 1e6
+            print(f"{mix} mix: {count} events, {size_mb:.0f} MB NDJSON", flush=True)
+            if args.part != "server":
+                _file_figures(events_file, root, count, mix, args.chunk_size)
+            if args.part != "file" and mix == "light":
+                _server_figures(events_file, root, args.server_events)
 
 
-def _file_figures(events_file: Path, root: Path, count: int) -> None:
-    base_s, _ = timed(lambda: baseline(events_file, root / "baseline.db"))
+def _file_figures(events_file: Path, root: Path, count: int, mix: str, chunk: int = 0) -> None:
+    base_s, _ = timed(lambda: baseline(events_file, root / f"baseline-{mix}.db"))
     report(
-        "baseline: json.loads + executemany (SQLite)",
+        f"{mix}: baseline json.loads + executemany (SQLite)",
         base_s,
         note=f"{count / base_s:,.0f} ev/s",
     )
-    ours_s, accepted = timed(lambda: file_ingest(events_file, f"sqlite:///{root / 'a.db'}"))
+    ours_s, accepted, peak = ingest_measured(events_file, f"sqlite:///{root / f'{mix}.db'}", chunk)
     report(
-        "steward ingest FILE (SQLite, all projections)",
+        f"{mix}: steward ingest FILE (SQLite, all projections)",
         ours_s,
         base_s,
-        note=f"{accepted / ours_s:,.0f} ev/s, {base_s / ours_s:.2f} of baseline ev/s",
+        note=f"{accepted / ours_s:,.0f} ev/s, {base_s / ours_s:.2f} of baseline ev/s, "
+        f"peak memory {peak / 1e6:.0f} MB (PSS, writer + reader)",
     )
+
+
+def _tree_memory(pid: int) -> int:
+    """Proportional resident bytes (PSS: shared pages split between their sharers, so a
+    forked reader's pages are not counted twice) of a process and its children (Linux
+    /proc); 0 once it is gone."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        return 0
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def ingest_measured(path: Path, url: str, chunk: int = 0) -> tuple[float, int, int]:
+    """`file_ingest` in a process of its own: seconds inside it (start-up not counted),
+    events accepted, and the peak memory of it and its reading process (sampled every
+    20 ms)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; from pathlib import Path; from benchmarks.bench_ingest import "
+        "file_ingest; t = time.perf_counter(); n = file_ingest(Path(sys.argv[1]), sys.argv[2], "
+        "int(sys.argv[3]));"
+        " print(time.perf_counter() - t, n)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), url, str(chunk)], stdout=subprocess.PIPE, text=True
+    )
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _tree_memory(child.pid))
+        time.sleep(0.02)
+    out = child.stdout.read() if child.stdout else ""
+    if child.returncode != 0:
+        raise SystemExit(f"ingest failed ({child.returncode})")
+    seconds, accepted = out.split()
+    return float(seconds), int(accepted), peak
 
 
 def _server_figures(events_file: Path, root: Path, server_events: int) -> None:

@@ -597,14 +597,14 @@ def write_retrying(store: Store, work: Callable[[Connection], T]) -> T:
             with store.write(snapshot=True) as conn:
                 return work(conn)
         except (IntegrityError, OperationalError) as err:
-            if not _conflict(store, err) or attempt == CONFLICT_RETRIES - 1:
+            if not is_conflict(store, err) or attempt == CONFLICT_RETRIES - 1:
                 raise
             log.info("write conflict with another writer; trying again: %s", err.orig)
             time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
     raise AssertionError("unreachable")
 
 
-def _conflict(store: Store, err: DBAPIError) -> bool:
+def is_conflict(store: Store, err: DBAPIError) -> bool:
     """A unique violation, deadlock or serialization failure on PostgreSQL."""
     if store.dialect != "postgresql":
         return False

@@ -403,3 +403,42 @@ def insert_rows(
         f"CAST({mark} AS JSON)" if postgres and c in json_columns else mark for c in columns
     )
     conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({values})', rows)
+
+
+def insert_new_rows(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    conflict: str,
+    returning: tuple[str, ...] = ("id",),
+    json_columns: frozenset[str] = frozenset(),
+) -> list[Any]:
+    """Insert the rows that do not conflict with one already committed (or being
+    committed by another transaction, which this waits for); the `returning`
+    columns of those inserted.
+
+    `conflict` is the `ON CONFLICT` target, e.g. `(digest) WHERE status = 'accepted'`
+    for a partial unique index. The same SQL on SQLite (3.35 and newer) and
+    PostgreSQL; rows go in multi-row `VALUES` of `CHUNK` parameters or fewer.
+    """
+    if not rows:
+        return []
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    names = ", ".join(f'"{c}"' for c in columns)
+    one = ", ".join(
+        f"CAST({mark} AS JSON)" if postgres and c in json_columns else mark for c in columns
+    )
+    per_statement = max(1, CHUNK // len(columns))
+    inserted: list[Any] = []
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        values = ", ".join(f"({one})" for _ in part)
+        statement = (
+            f'INSERT INTO "{table}" ({names}) VALUES {values}'
+            f" ON CONFLICT {conflict} DO NOTHING RETURNING {', '.join(returning)}"
+        )
+        params = tuple(value for row in part for value in row)
+        inserted.extend(conn.exec_driver_sql(statement, params).all())
+    return inserted

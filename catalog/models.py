@@ -13,7 +13,16 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -204,10 +213,31 @@ class RunDataset(SQLModel, table=True):
     facets: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+#: The body of an accepted raw event after `steward gc` dropped it (its digest is kept).
+COLLECTED = ""
+#: The unique index on `raw_event.digest` over accepted events.
+ACCEPTED_DIGEST_INDEX = "ux_raw_event_accepted_digest"
+
+
 class RawEvent(SQLModel, table=True):
-    """Every event received, as received: valid or not, nothing is lost."""
+    """Every event received, as received: valid or not, nothing is lost.
+
+    A digest is `accepted` at most once, whichever process received it: the
+    partial unique index is what the ingester's `INSERT ... ON CONFLICT DO
+    NOTHING` claims an event against (`lineage.ingest`). Duplicates and
+    rejections are logged beside it as often as they come.
+    """
 
     __tablename__ = "raw_event"
+    __table_args__ = (
+        Index(
+            ACCEPTED_DIGEST_INDEX,
+            "digest",
+            unique=True,
+            sqlite_where=text("status = 'accepted'"),
+            postgresql_where=text("status = 'accepted'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(max_length=64, index=True)

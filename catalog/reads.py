@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, or_, select, true, union_all
+from sqlalchemy import Connection, and_, func, literal, or_, select, union_all
 
 from catalog import textsearch
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, normalize_namespace
 from catalog.models import (
+    COLLECTED,
     Alias,
     Asset,
     AssetField,
@@ -399,7 +400,7 @@ def raw_events(
     offset: int,
 ) -> Page:
     """Accepted events as received, by the time they were received."""
-    where = [RAW.c.status == "accepted", true()]
+    where = [RAW.c.status == "accepted", RAW.c.body != COLLECTED]
     if before is not None:
         where.append(RAW.c.received_at < before)
     if after is not None:

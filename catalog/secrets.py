@@ -177,39 +177,103 @@ _HINTS = (
 
 
 def may_hold_secrets(text: str) -> bool:
-    """False when no rule could apply to `text` or to any string of its decoded JSON."""
+    """False when no rule could apply to `text` or to any string of its decoded JSON.
+
+    A lone `=` (SQL's `>=`, in most events from Airflow or Spark) is not enough:
+    only a `NAME=VALUE` with a secret's name is masked, and every such name holds
+    another hint, but for the `x-amz-*` parameters of a presigned URL.
+    """
     low = text.lower()
-    return any(hint in low for hint in _HINTS)
+    found = [hint for hint in _HINTS if hint in low]
+    if found == ["="]:
+        return "x-amz-" in low
+    return bool(found)
 
 
 def mask_value(value: Any) -> Any:
     """A decoded JSON value with every string masked (keys too) and every value of a
     secret-named key replaced; the same object when nothing needed masking."""
     if isinstance(value, str):
-        return mask_text(value)
+        return _mask_string(value)
     if isinstance(value, dict):
-        out: dict[Any, Any] | None = None
-        for i, (key, item) in enumerate(value.items()):
-            new_key = mask_text(key) if isinstance(key, str) else key
-            if isinstance(item, str) and isinstance(key, str) and is_secret_key(key):
-                new = MASK if item else item
-            else:
-                new = mask_value(item)
-            if out is None and (new is not item or new_key is not key):
-                out = dict(list(value.items())[:i])
-            if out is not None:
-                out[new_key] = new
-        return value if out is None else out
+        return _mask_dict(value)
     if isinstance(value, list):
-        items: list[Any] | None = None
-        for i, item in enumerate(value):
-            new = mask_value(item)
-            if items is None and new is not item:
-                items = value[:i]
-            if items is not None:
-                items.append(new)
-        return value if items is None else items
+        return _mask_list(value)
     return value
+
+
+#: Strings up to this long are masked once and remembered: an event's keys, field
+#: names, types and namespaces come back in every event.
+_REMEMBERED = 256
+_mask_short = lru_cache(maxsize=1 << 16)(mask_text)
+
+
+def _mask_string(text: str) -> str:
+    if len(text) > _REMEMBERED:
+        return mask_text(text)
+    masked = _mask_short(text)
+    # The very object when nothing changed: the caller tells a change by identity.
+    return text if masked == text else masked
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _mask_other(key: Any, item: Any) -> Any:
+    """An item of a dict (under `key`) or list (`key` None) of a type JSON does not decode to."""
+    if isinstance(item, str) and isinstance(key, str) and is_secret_key(key):
+        return MASK if item else item
+    return mask_value(item)
+
+
+# The two walks below test an item's exact type inline (one call a level, not two):
+# they run over every string of every event received.
+
+
+def _mask_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] | None = None
+    for i, (key, item) in enumerate(value.items()):
+        new_key = _mask_string(key) if isinstance(key, str) else key
+        new: Any
+        kind = type(item)
+        if kind is str:
+            secret = isinstance(key, str) and is_secret_key(key)
+            new = (MASK if item else item) if secret else _mask_string(item)
+        elif kind is dict:
+            new = _mask_dict(item)
+        elif kind is list:
+            new = _mask_list(item)
+        elif kind in _SCALARS:
+            new = item
+        else:
+            new = _mask_other(key, item)
+        if out is None and (new is not item or new_key is not key):
+            out = dict(list(value.items())[:i])
+        if out is not None:
+            out[new_key] = new
+    return value if out is None else out
+
+
+def _mask_list(value: list[Any]) -> list[Any]:
+    items: list[Any] | None = None
+    for i, item in enumerate(value):
+        new: Any
+        kind = type(item)
+        if kind is str:
+            new = _mask_string(item)
+        elif kind is dict:
+            new = _mask_dict(item)
+        elif kind is list:
+            new = _mask_list(item)
+        elif kind in _SCALARS:
+            new = item
+        else:
+            new = _mask_other(None, item)
+        if items is None and new is not item:
+            items = value[:i]
+        if items is not None:
+            items.append(new)
+    return value if items is None else items
 
 
 def mask_message(text: str) -> str:

@@ -5,6 +5,17 @@ status, error and warnings) in the same transaction as its projection, so
 nothing a producer sent is lost and `rebuild` can replay the log. An event
 whose canonical JSON digest was accepted before is a duplicate: it is logged
 and changes nothing else. The server and `steward ingest` both write here.
+
+Any number of servers and ingests may share one catalog. A chunk first
+claims its events: it inserts their raw rows as `accepted` with `ON
+CONFLICT DO NOTHING` against the unique index on accepted digests, and
+projects only the events it claimed; the others are duplicates. A claim
+held by another transaction makes this one wait for it to commit (then it
+is a duplicate here) or roll back (then it is ours). On PostgreSQL the
+projections of chunks are also taken in turn (a transaction-level advisory
+lock): a chunk reads the state it updates (runs, jobs' inputs and outputs,
+current versions), and two chunks reading it at once would each write back
+their own.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import json
 import logging
 import multiprocessing
 import pickle
+import random
 import sys
 import time
 import zlib
@@ -26,10 +38,11 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from catalog.db import Store, insert_rows, update_by_id, write_failure
+from catalog.apply import CONFLICT_RETRIES, is_conflict
+from catalog.db import Store, insert_new_rows, insert_rows, update_by_id, write_failure
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     RawEvent,
@@ -57,13 +70,16 @@ from lineage.rows import RAW_W, db_time, dumps
 log = logging.getLogger(__name__)
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
-#: The digests among `keys` of events accepted before.
-_ACCEPTED = (
-    select(RAW.c.digest)
-    .where(RAW.c.digest.in_(bindparam("keys", expanding=True)))
-    .where(RAW.c.status == "accepted")
-)
+RAW_COLUMNS = ("digest", "received_at", "body", "status", "error", "warnings", "source")
+#: The `ON CONFLICT` target of a claim: the unique index on accepted digests.
+_CLAIM = "(digest) WHERE status = 'accepted'"
+#: The key of the PostgreSQL advisory lock the projections of chunks take in turn.
+PROJECTION_LOCK = 7263540912
 CHUNK_SIZE = 10000
+#: Characters of events (as received) a chunk holds at most, by default: what bounds
+#: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
+#: several times their text; the reading process holds the next one meanwhile).
+CHUNK_BYTES = 2 * 1024 * 1024
 #: Bytes the projection caches of one ingester may hold, by default.
 CACHE_SIZE = 64 * 1024 * 1024
 #: The largest document read from a file or stdin (decompressed), by default.
@@ -187,6 +203,8 @@ class _Item:
     raw_id: int | None = None
     #: A stored body masked again by `rebuild` (it was written by an older release).
     rewritten: bool = False
+    #: Its raw row was inserted in the current transaction (`_claim`).
+    claimed: bool = False
 
 
 class Ingester:
@@ -197,12 +215,14 @@ class Ingester:
         store: Store,
         chunk_size: int = CHUNK_SIZE,
         *,
+        chunk_bytes: int = CHUNK_BYTES,
         cache_size: int = CACHE_SIZE,
         max_datasets: int = MAX_DATASETS,
         max_document: int = MAX_DOCUMENT,
     ) -> None:
         self.store = store
         self.chunk_size = chunk_size
+        self.chunk_bytes = chunk_bytes
         self.cache_size = cache_size
         self.max_datasets = max_datasets
         self.max_document = max_document
@@ -227,7 +247,8 @@ class Ingester:
         """
         with _gc_paused():
             return self._ingest_chunks(
-                _evaluated(documents, self.chunk_size, self.max_datasets), on_result
+                _evaluated(documents, self.chunk_size, self.max_datasets, self.chunk_bytes),
+                on_result,
             )
 
     def ingest_path(
@@ -248,7 +269,9 @@ class Ingester:
         if path == "-" or not sys.platform.startswith("linux"):
             return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
         with _gc_paused():
-            chunks = _read_in_a_process(path, self.chunk_size, self.max_datasets, self.max_document)
+            chunks = _read_in_a_process(
+                path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
+            )
             return self._ingest_chunks(chunks, on_result)
 
     def _ingest_chunks(
@@ -266,7 +289,8 @@ class Ingester:
         return summary
 
     def _write(self, batch: list[_Item], alone: bool = False) -> None:
-        for attempt in range(LOCK_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            last = attempt == CONFLICT_RETRIES - 1
             try:
                 # Every id a chunk writes was read or created in its own transaction.
                 with self.store.write(checked=False) as conn:
@@ -275,15 +299,19 @@ class Ingester:
                 self.store.checkpoint_soon()
                 return
             except OperationalError as err:
-                if "locked" not in str(err.orig) or attempt == LOCK_RETRIES - 1:
+                self._reset(batch)
+                if is_conflict(self.store, err) and not last:  # a deadlock with a scan, say
+                    log.info("write conflict with another writer; retrying the chunk")
+                    time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+                    continue
+                if "locked" not in str(err.orig) or attempt >= LOCK_RETRIES - 1:
                     raise CatalogUnavailable(f"catalog is busy: {err.orig}") from err
                 time.sleep(0.2 * (attempt + 1))
-                self._reset(batch)
             except IntegrityError:
-                # Another writer (a second server, a scan) created the same asset or
-                # run first: the next attempt reads it and goes on from there.
+                # Another writer (a scan) created the same asset first: the next
+                # attempt reads it and goes on from there.
                 self._reset(batch)
-                if attempt == LOCK_RETRIES - 1:
+                if last:
                     self._one_by_one(batch, alone)
                     return
                 log.info("write conflict with another writer; retrying the chunk")
@@ -327,55 +355,93 @@ class Ingester:
 
     @staticmethod
     def _reset(batch: list[_Item]) -> None:
+        """The batch as before a rolled-back attempt: nothing claimed, nothing a duplicate."""
         for item in batch:
+            if item.claimed:  # its row was rolled back
+                item.claimed = False
+                item.raw_id = None
             if item.result.status == "duplicate":
                 item.result.status = "accepted"
 
     def _process(
         self, conn: Connection, batch: list[_Item], replay: bool = False
     ) -> Callable[[], None]:
-        candidates = [i for i in batch if i.event is not None]
-        seen: set[str] = set()
-        if not replay:
-            digests = sorted({i.result.digest for i in candidates})
-            for start in range(0, len(digests), 900):
-                rows = conn.execute(_ACCEPTED, {"keys": digests[start : start + 900]})
-                seen.update(r.digest for r in rows)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+        if replay:
+            fresh = self._replayed([i for i in batch if i.event is not None])
         else:
-            seen = self._replay_seen
-        events: list[ParsedEvent] = []
-        for item in candidates:
-            if item.result.digest in seen:
-                item.result.status = "duplicate"
-                continue
-            seen.add(item.result.digest)
-            assert item.event is not None
-            events.append(item.event)
+            fresh = self._claim(conn, batch)
+        events = [i.event for i in fresh if i.event is not None]
+        warned = [len(i.result.warnings) for i in fresh]
         on_commit = self.projector.project(conn, events) if events else (lambda: None)
-        self._log_raw(conn, batch)
+        if replay:
+            self._log_raw(conn, batch)
+        else:
+            # Projecting may add a warning (a run of another job) to a claimed row.
+            grown = [i for i, n in zip(fresh, warned, strict=True) if len(i.result.warnings) > n]
+            self._log_raw(conn, [i for i in batch if not i.claimed] + grown)
         return on_commit
 
+    def _replayed(self, candidates: list[_Item]) -> list[_Item]:
+        """The events of a rebuild that were not accepted earlier in the replay."""
+        fresh = []
+        for item in candidates:
+            if item.result.digest in self._replay_seen:
+                item.result.status = "duplicate"
+                continue
+            self._replay_seen.add(item.result.digest)
+            fresh.append(item)
+        return fresh
+
+    def _claim(self, conn: Connection, batch: list[_Item]) -> list[_Item]:
+        """Insert the batch's raw rows, in order, the valid events' as accepted unless
+        their digest already is (the unique index decides, whoever inserted it);
+        the items whose accepted row was inserted, to be projected.
+
+        An event whose claim lost is a duplicate, logged after the others.
+        """
+        seen: set[str] = set()
+        for item in batch:
+            if item.event is None:
+                continue
+            if item.result.digest in seen:
+                item.result.status = "duplicate"
+            seen.add(item.result.digest)
+        at = db_time(conn, utcnow())
+        rows = [_raw_row(item, at) for item in batch]
+        won = insert_new_rows(
+            conn,
+            "raw_event",
+            RAW_COLUMNS,
+            rows,
+            _CLAIM,
+            ("id", "digest", "status"),
+            frozenset({"warnings"}),
+        )
+        ids = {row.digest: row.id for row in won if row.status == "accepted"}
+        fresh = []
+        for item in batch:
+            if item.event is None or item.result.status != "accepted":
+                item.claimed = True  # its row is written
+            elif item.result.digest in ids:
+                item.claimed = True
+                item.raw_id = ids[item.result.digest]
+                fresh.append(item)
+            else:
+                item.result.status = "duplicate"
+        return fresh
+
     def _log_raw(self, conn: Connection, batch: list[_Item]) -> None:
-        now = utcnow()
+        """Write the raw rows of `batch`: new ones inserted, the others updated."""
         fresh = [i for i in batch if i.raw_id is None]
         if fresh:
-            at = db_time(conn, now)
+            at = db_time(conn, utcnow())
             insert_rows(
                 conn,
                 "raw_event",
-                ("digest", "received_at", "body", "status", "error", "warnings", "source"),
-                [
-                    (
-                        i.result.digest,
-                        at,
-                        i.raw,
-                        i.result.status,
-                        i.result.error,
-                        dumps(i.result.warnings),
-                        i.source,
-                    )
-                    for i in fresh
-                ],
+                RAW_COLUMNS,
+                [_raw_row(i, at) for i in fresh],
                 frozenset({"warnings"}),
             )
         old = [i for i in batch if i.raw_id is not None]
@@ -411,6 +477,9 @@ class Ingester:
         self._replay_seen: set[str] = set()
         self.projector = Projector(self.cache_size)
         with self.store.write() as conn:
+            if conn.dialect.name == "postgresql":  # not beside a server's chunk or a gc
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+            _refuse_a_collected_log(conn)
             _reset_projections(conn)
             last = 0
             while True:
@@ -443,18 +512,38 @@ class Ingester:
         return summary
 
 
+def _raw_row(item: _Item, at: Any) -> tuple[Any, ...]:
+    """The values of `RAW_COLUMNS` for an item's raw row."""
+    result = item.result
+    return (
+        result.digest,
+        at,
+        item.raw,
+        result.status,
+        result.error,
+        dumps(result.warnings),
+        item.source,
+    )
+
+
 def _evaluated(
-    documents: Iterable[Document], size: int, max_datasets: int = MAX_DATASETS
+    documents: Iterable[Document],
+    size: int,
+    max_datasets: int = MAX_DATASETS,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[list[_Item]]:
-    """The documents parsed, in chunks of `size`."""
+    """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters."""
     batch: list[_Item] = []
+    held = 0
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
         batch.append(_Item(body, source, event, result))
-        if len(batch) >= size:
+        held += len(body)
+        if len(batch) >= size or held >= chunk_bytes:
             yield batch
             batch = []
+            held = 0
     if batch:
         yield batch
 
@@ -467,7 +556,7 @@ class _End:
 
 
 def _read_in_a_process(
-    path: str, size: int, max_datasets: int, max_document: int
+    path: str, size: int, max_datasets: int, max_document: int, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[list[_Item]]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
@@ -479,7 +568,7 @@ def _read_in_a_process(
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
         target=_reader,
-        args=(path, size, max_datasets, max_document, sending, receiving),
+        args=(path, (size, chunk_bytes), max_datasets, max_document, sending, receiving),
         name="steward-read",
         daemon=True,
     )
@@ -508,7 +597,12 @@ def _read_in_a_process(
 
 
 def _reader(
-    path: str, size: int, max_datasets: int, max_document: int, sending: Any, receiving: Any
+    path: str,
+    size: tuple[int, int],
+    max_datasets: int,
+    max_document: int,
+    sending: Any,
+    receiving: Any,
 ) -> None:
     """In the forked process: read, parse and send the chunks, then `_End`."""
     # Its copy of the reading end is closed: once the writing process is gone
@@ -517,7 +611,8 @@ def _reader(
     gc.disable()  # what it parses holds no cycles; it lives only as long as the file
     try:
         try:
-            for chunk in _evaluated(read_path(path, None, max_document), size, max_datasets):
+            documents = read_path(path, None, max_document)
+            for chunk in _evaluated(documents, size[0], max_datasets, size[1]):
                 sending.send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, KeyboardInterrupt):
             return
@@ -545,6 +640,22 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _refuse_a_collected_log(conn: Connection) -> None:
+    """A rebuild drops every projection first: refused when `steward gc` dropped the bodies
+    of accepted events, whose projections it could not bring back."""
+    from lineage.retention import collected_bodies
+
+    count, newest = collected_bodies(conn)
+    if count:
+        raise InvalidInput(
+            f"the raw log no longer holds {count} accepted events (collected by steward gc, "
+            f"received up to {newest}): a rebuild would drop what they projected; "
+            "nothing was changed",
+            hint="a rebuild needs the whole log; restore the catalog from a backup taken "
+            "before the gc to rebuild it",
+        )
 
 
 def _reset_projections(conn: Connection) -> None:

@@ -136,3 +136,22 @@ def test_every_command_has_help() -> None:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
     assert "--max-body" in CliRunner().invoke(cli, ["serve", "--help"]).output
+
+
+def test_chunks_by_size_project_what_one_chunk_does(tmp_path: Path) -> None:
+    """--chunk-size bounds memory, not the result: one event a chunk, the same catalog."""
+    from benchmarks.load import World
+    from tests.lineage.stored import counts, run_states
+
+    events = tmp_path / "events.ndjson"
+    World(seed=5, epoch_runs=8).write_ndjson(events, 80)
+    one, many = tmp_path / "one.db", tmp_path / "many.db"
+    assert invoke(one, "ingest", str(events))[0] == 0
+    code, _, err = invoke(many, "ingest", "--chunk-size", "1B", str(events))
+    assert code == 0, err
+    for url in (f"sqlite:///{one}", f"sqlite:///{many}"):
+        assert counts(url)["accepted raw events"] == 80
+    assert counts(f"sqlite:///{one}") == counts(f"sqlite:///{many}")
+    assert run_states(f"sqlite:///{one}") == run_states(f"sqlite:///{many}")
+    code, _, err = invoke(many, "ingest", "--chunk-size", "lots", str(events))
+    assert code == 2 and "--chunk-size 'lots' is not a size" in err

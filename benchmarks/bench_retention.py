@@ -1,0 +1,89 @@
+"""The raw event log on PostgreSQL: what TOAST compression saves, and what `steward gc` frees.
+
+For each mix (light: `bench_ingest.generate`, ~4 KB an event; heavy:
+`benchmarks.heavy`, ~11 KB) the events are ingested into a PostgreSQL
+catalog of their own. Figures: the bodies' text size, the size PostgreSQL
+stores them in (`pg_column_size`: after TOAST compression, pglz by default,
+and lz4 when the server has it), the whole `raw_event` table with its
+indexes; then `steward gc` dropping every body, and the table after a
+VACUUM FULL (what the freed space amounts to).
+
+`python -m benchmarks retention [--events N]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from benchmarks.common import report, timed
+
+HOST, PORT, USER = "127.0.0.1", 5432, "postgres"
+ADMIN = f"host={HOST} port={PORT} user={USER} dbname=postgres"
+SIZES = (
+    "SELECT sum(octet_length(body)), sum(pg_column_size(body)), count(*),"
+    " pg_total_relation_size('raw_event') FROM raw_event"
+)
+
+
+def _mb(value: float) -> str:
+    return f"{value / 1e6:.1f} MB"
+
+
+def measure(path: Path, mix: str, compression: str) -> None:
+    from catalog.db import Store
+    from lineage.ingest import Ingester
+    from lineage.retention import collect
+
+    name = f"steward_bench_{uuid.uuid4().hex[:10]}"
+    url = f"postgresql://{USER}@{HOST}:{PORT}/{name}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        store = Store(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE raw_event ALTER COLUMN body SET COMPRESSION {compression}")
+        Ingester(store).ingest_path(str(path))
+        with psycopg.connect(url, autocommit=True) as conn:
+            text_size, stored, count, table = conn.execute(SIZES).fetchone()  # type: ignore[misc]
+        report(
+            f"{mix}: raw log, TOAST {compression}",
+            0,
+            note=f"{count} events: bodies {_mb(text_size)} as text, stored {_mb(stored)} "
+            f"({text_size / stored:.1f}x smaller), table + indexes {_mb(table)}",
+        )
+        seconds, done = timed(lambda: collect(store, keep_bytes=1))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM FULL raw_event")
+            after = conn.execute("SELECT pg_total_relation_size('raw_event')").fetchone()[0]  # type: ignore[index]
+        report(
+            f"{mix}: steward gc of every body ({compression})",
+            seconds,
+            note=f"{done.bodies} bodies dropped; table + indexes {_mb(table)} -> {_mb(after)} "
+            f"after VACUUM FULL ({after / done.bodies:.0f} B an event kept)",
+        )
+        store.dispose()
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main(argv: list[str]) -> None:
+    from benchmarks import heavy
+    from benchmarks.bench_ingest import generate
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks retention")
+    parser.add_argument("--events", type=int, default=4000)
+    args = parser.parse_args(argv)
+    with psycopg.connect(ADMIN) as conn:
+        lz4 = "lz4" in str(conn.execute("SELECT pg_config()::text").fetchall()).lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        for mix, make in (("light", generate), ("heavy", heavy.generate)):
+            path = Path(tmp) / f"{mix}.ndjson"
+            make(path, args.events)
+            for compression in ("pglz", "lz4") if lz4 else ("pglz",):
+                measure(path, mix, compression)

@@ -49,21 +49,22 @@ ASSET = Asset.__table__  # type: ignore[attr-defined]
 
 @dataclass
 class Store:
-    """One SQLite MLflow store, written by MLflow's client."""
+    """One MLflow store (SQLite, or a file store), written by MLflow's client."""
 
     root: Path
+    backend: str = "sqlite"
 
     @property
     def db(self) -> Path:
-        return self.root / "mlflow.db"
+        return self.root / ("mlflow.db" if self.backend == "sqlite" else "mlruns")
 
     @property
     def url(self) -> str:
-        return f"mlflow+sqlite://{self.db}"
+        return f"mlflow+{self.backend}://{self.db}"
 
     @property
     def client(self) -> Any:
-        uri = f"sqlite:///{self.db}"
+        uri = f"sqlite:///{self.db}" if self.backend == "sqlite" else self.db.as_uri()
         mlflow.set_tracking_uri(uri)  # MLflow resolves `models:/` with the default client
         mlflow.set_registry_uri(uri)
         return mlflow.MlflowClient(uri, uri)
@@ -129,19 +130,27 @@ class Twins:
     clean_runs: set[str]
 
 
-@pytest.fixture(scope="module")
-def twins(tmp_path_factory: pytest.TempPathFactory) -> Twins:
-    clean = Store(tmp_path_factory.mktemp("clean"))
-    runs = set()
+def traced_models(clean: Store) -> set[str]:
+    """Two models whose every version traces to its training data; their runs."""
     churn_run = clean.train("churn", data=True)
     clean.register("churn", churn_run)
     clean.client.set_registered_model_alias("churn", "champion", "1")
     ranker_run = clean.train("search", data=True, params={"k": "10"})
     clean.register("ranker", ranker_run, logged=False)
-    runs |= {churn_run, ranker_run}
+    return {churn_run, ranker_run}
 
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> Twins:
+    clean = Store(tmp_path_factory.mktemp("clean"))
+    runs = traced_models(clean)
     dirty = Store(tmp_path_factory.mktemp("dirty"))
     shutil.copy(clean.db, dirty.db)
+    return Twins(clean, dirty, untracked_models(dirty), runs)
+
+
+def untracked_models(dirty: Store) -> dict[str, tuple[int, str | None]]:
+    """Four models that trace to no data, each for another reason: (version, run id)."""
     cases: dict[str, tuple[int, str | None]] = {}
     nothing = dirty.train("churn", data=False)  # trained in a run that logged no input
     cases["churn"] = (dirty.register("churn", nothing), nothing)
@@ -156,7 +165,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Twins:
         version.name, f"runs:/{elsewhere}/model", run_id=elsewhere
     ).version
     cases["borrowed"] = (int(number), elsewhere)
-    return Twins(clean, dirty, cases, runs)
+    return cases
 
 
 def steward(catalog: str, *args: str) -> Result:
@@ -250,6 +259,36 @@ def test_the_rule_is_silent_on_the_clean_store(twins: Twins, tmp_path: Path) -> 
         "model": {"assets": 2, "traced": 2, "percent": 100.0, "untraced": []}
     }
     assert twins.clean.db.read_bytes() == before  # the scan never writes to the store
+
+
+def test_a_file_store_gives_the_same_findings(
+    twins: Twins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same models written to a file store (read through MLflow's client, not tables)."""
+    monkeypatch.chdir(tmp_path)  # MLflow writes nothing beside the store, but be sure
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the team writing one (MLflow 3)
+    files = Store(tmp_path / "team", backend="file")
+    traced_models(files)
+    cases = untracked_models(files)
+    found: dict[str, Any] = {}
+    for store in (files, twins.dirty):
+        catalog = f"sqlite:///{tmp_path / (store.backend + '.db')}"
+        ok(catalog, "scan", store.url)
+        _, found[store.backend] = check(catalog)
+    for backend, store in (("file", files), ("sqlite", twins.dirty)):
+        assert {
+            (f["assets"][0].removeprefix(store.url), f["evidence"]["missing"])
+            for f in untracked(found[backend]).values()
+        } == {
+            ("/churn", "no_training_data"),
+            ("/scratch", "no_run"),
+            ("/retired", "run_deleted"),
+            ("/borrowed", "run_unknown"),
+        }
+    assert {name: v for name, (v, _) in cases.items()} == {
+        name: v for name, (v, _) in twins.cases.items()
+    }
+    assert found["file"]["coverage"]["model"]["percent"] == 20.0
 
 
 def test_the_rule_fires_exactly_on_the_untracked(twins: Twins, tmp_path: Path) -> None:

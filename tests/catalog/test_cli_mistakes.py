@@ -7,6 +7,7 @@ import resource
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -167,6 +168,10 @@ def test_serve_logs_one_line_per_written_batch(catalog: str, tmp_path: Path) -> 
         client.emit(event)
         bad = httpx.post(f"{served.base}/api/v1/lineage", json={"eventType": "START"})
         assert bad.status_code in (400, 422)
+        # The batch's line is logged once its answer is sent: wait for it (a hang guard).
+        deadline = time.monotonic() + 60
+        while log.read_text().count("events from") < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
         lines = log.read_text().splitlines()
     assert lines[0].startswith(f"steward serving {catalog}")
     batches = [line for line in lines if "events from" in line]

@@ -663,16 +663,19 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             }
             for c in changes
         ]
-        version_ids = conn.execute(
-            insert(VERSION).returning(
-                VERSION.c.id, VERSION.c.asset_id, sort_by_parameter_order=True
-            ),
-            version_rows,
-        ).all()
+        # One version an asset: matched by asset, in any order (so SQLite inserts them
+        # in batches rather than one by one, as an order kept would need).
+        version_of = {
+            asset_id: version_id
+            for version_id, asset_id in conn.execute(
+                insert(VERSION).returning(VERSION.c.id, VERSION.c.asset_id), version_rows
+            )
+        }
+        assert len(version_of) == len(changes), "one new version an asset"
         field_rows = [
             row
-            for (version_id, asset_id), c in zip(version_ids, changes, strict=True)
-            for row in _field_rows(version_id, asset_id, work.definitions[c.uri])
+            for c in changes
+            for row in _field_rows(version_of[ids[c.uri]], ids[c.uri], work.definitions[c.uri])
         ]
         insert_rows(conn, "asset_field", _FIELD_COLUMNS, field_rows, frozenset({"attributes"}))
 
@@ -885,8 +888,8 @@ def _asset_row(spec: AssetSpec, fp: str, origin: str | None, now: Any) -> dict[s
 
 def _insert_returning_ids(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
     result = conn.execute(
-        insert(ASSET).returning(ASSET.c.id, ASSET.c.uri, sort_by_parameter_order=True), rows
-    )
+        insert(ASSET).returning(ASSET.c.id, ASSET.c.uri), rows
+    )  # matched by URI: in any order, so SQLite inserts them in batches, not one by one
     return {row.uri: row.id for row in result}
 
 

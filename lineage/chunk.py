@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -155,17 +155,85 @@ class RunState:
     dirty: bool = True
 
 
+class AssetRow(NamedTuple):
+    """An asset's row as a chunk loads it (`_ASSET_COLUMNS`)."""
+
+    id: int
+    key_hash: str
+    uri: str
+    namespace: str
+    name: str
+    kind: str
+    current_version: int
+    fingerprint: str | None
+    origin: str | None
+
+
+class KnownRows:
+    """The asset rows a file ingest's chunks read and wrote, kept for its next chunks
+    while nothing else has written to the catalog meanwhile.
+
+    Loading the rows of every asset a chunk names was a tenth of a file
+    ingest: chunks are small (their memory is bounded) and name the same
+    assets again and again. Kept only where "nothing else wrote" can be told
+    for sure: on a SQLite catalog, within one process writing alone
+    (`enabled` by `Ingester.ingest_path`), the same connection from chunk to
+    chunk with no change committed by any other connection (`PRAGMA
+    data_version`, read inside the chunk's write transaction) nor made on
+    this one by anything else (`total_changes`). Anything else starts afresh
+    from the catalog, as every chunk did before.
+    """
+
+    def __init__(self, budget: int) -> None:
+        #: By the name a chunk used (an alias's row is its asset's).
+        self.rows: ByteLRU[str, AssetRow] = ByteLRU(budget)
+        self.enabled = False
+        self._stamp: tuple[int, int, int] | None = None
+
+    def begin(self, conn: Connection) -> tuple[Any, int] | None:
+        """At a chunk's start, in its transaction: forget the rows unless they are still
+        the catalog's; what `commit` needs (None: keep nothing of this chunk)."""
+        stamp, self._stamp = self._stamp, None  # nothing is kept while a chunk is in flight
+        if not self.enabled or conn.dialect.name != "sqlite":
+            self.rows.clear()
+            return None
+        driver: Any = conn.connection.driver_connection
+        version = driver.execute("PRAGMA data_version").fetchone()[0]
+        if stamp != (id(driver), version, driver.total_changes):
+            self.rows.clear()
+        return driver, version
+
+    def commit(self, begun: tuple[Any, int] | None, rows: dict[str, AssetRow] | None) -> None:
+        """Once the chunk has committed: keep its rows (None: it renamed or merged assets,
+        keep nothing)."""
+        if begun is None or rows is None:
+            self.rows.clear()
+            return
+        driver, version = begun
+        for uri, row in rows.items():
+            size = len(uri) + len(row.uri) + len(row.name) + len(row.namespace) + 300
+            self.rows.put(uri, row, size)
+        self._stamp = (id(driver), version, driver.total_changes)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self._stamp = None
+
+
 class Caches(Protocol):
-    """What a chunk keeps between chunks: facts that never change."""
+    """What a chunk keeps between chunks: facts that never change, and `known` rows."""
 
     version_ids: ByteLRU[tuple[int, str], int]
     fingerprints: ByteLRU[Any, str]
+    known: KnownRows
 
 
 class ChunkState:
     """The assets and runs a chunk touches, loaded in a few set-wise queries."""
 
-    def __init__(self, projector: Caches, conn: Connection) -> None:
+    def __init__(
+        self, projector: Caches, conn: Connection, begun: tuple[Any, int] | None = None
+    ) -> None:
         self.projector = projector
         self.conn = conn
         self.assets: dict[str, AssetState] = {}
@@ -175,9 +243,12 @@ class ChunkState:
         self.new_version_ids: dict[tuple[int, str], int] = {}
         #: (event, dataset URI) -> the fingerprint a late event's schema had at its time.
         self.seen_then: dict[tuple[int, str], str] = {}
+        #: What `KnownRows.begin` said at the transaction's start (None: keep no rows).
+        self.begun = begun
+        #: Assets renamed or merged in this chunk: no row of it is kept.
+        self.reshaped = False
 
     def _load_assets(self, uris: set[str]) -> None:
-        hashes = {key_hash(uri): uri for uri in uris}
         by_id: dict[int, AssetState] = {}
 
         def make(row: Any) -> AssetState:
@@ -197,7 +268,16 @@ class ChunkState:
                 self.assets.setdefault(row.uri, found)
             return found
 
-        for part in chunks(list(hashes)):
+        known = self.projector.known.rows
+        hashes: dict[str, str] = {}
+        for uri in uris:
+            row = known.get(uri)
+            if row is None:
+                hashes[key_hash(uri)] = uri
+            else:
+                self.assets[uri] = make(row)
+        unknown = list(hashes)
+        for part in chunks(unknown):
             for row in self.conn.execute(ASSETS_BY_HASH, {"keys": part}):
                 self.assets[hashes[row.key_hash]] = make(row)
         missing = [h for h, uri in hashes.items() if uri not in self.assets]

@@ -14,10 +14,12 @@ from catalog.models import (
 )
 from catalog.writes import add_aliases, add_edges, set_observed
 from lineage.chunk import (
+    ASSETS_BY_ID,
     OBSERVED_BY_ID,
     ORIGIN,
     RUN_IDS,
     VERSION_IDS,
+    AssetRow,
     AssetState,
     ChunkState,
     RunState,
@@ -28,6 +30,9 @@ from lineage.rows import RUN_DATASET_W, RUN_W, db_time, dumps
 
 class ChunkWriter(ChunkState):
     """Writes what a chunk's events changed, in the caller's transaction."""
+
+    #: The rows of the assets the chunk names, as written (`KnownRows`); None to keep none.
+    rows_written: dict[str, AssetRow] | None = None
 
     def _write(self) -> None:
         conn, now = self.conn, utcnow()
@@ -63,6 +68,29 @@ class ChunkWriter(ChunkState):
                 ],
                 now,
             )
+        if self.begun is not None and not self.reshaped:
+            self.rows_written = self._rows_written([a for v in missing.values() for a in v])
+
+    def _rows_written(self, created: list[AssetState]) -> dict[str, AssetRow]:
+        """The rows of the assets the chunk names, by each name: read again
+        where the chunk wrote them (a version, a new asset), else as loaded."""
+        written = {id(a): a for a, _, _ in self.pending}
+        written.update({id(a): a for a in created})
+        fresh: dict[int, AssetRow] = {}
+        for part in chunks(sorted({a.id for a in written.values() if a.id is not None})):
+            for found in self.conn.execute(ASSETS_BY_ID, {"keys": part}):
+                fresh[found.id] = AssetRow(*found)
+        rows: dict[str, AssetRow] = {}
+        for uri, a in self.assets.items():
+            if a.id is None:
+                continue
+            if id(a) not in written:
+                rows[uri] = AssetRow(
+                    a.id, "", a.uri, a.namespace, a.name, a.kind, a.version, a.fingerprint, a.origin
+                )
+            elif a.id in fresh:
+                rows[uri] = fresh[a.id]
+        return rows
 
     def _merge_observed(self) -> list[AssetState]:
         """Merge the facets seen into each asset's observations; the changed assets."""

@@ -266,13 +266,19 @@ class Ingester:
         """
         if path != "-":
             refuse_what_is_not_json(Path(path))
-        if path == "-" or not sys.platform.startswith("linux"):
-            return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
-        with _gc_paused():
-            chunks = _read_in_a_process(
-                path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
-            )
-            return self._ingest_chunks(chunks, on_result)
+        known = self.projector.known
+        known.enabled = True  # this process writes alone while it reads the file
+        try:
+            if path == "-" or not sys.platform.startswith("linux"):
+                return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
+            with _gc_paused():
+                chunks = _read_in_a_process(
+                    path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
+                )
+                return self._ingest_chunks(chunks, on_result)
+        finally:
+            known.enabled = False
+            known.clear()
 
     def _ingest_chunks(
         self,
@@ -368,13 +374,14 @@ class Ingester:
     ) -> Callable[[], None]:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+        begun = self.projector.known.begin(conn)  # before this transaction writes anything
         if replay:
             fresh = self._replayed([i for i in batch if i.event is not None])
         else:
             fresh = self._claim(conn, batch)
         events = [i.event for i in fresh if i.event is not None]
         warned = [len(i.result.warnings) for i in fresh]
-        on_commit = self.projector.project(conn, events) if events else (lambda: None)
+        on_commit = self.projector.project(conn, events, begun)
         if replay:
             self._log_raw(conn, batch)
         else:

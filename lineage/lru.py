@@ -35,7 +35,7 @@ class ByteLRU(Generic[K, V]):
         item = self._data.get(key)
         if item is None:
             return default
-        try:
+        try:  # noqa: SIM105 (a `try` costs nothing here; `suppress` is a call on the hot path)
             self._data.move_to_end(key)
         except KeyError:  # put away by another thread meanwhile: still the value read
             pass

@@ -42,7 +42,7 @@ from catalog.identity import asset_uri
 from catalog.merge import keeper, merge_assets, rename_asset
 from catalog.models import utcnow
 from catalog.versioning import fingerprint
-from lineage.chunk import AssetState, RunLink, RunState, run_facets
+from lineage.chunk import AssetRow, AssetState, KnownRows, RunLink, RunState, run_facets
 from lineage.chunk_write import ChunkWriter
 from lineage.facets import CACHED_AT_MOST
 from lineage.lru import ByteLRU
@@ -67,20 +67,33 @@ class Projector:
         # fingerprint its key, which may hold a schema's JSON).
         self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 2)
         self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
+        self.known = KnownRows(cache_size // 4)
 
     def clear(self) -> None:
         self.version_ids.clear()
+        self.known.clear()
 
-    def project(self, conn: Connection, events: list[ParsedEvent]) -> Callable[[], None]:
+    def project(
+        self, conn: Connection, events: list[ParsedEvent], begun: tuple[Any, int] | None = None
+    ) -> Callable[[], None]:
         """Write the events' projections in `conn`'s transaction.
 
+        `begun` is what `self.known.begin` said at the transaction's start.
         Returns a function to call once the transaction has committed (it
-        keeps the new version ids in the cache).
+        keeps the new version ids, and the rows written, in the caches).
         """
-        chunk = _Chunk(self, conn)
-        chunk.run(events)
-        new_ids = chunk.new_version_ids
-        return lambda: self.version_ids.update(new_ids, 64)
+        rows: dict[str, AssetRow] | None = {}
+        new_ids: dict[tuple[int, str], int] = {}
+        if events:
+            chunk = _Chunk(self, conn, begun)
+            chunk.run(events)
+            new_ids, rows = chunk.new_version_ids, chunk.rows_written
+
+        def on_commit() -> None:
+            self.version_ids.update(new_ids, 64)
+            self.known.commit(begun, rows)
+
+        return on_commit
 
 
 class _Chunk(ChunkWriter):
@@ -195,6 +208,7 @@ class _Chunk(ChunkWriter):
         self.aliases[uri] = (asset, *name)
 
     def _reload(self, uris: set[str]) -> None:
+        self.reshaped = True
         for uri in uris:
             self.assets.pop(uri, None)
         self._load_assets(uris)

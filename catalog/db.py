@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Values in one `IN (...)` list or lookup: well under SQLite's and PostgreSQL's
 #: parameter limits. The one number every chunked read and write uses.
 CHUNK = 900
+#: The PostgreSQL advisory lock that writers of what events and scans both update take
+#: in turn, for their transaction: a chunk's projection, a scan's apply, a rebuild, a
+#: gc. Each reads what it updates (runs, observations, current versions); two at once
+#: could each write back their own and lose the other's.
+PROJECTION_LOCK = 7263540912
 #: Seconds between two background checkpoints of a SQLite catalog, at least.
 CHECKPOINT_EVERY = 1.0
 
@@ -265,11 +270,26 @@ class Store:
         on PostgreSQL (REPEATABLE READ), for writers that compute from several
         reads and retry on a conflict: under READ COMMITTED a commit landing
         between two reads mixes two states of the catalog. SQLite transactions
-        see one state already.
+        see one state already. Such a writer (a scan's apply) also holds
+        `PROJECTION_LOCK`, so that it never runs beside an ingest's chunk.
         """
         engine = self.engine.execution_options(steward_write=True)
         if snapshot and self.dialect == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
+            with engine.connect() as conn:
+                # `PROJECTION_LOCK` for the session, taken before the transaction's
+                # snapshot: a lock taken inside it would leave the snapshot older than
+                # what the holder committed, and every write conflict with it.
+                conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (PROJECTION_LOCK,))
+                conn.commit()
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    with suppress(DBAPIError):  # a lost connection has released it
+                        conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (PROJECTION_LOCK,))
+                        conn.commit()
+            return
         if checked or self.dialect != "sqlite":
             with engine.begin() as conn:
                 yield conn
@@ -442,3 +462,10 @@ def insert_new_rows(
         params = tuple(value for row in part for value in row)
         inserted.extend(conn.exec_driver_sql(statement, params).all())
     return inserted
+
+
+def take_projection_lock(conn: Connection) -> None:
+    """Wait for `PROJECTION_LOCK`, held until `conn`'s transaction ends (PostgreSQL only:
+    SQLite writers queue on `BEGIN IMMEDIATE` already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})

@@ -38,11 +38,18 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog.apply import CONFLICT_RETRIES, is_conflict
-from catalog.db import Store, insert_new_rows, insert_rows, update_by_id, write_failure
+from catalog.db import (
+    Store,
+    insert_new_rows,
+    insert_rows,
+    take_projection_lock,
+    update_by_id,
+    write_failure,
+)
 from catalog.errors import CatalogUnavailable, InvalidInput
 from catalog.models import (
     RawEvent,
@@ -73,8 +80,6 @@ RAW = RawEvent.__table__  # type: ignore[attr-defined]
 RAW_COLUMNS = ("digest", "received_at", "body", "status", "error", "warnings", "source")
 #: The `ON CONFLICT` target of a claim: the unique index on accepted digests.
 _CLAIM = "(digest) WHERE status = 'accepted'"
-#: The key of the PostgreSQL advisory lock the projections of chunks take in turn.
-PROJECTION_LOCK = 7263540912
 CHUNK_SIZE = 10000
 #: Characters of events (as received) a chunk holds at most, by default: what bounds
 #: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
@@ -372,8 +377,7 @@ class Ingester:
     def _process(
         self, conn: Connection, batch: list[_Item], replay: bool = False
     ) -> Callable[[], None]:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+        take_projection_lock(conn)
         begun = self.projector.known.begin(conn)  # before this transaction writes anything
         if replay:
             fresh = self._replayed([i for i in batch if i.event is not None])
@@ -484,8 +488,7 @@ class Ingester:
         self._replay_seen: set[str] = set()
         self.projector = Projector(self.cache_size)
         with self.store.write() as conn:
-            if conn.dialect.name == "postgresql":  # not beside a server's chunk or a gc
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+            take_projection_lock(conn)  # not beside a server's chunk, a scan or a gc
             _refuse_a_collected_log(conn)
             _reset_projections(conn)
             last = 0

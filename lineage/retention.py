@@ -31,11 +31,10 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 
-from catalog.db import Store
+from catalog.db import Store, take_projection_lock
 from catalog.models import COLLECTED, RawEvent
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
@@ -89,10 +88,7 @@ def collect(
     """Drop the bodies of events received before `received_before`, or beyond the newest
     `keep_bytes` of bodies (either or both), in one transaction."""
     with store.write() as conn:
-        if conn.dialect.name == "postgresql":  # not beside a rebuild or a chunk's projection
-            from lineage.ingest import PROJECTION_LOCK
-
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTION_LOCK})
+        take_projection_lock(conn)  # not beside a rebuild, a chunk's projection or a scan
         old = []
         if received_before is not None:
             old.append(RAW.c.received_at < received_before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -336,12 +337,16 @@ def test_a_commit_between_two_reads_of_a_writer_makes_no_second_version(
         found = real_load(conn, uris)
         if not raced:
             raced.append(None)
-            other = threading.Thread(
-                target=lambda: raced.append(apply(store, changed, [SCOPE], origin="scan"))
-            )
+            other = threading.Thread(target=lambda: raced.append(commit_unlocked(changed)))
             other.start()
             other.join()
         return found
+
+    def commit_unlocked(specs: list[AssetSpec]) -> Any:
+        # A writer that does not wait for this one (scans wait for each other's
+        # `PROJECTION_LOCK`; a writer outside steward does not): a plain transaction.
+        with store.write() as conn:
+            return applying.apply_in(conn, specs, [SCOPE], origin="scan")
 
     monkeypatch.setattr(applying, "_load_existing", load_then_let_the_other_commit)
     mine = apply(store, changed, [SCOPE], origin="scan")
@@ -350,3 +355,35 @@ def test_a_commit_between_two_reads_of_a_writer_makes_no_second_version(
     with store.engine.connect() as conn:
         versions = conn.execute(select(AssetVersion.version).order_by(AssetVersion.version))
         assert [v for (v,) in versions] == [1, 2]
+
+
+# SQLite writers queue on BEGIN IMMEDIATE: nothing runs beside a chunk there.
+@pytest.mark.parametrize("catalog_url", ["postgresql"], indirect=True)
+def test_a_scan_waits_for_a_chunk_being_projected(store: Store) -> None:
+    """A scan's apply never runs beside an ingest's chunk on PostgreSQL: both read what
+    they update (observations, current versions) and one would lose the other's."""
+    import threading
+
+    from catalog.db import PROJECTION_LOCK
+
+    name = "shop.public.orders"
+    done: list[Any] = []
+    with store.engine.connect() as chunk:  # a chunk's transaction, holding the lock
+        chunk.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
+        scan = threading.Thread(
+            target=lambda: done.append(apply(store, [table(name, ("id", "integer"))], [SCOPE]))
+        )
+        scan.start()
+        waiting = 0
+        for _ in range(600):  # until the scan's session waits for the lock (60 s at most)
+            waiting = chunk.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.1)
+        assert waiting == 1 and not done, "the scan ran beside the chunk"
+        chunk.commit()  # the chunk ends: the scan goes on
+    scan.join(timeout=60)
+    assert done and done[0].summary()["created"] == 1

@@ -37,6 +37,42 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
 sys.addaudithook(_audit)
 
 
+#: The test files that take longest, longest first: the ones that build an
+#: environment of their own on a fresh machine (`tests/venvs.py`), then by
+#: their time on CI. `pytest -n 2` hands out whole files (`--dist loadfile`
+#: in pyproject.toml) in the order collected, so a long file started last
+#: cannot keep one process busy while the other has nothing left to run.
+LONGEST_FIRST = (
+    "tests/lineage/test_dbt.py",
+    "tests/connectors/test_mlflow_versions.py",
+    "tests/connectors/test_pgvector_layouts.py",
+    "tests/test_demo.py",
+    "tests/lineage/test_load.py",
+    "tests/lineage/test_hostile.py",
+    "tests/test_credentials.py",
+    "tests/connectors/test_scan_concurrency.py",
+    "tests/test_tooling.py",
+    "tests/lineage/test_crash.py",
+    "tests/connectors/test_feast_quickstart.py",
+    "tests/lineage/test_soak.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files in `LONGEST_FIRST` order, then the other files with a `slow` test, then
+    the rest; a file's tests stay together and in their order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def key(item: pytest.Item) -> int:
+        name = item.path.relative_to(REPO).as_posix()
+        if name in rank:
+            return rank[name]
+        return len(rank) + (0 if item.path in slow_files else 1)
+
+    items.sort(key=key)  # stable: collection order within each rank
+
+
 @pytest.fixture(autouse=True)
 def _nothing_read_beside_the_checkout() -> Iterator[None]:
     """Fails the test that opened a file beside the repository (``../shared`` say)."""

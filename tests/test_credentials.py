@@ -10,6 +10,10 @@ and OpenLineage events whose namespaces carry `user:PASSWORD@` and
 (SQLite file bytes with its WAL, every column of every table of a PostgreSQL
 catalog), stdout and stderr of every command (`--json` too), debug logs
 (in process and to a log file), `steward serve`'s log and the report.
+
+The commands run as processes are forked from one that has imported steward
+(`tests/forked.py`): each is a process of its own that starts with nothing
+of another command's state, without paying for the imports each time.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import gzip
 import json
 import logging
 import os
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
@@ -33,8 +37,9 @@ from catalog.cli import cli
 from catalog.db import Store
 from tests.connectors.pg_helpers import database
 from tests.connectors.test_qdrant import filled_storage
+from tests.forked import Forks
 from tests.pg import PG_HOST, PG_PORT, PG_USER, temporary_database
-from tests.serving import STEWARD, free_port, steward_serve
+from tests.serving import free_port, steward_serve
 
 PASSWORD = "Pl4nted-Pa55w0rd-xyz"
 TOKEN = "credentials-test-token"
@@ -105,8 +110,9 @@ def events(path: Path) -> Path:
 class Surfaces:
     """Everything steward printed or logged, and the files it wrote, to search at the end."""
 
-    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+    def __init__(self, caplog: pytest.LogCaptureFixture, forks: Forks) -> None:
         self.caplog = caplog
+        self.forks = forks
         self.texts: list[tuple[str, str]] = []
         self.files: list[Path] = []
 
@@ -121,14 +127,7 @@ class Surfaces:
         self, log: Path, *args: str, env: dict[str, str] | None = None, codes: Any = (0,)
     ) -> str:
         """`steward -vv ARGS` as a process, its debug log on stderr written to `log`."""
-        with log.open("ab") as err:
-            done = subprocess.run(
-                [STEWARD, "-vv", *args],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                env={**os.environ, **(env or {})},
-                timeout=120,
-            )
+        done = self.forks.run(["-vv", *args], env={**os.environ, **(env or {})}, stderr=log)
         assert done.returncode in codes, (args, log.read_text(errors="replace"))
         self.texts.append((" ".join(args), done.stdout.decode("utf-8", "replace")))
         self.files.append(log)
@@ -160,6 +159,13 @@ def postgres_catalog_leaks(url: str) -> list[str]:
             ]
     finally:
         store.dispose()
+
+
+@pytest.fixture(scope="module")
+def forks() -> Iterator[Forks]:
+    """Every `steward` process of these tests, forked from one that imported steward."""
+    with Forks() as started:
+        yield started
 
 
 @pytest.fixture
@@ -218,10 +224,10 @@ def exercise(
 
 @pytest.mark.slow
 def test_a_planted_password_is_in_no_catalog_output_log_or_report(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, qdrant_storage: Path
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, qdrant_storage: Path, forks: Forks
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    surfaces = Surfaces(caplog)
+    surfaces = Surfaces(caplog, forks)
     sqlite_catalog = tmp_path / "catalog.db"
     with (
         database("CREATE TABLE orders (id int PRIMARY KEY, total numeric)") as source_db,
@@ -364,7 +370,7 @@ def encoding_leaks(texts: list[tuple[str, str]]) -> list[str]:
     ]
 
 
-def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path) -> None:
+def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path, forks: Forks) -> None:
     """Every shape, planted in events read from a file, posted singly, in a batch
     and gzipped to a real `steward serve`, replayed by --rebuild: none reaches the
     catalog file, the raw log, any output (with and without --json), the -vv logs,
@@ -377,9 +383,7 @@ def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path) -> None:
     texts: list[tuple[str, str]] = []
 
     def run(*args: str, codes: tuple[int, ...] = (0,)) -> str:
-        done = subprocess.run(
-            [STEWARD, "-vv", "--catalog", url, *args], capture_output=True, timeout=120
-        )
+        done = forks.run(["-vv", "--catalog", url, *args])
         out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
         assert done.returncode in codes, (args, out[-2000:])
         texts.append((" ".join(args), out))
@@ -443,9 +447,7 @@ def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path) -> None:
         f"postgresql://u:{at}@127.0.0.1:1/db",
         f"postgresql://u:{slash}@127.0.0.1:1/db",
     ):
-        done = subprocess.run(
-            [STEWARD, "-vv", "--catalog", bad_catalog, "assets"], capture_output=True, timeout=120
-        )
+        done = forks.run(["-vv", "--catalog", bad_catalog, "assets"])
         assert done.returncode == 2
         texts.append((f"--catalog {bad_catalog[:12]}", done.stderr.decode("utf-8", "replace")))
     texts.append(("catalog file", catalog.read_bytes().decode("utf-8", "replace")))

@@ -91,13 +91,16 @@ def test_demo_without_postgres_says_why(tmp_path: Path) -> None:
         assert point.payload and point.payload["text"].startswith("support_docs ")
     finally:
         client.close()
+    # A server that does not answer: skipped with the reason, the rest done (run
+    # again in the same folder: its collections are not written twice).
     unreachable = CliRunner().invoke(
         cli,
-        ["demo", str(tmp_path / "e"), "--postgres", "postgresql://x@127.0.0.1:1/postgres"],
+        ["demo", str(tmp_path / "d"), "--postgres", "postgresql://x@127.0.0.1:1/postgres"],
         catch_exceptions=False,
     )
     assert unreachable.exit_code == 0
     assert "PostgreSQL part skipped: PostgreSQL:" in unreachable.stderr
+    assert unreachable.stdout.strip() == str((tmp_path / "d" / "report.html").resolve())
 
 
 def readme_first_command() -> str:

@@ -17,6 +17,7 @@ import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import HTTPServer
 from pathlib import Path
 
@@ -215,25 +216,14 @@ def mlflow(tmp_path: Path) -> Iterator[Source]:
     )
 
 
-def feast(tmp_path: Path) -> Iterator[Source]:
-    pytest.importorskip("feast", reason="the feast extra is not installed")
-    import pandas as pd
+def feast(tmp_path: Path, template: Path | None = None) -> Iterator[Source]:
+    """A copy of the session's applied Feast repository (`template`, the `feast_shop`
+    fixture); a change is a changed definition applied with `feast apply`."""
+    from tests.connectors.conftest import copy_feast_repo
+    from tests.connectors.test_feast import DEFINITIONS, feast_apply
 
-    from tests.connectors.test_feast import DEFINITIONS, FEATURE_STORE_YAML, feast_apply
-
-    repo = tmp_path / "repo"
-    (repo / "data").mkdir(parents=True)
-    (repo / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
-    (repo / "definitions.py").write_text(DEFINITIONS)
-    pd.DataFrame(
-        {
-            "user_id": [1],
-            "clicks_7d": [3],
-            "country": ["de"],
-            "event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")],
-        }
-    ).to_parquet(repo / "data" / "activity.parquet")
-    feast_apply(repo)
+    assert template is not None, "the source fixture passes the feast_shop fixture"
+    repo = copy_feast_repo(template, tmp_path / "repo")
 
     def change() -> None:
         (repo / "definitions.py").write_text(DEFINITIONS.replace("* 1.0", "* 2.0"))
@@ -281,6 +271,8 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     if reason:
         pytest.skip(f"{request.param}: {reason}")
     builder = SOURCES[request.param]
+    if request.param == "feast":  # applied once a session, copied for each test
+        builder = partial(feast, template=request.getfixturevalue("feast_shop"))
     made = builder(tmp_path / "source")
     (tmp_path / "source").mkdir(exist_ok=True)
     yield request.param, next(made)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from catalog.cli import cli
+from tests.connectors.conftest import copy_feast_repo
 
 pytest.importorskip("feast", reason="the feast extra is not installed: pip install '.[feast]'")
 pytestmark = pytest.mark.slow
@@ -66,26 +66,9 @@ def feast_apply(repo: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import pandas as pd
-    from feast import FeatureStore
-
-    path = tmp_path_factory.mktemp("feast") / "repo"
-    (path / "data").mkdir(parents=True)
-    (path / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
-    (path / "definitions.py").write_text(DEFINITIONS)
-    now = datetime.now(UTC)
-    pd.DataFrame(
-        {
-            "user_id": [1, 2, 3],
-            "clicks_7d": [3, 5, 7],
-            "country": ["de", "fr", "de"],
-            "event_timestamp": [now - timedelta(hours=1)] * 3,
-        }
-    ).to_parquet(path / "data" / "activity.parquet")
-    feast_apply(path)
-    FeatureStore(repo_path=str(path)).materialize_incremental(end_date=now)
-    return path
+def repo(feast_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop repository (three users, applied and materialised), a copy of this module's."""
+    return copy_feast_repo(feast_shop, tmp_path_factory.mktemp("feast") / "repo")
 
 
 def steward(catalog: str, *args: str) -> Result:

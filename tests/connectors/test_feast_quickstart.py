@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from catalog.cli import cli
+from tests.connectors.conftest import applied_template, copy_feast_repo
 
 try:
     import feast  # noqa: F401
@@ -60,14 +61,20 @@ def as_json(catalog: str, *args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`feast init demo && cd demo/feature_repo && feast apply && feast materialize-incremental`."""
+def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`feast init demo && cd demo/feature_repo && feast apply && feast materialize-incremental`,
+    once; every test changes a copy of its own (`copy_feast_repo`)."""
     root = tmp_path_factory.mktemp("quickstart")
     feast_cli(root, "init", "demo")
     path = root / "demo" / "feature_repo"
     feast_cli(path, "apply")
     feast_cli(path, "materialize-incremental", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return path
+    return applied_template(path, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def repo(applied: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_feast_repo(applied, tmp_path_factory.mktemp("demo") / "feature_repo")
 
 
 def registry(repo: Path) -> dict[str, set[str]]:
@@ -271,15 +278,10 @@ def driver_hourly_stats_stream(df):
 """
 
 
-def test_a_stream_view_added_to_the_template(tmp_path: Path) -> None:
-    """Feast's documented stream view (Kafka source, pandas transformation), added and applied.
-
-    A repository of its own: a copied one would share the first one's online
-    store, which `feast apply` in the copy tears down.
-    """
-    feast_cli(tmp_path, "init", "demo")
-    copy = tmp_path / "demo" / "feature_repo"
-    feast_cli(copy, "apply")
+def test_a_stream_view_added_to_the_template(applied: Path, tmp_path: Path) -> None:
+    """Feast's documented stream view (Kafka source, pandas transformation), added to a
+    copy of the applied template and applied."""
+    copy = copy_feast_repo(applied, tmp_path / "demo" / "feature_repo")
     catalog = f"sqlite:///{tmp_path / 'c.db'}"
     url = f"feast://{copy}"
     before = as_json(catalog, "scan", url)["summary"]["created"]
@@ -303,7 +305,7 @@ def test_a_stream_view_added_to_the_template(tmp_path: Path) -> None:
     assert kafka["properties"]["feast_type"] == "kafka_source"
     assert kafka["properties"]["batch_source"] == f"file://{copy / 'data' / 'driver_stats.parquet'}"
 
-    # Its online store gone (never materialised, then deleted): one line, exit 2.
+    # Its online store gone (deleted): one line, exit 2.
     (copy / "data" / "online_store.db").unlink()
     entities = tmp_path / "entities.csv"
     entities.write_text("driver_id\n1001\n")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,24 +87,14 @@ def features_file(root: Path) -> Source:
     return path, str(path / "features.toml"), write
 
 
-def feast_repo(root: Path) -> Source:
-    pytest.importorskip("feast", reason="the feast extra is not installed: '.[feast]'")
-    import pandas as pd
-    from feast import FeatureStore
+def feast_repo(root: Path, template: Path | None = None) -> Source:
+    """A copy of the session's applied and materialised Feast repository (`template`,
+    the `feast_shop` fixture); the producer's write is a changed definition applied."""
+    from tests.connectors.conftest import copy_feast_repo
+    from tests.connectors.test_feast import feast_apply
 
-    from tests.connectors.test_feast import DEFINITIONS, FEATURE_STORE_YAML, feast_apply
-
-    path = root / "repo"
-    (path / "data").mkdir(parents=True)
-    (path / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
-    (path / "definitions.py").write_text(DEFINITIONS)
-    now = datetime.now(UTC)
-    frame = {"user_id": [1, 2], "clicks_7d": [3, 5], "country": ["de", "fr"]}
-    pd.DataFrame({**frame, "event_timestamp": [now] * 2}).to_parquet(
-        path / "data" / "activity.parquet"
-    )
-    feast_apply(path)
-    FeatureStore(repo_path=str(path)).materialize_incremental(end_date=now)
+    assert template is not None, "the source fixture passes the feast_shop fixture"
+    path = copy_feast_repo(template, root / "repo")
 
     def write() -> None:
         text = (path / "definitions.py").read_text()
@@ -169,7 +159,10 @@ def source(
     """One source, built by its producer (once per module: MLflow's run context reads git)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-        return request.param, SOURCES[request.param](tmp_path_factory.mktemp(request.param))
+        build = SOURCES[request.param]
+        if request.param == "feast-repo":  # applied once a session, copied here
+            build = partial(feast_repo, template=request.getfixturevalue("feast_shop"))
+        return request.param, build(tmp_path_factory.mktemp(request.param))
 
 
 def test_a_scan_leaves_every_file_as_it_was(

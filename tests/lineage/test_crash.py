@@ -1,8 +1,9 @@
 """Crash safety: `steward ingest` and `steward serve` killed with SIGKILL, then run again.
 
-- An ingest of 100,000 events killed halfway, then the same command again,
-  leaves the catalog a clean run leaves (the re-run logs the events the first
-  run had stored as duplicates, and projects nothing twice).
+- An ingest of 20,000 events (16 chunks of the default 2 MB) killed halfway,
+  then the same command again, leaves the catalog a clean run leaves (the
+  re-run logs the events the first run had stored as duplicates, and
+  projects nothing twice).
 - A server killed under load from several clients has every event it
   acknowledged after a restart; once the clients post everything again, each
   event is in the catalog exactly once.
@@ -35,7 +36,9 @@ from tests.lineage.stored import (
 pytestmark = pytest.mark.slow
 
 STEWARD = str(Path(sys.executable).parent / "steward")
-EVENTS = 100_000
+#: Enough for the kill to land between chunks, with a reading process still alive:
+#: 16 chunks of the default 2 MB (`steward ingest --chunk-size`).
+EVENTS = 20_000
 
 
 def ingest(db: Path, events: Path) -> subprocess.Popen[bytes]:
@@ -116,7 +119,7 @@ def test_ingest_killed_halfway_then_again_equals_one_clean_run(tmp_path: Path) -
 
 
 CLIENTS = 4
-EVENTS_PER_CLIENT = 1500
+EVENTS_PER_CLIENT = 750
 #: Two clients post one event a request, two post batches of 10.
 SIZES = [1, 10, 1, 10]
 

@@ -146,7 +146,10 @@ def assets_page(
         where.append(textsearch.matching(conn, ASSET.c.id, ASSET.c.name, "name", query, "\\"))
     if not include_deleted:
         where.append(ASSET.c.deleted.is_(False))
-    ordering = [ASSET.c.uri] if order == "uri" else [ASSET.c.name, ASSET.c.namespace]
+    if order == "uri":
+        ordering = [ASSET.c.uri]
+    else:
+        ordering = textsearch.name_order(conn, ASSET.c.name, ASSET.c.namespace)
     # The page's ids in order (through the index of the order where there is one),
     # then their rows; the count only when the page does not tell it.
     page = conn.execute(

@@ -77,9 +77,18 @@ def namespaces(
         query = query.where(_is_job(False))
     if name is not None:
         query = query.where(ASSET.c.namespace == name)
+    # One pass over the assets: the page and, beside each row, how many namespaces
+    # there are (a count of its own would group every asset a second time).
+    rows = conn.execute(
+        query.add_columns(func.count().over().label("total"))
+        .order_by(ASSET.c.namespace)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if rows:
+        return list(rows), int(rows[0].total)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(query.order_by(ASSET.c.namespace).limit(limit).offset(offset)).all()
-    return list(rows), int(total)
+    return [], int(total)
 
 
 def namespace_exists(conn: Connection, name: str) -> bool:
@@ -146,7 +155,10 @@ def assets_page(
         where.append(textsearch.matching(conn, ASSET.c.id, ASSET.c.name, "name", query, "\\"))
     if not include_deleted:
         where.append(ASSET.c.deleted.is_(False))
-    ordering = [ASSET.c.uri] if order == "uri" else [ASSET.c.name, ASSET.c.namespace]
+    if order == "uri":
+        ordering = [ASSET.c.uri]
+    else:
+        ordering = textsearch.name_order(conn, ASSET.c.name, ASSET.c.namespace)
     # The page's ids in order (through the index of the order where there is one),
     # then their rows; the count only when the page does not tell it.
     page = conn.execute(
@@ -160,12 +172,23 @@ def assets_page(
     return [found[r.id] for r in page], int(total)
 
 
+#: What the APIs show of a field (its attributes, JSON, are read by nobody here).
+_FIELD_COLUMNS = [
+    FIELD.c.version_id,
+    FIELD.c.asset_id,
+    FIELD.c.position,
+    FIELD.c.name,
+    FIELD.c.type,
+    FIELD.c.description,
+]
+
+
 def current_fields(conn: Connection, asset_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """The fields of each asset's current version, in order."""
+    """The fields (`_FIELD_COLUMNS`) of each asset's current version, in order."""
     out: dict[int, list[Any]] = defaultdict(list)
     for part in _chunks(asset_ids):
         rows = conn.execute(
-            select(FIELD)
+            select(*_FIELD_COLUMNS)
             .join(VERSION, VERSION.c.id == FIELD.c.version_id)
             .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
             .where(VERSION.c.version == ASSET.c.current_version)
@@ -178,10 +201,11 @@ def current_fields(conn: Connection, asset_ids: Sequence[int]) -> dict[int, list
 
 
 def version_fields(conn: Connection, version_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The fields (`_FIELD_COLUMNS`) of each version, in order."""
     out: dict[int, list[Any]] = defaultdict(list)
     for part in _chunks(version_ids):
         rows = conn.execute(
-            select(FIELD).where(FIELD.c.version_id.in_(part)).order_by(FIELD.c.position)
+            select(*_FIELD_COLUMNS).where(FIELD.c.version_id.in_(part)).order_by(FIELD.c.position)
         )
         for f in rows:
             out[f.version_id].append(f)

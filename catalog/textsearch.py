@@ -16,7 +16,8 @@ scan of every asset. The index is the database's own trigram index:
   the planner uses for `ILIKE '%text%'` by itself. Without the extension
   (a role that may not create it) the migration goes on without them.
 
-These objects are made by migration 0005, outside the table models
+The index of a namespace's assets in name order (`name_order`) lives here
+too. These objects are made by migrations 0005 and 0008, outside the table models
 (`UNMODELLED` names them, so the comparison of models and migrations leaves
 them out). A later migration that rebuilds `asset` in SQLite's batch mode
 drops its triggers: it must run `install_sqlite` again.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, Integer, column, text
+from sqlalchemy import Connection, Integer, column, func, literal_column, text
 from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,16 @@ INDEXED_CHARS = 1024
 TRIGRAM = 3
 FTS = "asset_search"
 LONG_INDEX = "ix_asset_long_uri"
-#: SQLite only: pages of one namespace's assets in name order (Marquez's lists). Not on
-#: PostgreSQL, whose b-tree entries cannot hold a name over about 2,700 bytes.
+#: SQLite: pages of one namespace's assets in name order (Marquez's lists).
 NAME_INDEX = "ix_asset_namespace_name"
+#: PostgreSQL's b-tree entries cannot hold a name over about 2,700 bytes (and names
+#: have no length limit), so its index holds the first `NAME_PREFIX` characters of
+#: the name (migration 0008); `name_order` sorts by them, then by the whole name.
+PG_NAME_INDEX = "ix_asset_namespace_name_prefix"
+#: 64 characters (at most 256 bytes) beside a namespace (at most 2,048 bytes, see
+#: `catalog.identity`) and a kind (at most 64 characters) fit one index entry.
+#: The index's expression holds the number: changing it takes a migration.
+NAME_PREFIX = 64
 TRIGGERS = ("asset_search_insert", "asset_search_delete", "asset_search_update")
 PG_INDEXES = ("ix_asset_name_trgm", "ix_asset_uri_trgm")
 #: What the migration makes beside the table models (FTS5 makes the shadow tables).
@@ -50,6 +58,7 @@ UNMODELLED = frozenset(
         *(f"{FTS}_{shadow}" for shadow in ("data", "idx", "docsize", "config", "content")),
         LONG_INDEX,
         NAME_INDEX,
+        PG_NAME_INDEX,
         *TRIGGERS,
         *PG_INDEXES,
     }
@@ -108,6 +117,39 @@ def install_postgresql(conn: Connection) -> bool:
             f"CREATE INDEX IF NOT EXISTS {name} ON asset USING gin ({field} gin_trgm_ops)"
         )
     return True
+
+
+def install_postgresql_name_index(conn: Connection) -> None:
+    """The index of PostgreSQL's pages of a namespace's assets in name order.
+
+    Byte order ("C"): a name's first characters then order it as the whole name
+    does, which a linguistic collation does not promise. It is SQLite's order too.
+    Kind and deleted are in it so that a page's filter is checked in the index
+    before a row is read. (No index-only scans: PostgreSQL's planner does not
+    take an expression of `name` for the column.)
+    """
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS {PG_NAME_INDEX} ON asset "
+        f'(namespace, left(name, {NAME_PREFIX}) COLLATE "C", kind, deleted)'
+    )
+
+
+def name_order(conn: Connection, names: Any, namespaces: Any) -> list[Any]:
+    """ORDER BY terms for assets by name, then namespace, through the name index.
+
+    SQLite: the columns (its index holds whole names, in byte order). PostgreSQL:
+    the indexed prefix of the name first, then the whole name and namespace, all in
+    byte order: the same order as SQLite's, and the index gives it a prefix at a
+    time (an incremental sort within names that share their first characters).
+    """
+    if conn.dialect.name == "sqlite":
+        return [names, namespaces]
+    return [
+        # the length as a literal: the index's expression is `left(name, 64)`
+        func.left(names, literal_column(str(NAME_PREFIX))).collate("C"),
+        names.collate("C"),
+        namespaces.collate("C"),
+    ]
 
 
 def uninstall(conn: Connection) -> None:

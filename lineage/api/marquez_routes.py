@@ -51,7 +51,7 @@ def marquez_router(store: Store) -> APIRouter:
 
     @contextmanager
     def connect() -> Iterator[Connection]:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             yield conn
 
     def namespace_names(conn: Connection, raw: str) -> list[str]:

@@ -51,7 +51,7 @@ def steward_router(store: Store) -> APIRouter:
 
     @contextmanager
     def session() -> Iterator[Session]:
-        with store.session() as s:
+        with store.session(reading=True) as s:
             yield s
 
     def answer(call: Callable[[Session], T]) -> T:

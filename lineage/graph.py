@@ -2,8 +2,9 @@
 
 `LineageGraph` wraps a networkx `DiGraph`; nothing else in steward touches
 networkx. It is built from the catalog in two bulk queries (assets, edges),
-and answers "what feeds what" with depth limits and a time budget: every
-answer says whether it was cut short (`partial`) and why.
+and answers "what feeds what" with depth and node limits and a time budget:
+every answer says whether it was cut short (`partial`) and why. `SqlGraph`
+(lineage/sqlgraph.py) gives the same answers without loading the graph.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ class LineageGraph:
                         )
                     if other not in seen:
                         found[other] = None
-            if limit is not None and len(seen) - 1 + len(found) > limit:
+            if not walk.partial and limit is not None and len(seen) - 1 + len(found) > limit:
                 walk.partial, walk.reason = True, f"node limit {limit} reached"
                 break
             distance += 1

@@ -7,14 +7,15 @@ nodes, distances, edges and `partial` flags (a property test holds the two
 together over generated graphs).
 
 A walk with a depth limit runs one `WITH RECURSIVE` over (node, hop) rows:
-`UNION` drops a row seen before and the depth ends cycles. In a graph with
-cycles a node comes back at several hops, so the rows are capped (`WORK`
-per node of the limit); a walk that reaches the cap, or has no depth limit,
-runs instead over nodes alone (`UNION` on the node id visits each node once,
-whatever the cycles) and stops after `limit + 1` nodes; the hops of those
-nodes are then counted from the edges between them. Both queries read the
-rows of a recursion in the order it makes them, hop after hop, as both
-engines do.
+`UNION` drops a row seen before and the depth ends cycles. A node may come
+back at several hops (cycles, or two paths of different lengths), so the
+rows are capped (`WORK` per node of the limit); a walk that reaches the cap,
+or has no depth limit, runs instead over nodes alone (`UNION` on the node id
+visits each node once, whatever the cycles) and stops after `limit + 1`
+nodes; the hops of those nodes are then counted from the edges between
+them. Both queries rely on reading a recursion's rows in the order it makes
+them, hop after hop, as both engines do. `path` asks whether the target is
+reached at all (nodes alone), then the hops to it, doubling the depth.
 
 The node limit keeps whole hops: an answer holds every node of its first
 hops and none of the hop that would pass the limit (and says so).
@@ -40,7 +41,9 @@ from lineage.graph import EdgeInfo, Node, Walk
 #: Nodes an upstream or downstream answer holds at most, unless told.
 DEFAULT_LIMIT = 10_000
 #: Recursion rows allowed per node of the limit before the walk goes node by node.
-WORK = 20
+WORK = 1
+#: ... and when there is no limit.
+WORK_UNLIMITED = 20_000
 
 #: The edges a walk follows: catalog edges, and model -> index edges of the bindings.
 _BOUND = (
@@ -78,16 +81,21 @@ class Links:
         return _LIVE if self.live_only else ""
 
     def steps(self, conn: Connection, row: str, table: str, where: str = "") -> str:
-        """The recursive term(s) from `table`: SQLite takes one per arm (so that each
-        uses its index), PostgreSQL one over all arms."""
+        """The recursive term(s) from `table`, each arm read through its index:
+        SQLite takes one recursive term per arm, PostgreSQL one over all arms, each
+        arm joined laterally (a plain join over the arms may scan every edge)."""
         if conn.dialect.name == "sqlite":
-            sources = [f"({arm})" for arm in self.arms]
-        else:
-            sources = ["(" + " UNION ALL ".join(self.arms) + ")"]
-        return " UNION ".join(
-            f"SELECT {row} FROM {table} w JOIN {source} l ON l.near = w.id"
+            return " UNION ".join(
+                f"SELECT {row} FROM {table} w JOIN ({arm}) l ON l.near = w.id"
+                f" {self.far_filter} {where}"
+                for arm in self.arms
+            )
+        lateral = " UNION ALL ".join(
+            f"SELECT x.near, x.far FROM ({arm}) x WHERE x.near = w.id" for arm in self.arms
+        )
+        return (
+            f"SELECT {row} FROM {table} w CROSS JOIN LATERAL ({lateral}) l"
             f" {self.far_filter} {where}"
-            for source in sources
         )
 
 
@@ -129,7 +137,6 @@ class SqlGraph:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._deadline: float | None = None
 
     # -- names ------------------------------------------------------------------
 
@@ -368,7 +375,7 @@ def _reached(
     of the hops before the last of them)."""
     hops: dict[int, int] | None = None
     if depth is not None:
-        work = WORK * max(limit or 0, 1000)
+        work = WORK * (limit + 2) if limit is not None else WORK_UNLIMITED
         rows = conn.execute(
             text(_ball_sql(conn, links)), {"start": start, "depth": depth, "work": work}
         ).all()

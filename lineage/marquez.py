@@ -20,14 +20,13 @@ from catalog import reads
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput, NotFound
 from catalog.identity import asset_uri, normalize_namespace
-from catalog.models import Alias, Asset, Edge, key_hash
+from catalog.models import Alias, Asset, key_hash
 from lineage.api import load
 from lineage.api.shapes import node_id
 from lineage.sqlgraph import EITHER_WAY, Links, link_rows, nearest
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]
-EDGE = Edge.__table__  # type: ignore[attr-defined]
 DEFAULT_DEPTH = 20
 MAX_NODES = 5000
 #: About the most JSON one answer holds.

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from sqlalchemy.engine import Connection
 
 from catalog.cli import AppContext
 from catalog.coverage import KINDS
@@ -15,15 +14,11 @@ from catalog.output import echo, echo_json, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import check_all as run_check
 from lineage.findings import fails, list_findings
-from lineage.graph import LineageGraph
 from lineage.rules import RULES, SEVERITIES
+from lineage.sqlgraph import DEFAULT_LIMIT, SqlGraph
 
 pass_app = click.make_pass_decorator(AppContext)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _graph(conn: Connection) -> LineageGraph:
-    return LineageGraph.from_connection(conn)
 
 
 @click.group()
@@ -47,6 +42,7 @@ def _walk(
     direction: str,
     depth: int | None,
     budget: float,
+    limit: int,
     with_fields: bool,
     as_json: bool,
 ) -> None:
@@ -54,8 +50,7 @@ def _walk(
     with store.session() as session:
         uri = resolve(session, asset).uri
     with store.engine.connect() as conn:
-        graph = _graph(conn)
-    walk = getattr(graph, direction)(uri, depth=depth, budget=budget)
+        walk = getattr(SqlGraph(conn), direction)(uri, depth=depth, budget=budget, limit=limit)
     if as_json:
         echo_json(walk.to_json(with_fields))
         return
@@ -104,8 +99,10 @@ def _walk_command(direction: str) -> click.Command:
         help=f"""List what is {direction} of ASSET, nearest first.
 
     ASSET is a URI or any unambiguous suffix of one. --depth limits the
-    hops; --fields shows field-level lineage where it is known. An answer cut
-    short by the depth or the time budget says so (`partial`).
+    hops, --limit the nodes (whole hops only); --fields shows field-level
+    lineage where it is known. An answer cut short by the depth, the node
+    limit or the time budget says so (`partial`). The walk runs in the
+    catalog's database, reading only what it reaches.
     """,
     )
     @click.argument("asset")
@@ -116,6 +113,13 @@ def _walk_command(direction: str) -> click.Command:
         default=5.0,
         show_default=True,
         help="Seconds the walk may take.",
+    )
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=DEFAULT_LIMIT,
+        show_default=True,
+        help="At most this many nodes: the hop that would pass it is left out.",
     )
     @click.option(
         "--fields",
@@ -130,10 +134,11 @@ def _walk_command(direction: str) -> click.Command:
         asset: str,
         depth: int | None,
         budget: float,
+        limit: int,
         with_fields: bool,
         as_json: bool,
     ) -> None:
-        _walk(app, asset, direction, depth, budget, with_fields, as_json)
+        _walk(app, asset, direction, depth, budget, limit, with_fields, as_json)
 
     return command
 
@@ -148,12 +153,14 @@ lineage.add_command(_walk_command("downstream"))
 @JSON_OPTION
 @pass_app
 def path(app: AppContext, source: str, target: str, as_json: bool) -> None:
-    """The shortest lineage path from SOURCE to TARGET (exit code 2 if none)."""
+    """The shortest lineage path from SOURCE to TARGET (exit code 2 if none).
+
+    Of several shortest paths, the one whose URIs come first in order."""
     store = app.reading_store()
     with store.session() as session:
         a, b = resolve(session, source).uri, resolve(session, target).uri
     with store.engine.connect() as conn:
-        found = _graph(conn).path(a, b)
+        found = SqlGraph(conn).path(a, b)
     if as_json:
         echo_json({"source": a, "target": b, "path": found})
         return

@@ -2,8 +2,9 @@
 
 `LineageGraph` wraps a networkx `DiGraph`; nothing else in steward touches
 networkx. It is built from the catalog in two bulk queries (assets, edges),
-and answers "what feeds what" with depth limits and a time budget: every
-answer says whether it was cut short (`partial`) and why.
+and answers "what feeds what" with depth and node limits and a time budget:
+every answer says whether it was cut short (`partial`) and why. `SqlGraph`
+(lineage/sqlgraph.py) gives the same answers without loading the graph.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Text, cast, select
 
+from catalog.errors import NotFound
 from catalog.models import Alias, Asset, Edge, ModelBinding
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
@@ -218,56 +220,103 @@ class LineageGraph:
 
     # -- walks ----------------------------------------------------------------
 
-    def _walk(self, start: str, direction: str, depth: int | None, budget: float | None) -> Walk:
-        start = self.canonical(start)
+    def _start(self, uri: str) -> str:
+        uri = self.canonical(uri)
+        if uri not in self._g:
+            raise NotFound(f"no live asset {uri!r} in the lineage graph")
+        return uri
+
+    def _walk(
+        self,
+        start: str,
+        direction: str,
+        depth: int | None,
+        budget: float | None,
+        limit: int | None = None,
+    ) -> Walk:
+        """Hop after hop from `start`; whole hops only, up to `limit` nodes."""
+        start = self._start(start)
         walk = Walk(start, direction)
         neighbours = self._g.pred if direction == "upstream" else self._g.succ
         deadline = time.monotonic() + budget if budget else None
         seen = {start: 0}
-        queue = deque([start])
-        while queue:
-            current = queue.popleft()
-            distance = seen[current]
-            if deadline is not None and time.monotonic() > deadline:
-                walk.partial, walk.reason = True, f"time budget of {budget} s reached"
-                break
-            for other, by_kind in neighbours[current].items():
-                if depth is not None and distance >= depth:
+        level, distance = [start], 0
+        edges: list[EdgeInfo] = []
+        while level and not walk.partial:
+            if depth is not None and distance >= depth:
+                if any(neighbours[u] for u in level):
                     walk.partial, walk.reason = True, f"depth limit {depth} reached"
+                break
+            found: dict[str, None] = {}
+            for current in level:
+                if deadline is not None and time.monotonic() > deadline:
+                    walk.partial, walk.reason = True, f"time budget of {budget} s reached"
                     break
-                for kind, data in by_kind.items():
-                    source, target = (
-                        (other, current) if direction == "upstream" else (current, other)
-                    )
-                    walk.edges.append(
-                        EdgeInfo(source, target, kind, data["fields"], data.get("how") or {})
-                    )
-                if other not in seen:
-                    seen[other] = distance + 1
-                    queue.append(other)
+                for other, by_kind in neighbours[current].items():
+                    for kind, data in by_kind.items():
+                        source, target = (
+                            (other, current) if direction == "upstream" else (current, other)
+                        )
+                        edges.append(
+                            EdgeInfo(source, target, kind, data["fields"], data.get("how") or {})
+                        )
+                    if other not in seen:
+                        found[other] = None
+            if not walk.partial and limit is not None and len(seen) - 1 + len(found) > limit:
+                walk.partial, walk.reason = True, f"node limit {limit} reached"
+                break
+            distance += 1
+            seen.update(dict.fromkeys(found, distance))
+            level = list(found)
         walk.nodes = sorted(
             ((self.node(u), d) for u, d in seen.items() if u != start),
             key=lambda item: (item[1], item[0].uri),
         )
-        walk.edges.sort(key=lambda e: (e.source, e.target, e.kind))
+        walk.edges = sorted(
+            (e for e in edges if e.source in seen and e.target in seen),
+            key=lambda e: (e.source, e.target, e.kind),
+        )
         return walk
 
-    def upstream(self, uri: str, depth: int | None = None, budget: float | None = None) -> Walk:
+    def upstream(
+        self,
+        uri: str,
+        depth: int | None = None,
+        budget: float | None = None,
+        limit: int | None = None,
+    ) -> Walk:
         """Everything that feeds `uri`, nearest first."""
-        return self._walk(uri, "upstream", depth, budget)
+        return self._walk(uri, "upstream", depth, budget, limit)
 
-    def downstream(self, uri: str, depth: int | None = None, budget: float | None = None) -> Walk:
+    def downstream(
+        self,
+        uri: str,
+        depth: int | None = None,
+        budget: float | None = None,
+        limit: int | None = None,
+    ) -> Walk:
         """Everything `uri` feeds, nearest first."""
-        return self._walk(uri, "downstream", depth, budget)
+        return self._walk(uri, "downstream", depth, budget, limit)
 
     def path(self, source: str, target: str) -> list[str] | None:
-        """The shortest path of edges from `source` to `target`, or None."""
-        try:
-            found: list[str] = nx.shortest_path(
-                self._g, self.canonical(source), self.canonical(target)
-            )
-        except nx.NetworkXNoPath:
+        """The shortest path of edges from `source` to `target`, or None.
+
+        Of several shortest paths, the one whose URIs come first in order."""
+        source, target = self._start(source), self._start(target)
+        to_target = {target: 0}
+        queue = deque([target])
+        while queue and source not in to_target:
+            current = queue.popleft()
+            for other in self._g.pred[current]:
+                if other not in to_target:
+                    to_target[other] = to_target[current] + 1
+                    queue.append(other)
+        if source not in to_target:
             return None
+        found = [source]
+        while found[-1] != target:
+            step = to_target[found[-1]] - 1
+            found.append(min(v for v in self._g.succ[found[-1]] if to_target.get(v) == step))
         return found
 
     def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:

@@ -14,19 +14,19 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from catalog import reads
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput, NotFound
 from catalog.identity import asset_uri, normalize_namespace
-from catalog.models import Alias, Asset, Edge, key_hash
+from catalog.models import Alias, Asset, key_hash
 from lineage.api import load
 from lineage.api.shapes import node_id
+from lineage.sqlgraph import EITHER_WAY, Links, link_rows, nearest
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 ALIAS = Alias.__table__  # type: ignore[attr-defined]
-EDGE = Edge.__table__  # type: ignore[attr-defined]
 DEFAULT_DEPTH = 20
 MAX_NODES = 5000
 #: About the most JSON one answer holds.
@@ -80,46 +80,35 @@ def lineage_graph(
 ) -> dict[str, Any]:
     """`{"graph": [node, ...]}` around `node`, as Marquez's lineage endpoint answers.
 
-    At most `max_nodes` nodes (counted as each hop finds them) and about
+    At most `max_nodes` nodes (the nearest hops first) and about
     `max_bytes` of JSON (counted node by node, the start node first): a wider
     graph is cut there, and the answer says so with `"truncated": true`.
     """
     start = resolve_node(conn, node)
-    seen = {start}
-    frontier = {start}
-    edges: set[tuple[int, int]] = set()
-    full = False
-    for _ in range(max(depth, 0)):
-        if not frontier or full:
-            break
-        found: set[int] = set()
-        ids = sorted(frontier)
-        for start_at in range(0, len(ids), CHUNK):
-            part = ids[start_at : start_at + CHUNK]
-            rows = conn.execute(
-                select(EDGE.c.source_id, EDGE.c.target_id)
-                .where(or_(EDGE.c.source_id.in_(part), EDGE.c.target_id.in_(part)))
-                .where(EDGE.c.kind != "column_lineage")
-            )
-            for row in rows:
-                for other in (row.source_id, row.target_id):
-                    if other not in seen and other not in found:
-                        if len(seen) + len(found) >= max_nodes:
-                            full = True
-                            continue
-                        found.add(other)
-                edges.add((row.source_id, row.target_id))
-            if full:
-                break
-        frontier = found
-        seen |= found
-    edges = {(s, t) for s, t in edges if s in seen and t in seen}
+    seen, edges, full = around(conn, start, depth, max_nodes)
     order = [start, *sorted(seen - {start})]
     graph, cut = _nodes(conn, order, edges, max_bytes)
     answer: dict[str, Any] = {"graph": graph}
     if full or cut:
         answer["truncated"] = True
     return answer
+
+
+def around(
+    conn: Connection, start: int, depth: int, max_nodes: int
+) -> tuple[set[int], set[tuple[int, int]], bool]:
+    """The ids of the nodes within `depth` hops of `start` either way (at most
+    `max_nodes`, the nearest hops first), the (source, target) lineage edges a hop
+    nearer than `depth` follows between them, and whether nodes were left out.
+    Recursive SQL, reading only what the walk reaches."""
+    links = Links(EITHER_WAY, live_only=False)
+    hops, full = nearest(conn, links, start, max(depth, 0), max(max_nodes, 1))
+    near = [i for i, h in hops.items() if h < depth]
+    edges: set[tuple[int, int]] = set()
+    for arm, a, b in link_rows(conn, links, near):
+        if a in hops and b in hops:
+            edges.add((a, b) if arm == 0 else (b, a))
+    return set(hops), edges, full
 
 
 def _nodes(

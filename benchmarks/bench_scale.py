@@ -5,7 +5,7 @@
 
 Builds a catalog of 1,000,000 assets, 3,000,000 edges and 10,000,000 raw
 events by default (`benchmarks.scale_catalog`: steward's migrations, then
-COPY; raw event bodies ~1 KB, about 12 GB for 10,000,000) and prints how
+COPY; raw event bodies ~1 KB, 21 GB on disk in all) and prints how
 long that took. The figures are measured on a copy of it (CREATE DATABASE
 ... TEMPLATE), so a kept catalog (`--keep NAME`: built once, then reused;
 `--reuse NAME`: must exist) stays as built across runs:
@@ -144,7 +144,7 @@ def steward(url: str, args: list[str], timeout: float) -> Run:
 def failed(run: Run, what: str) -> bool:
     if run.code not in (0, 1) or "Traceback" in run.stderr:
         tail = "\n".join(run.stderr.strip().splitlines()[-25:])
-        print(f"{what}: {run.note}\n{tail}", flush=True)
+        print(f"{what}: failed after {run.seconds:,.1f} s: {run.note}\n{tail}", flush=True)
         return True
     return False
 

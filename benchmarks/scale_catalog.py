@@ -15,7 +15,7 @@ then COPYed in, shaped like what OpenLineage ingestion leaves:
 - raw events: OpenLineage RunEvents (START / COMPLETE pairs of the
   catalog's jobs: run id, job, up to 2 inputs and 2 outputs, a schema facet
   on the first output, a nominal-time facet), received over the last 90
-  days, about 1 KB each so that 10,000,000 fit in ~12 GB; bodies are the
+  days, about 1 KB each (10,000,000 take 18 GB with their indexes); bodies are the
   canonical JSON whose SHA-256 is the digest (as `openlineage.digest_of`
   computes it); 2% are duplicates of an earlier accepted event, 0.5%
   rejected; each digest is accepted once (migration 0007's unique index).

@@ -16,7 +16,7 @@ long that took. The figures are measured on a copy of it (CREATE DATABASE
    `steward lineage downstream` as a user runs it, unless the build alone
    took over 2 minutes); baseline: a bare recursive CTE;
 2. a full `steward check` (subprocess, wall time and peak RSS; each CLI
-   command's address space is capped, `--memory-limit`, 12 GB); baseline:
+   command's address space is capped, `--memory-limit`, 9 GB); baseline:
    SQL counts over the tables it reads;
 3. `steward check --incremental` after 100 assets changed (a breaking
    version each), where the CLI has the flag ("not available" otherwise);
@@ -118,7 +118,7 @@ class Run:
 
 
 #: Address space a CLI command may take (bytes; `--memory-limit`): the machine is shared.
-MEMORY_LIMIT = [12 * 2**30]
+MEMORY_LIMIT = [9 * 2**30]
 
 
 def _limit_memory() -> None:
@@ -510,7 +510,7 @@ def main(argv: list[str]) -> None:
         "--timeout", type=float, default=3600, help="Seconds a CLI command may take."
     )
     parser.add_argument(
-        "--memory-limit", type=float, default=12, help="GB of address space a CLI command may take."
+        "--memory-limit", type=float, default=9, help="GB of address space a CLI command may take."
     )
     args = parser.parse_args(argv)
     MEMORY_LIMIT[0] = int(args.memory_limit * 2**30)

@@ -11,10 +11,9 @@ long that took. The figures are measured on a copy of it (CREATE DATABASE
 `--reuse NAME`: must exist) stays as built across runs:
 
 1. lineage depth 5, downstream and upstream of S random datasets: p50/p95
-   of steward's lineage code path (`lineage.sqlgraph` when the package has
-   it, else `LineageGraph`, whose build is timed apart; and one
-   `steward lineage downstream` as a user runs it, unless the build alone
-   took over 2 minutes); baseline: a bare recursive CTE;
+   of steward's lineage code path (`lineage.sqlgraph`, recursive SQL; and
+   one `steward lineage downstream` as a user runs it); baseline: a bare
+   recursive CTE;
 2. a full `steward check` (subprocess, wall time and peak RSS; each CLI
    command's address space is capped, `--memory-limit`, 9 GB); baseline:
    SQL counts over the tables it reads;
@@ -31,7 +30,6 @@ long that took. The figures are measured on a copy of it (CREATE DATABASE
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import resource
@@ -44,7 +42,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -166,41 +163,21 @@ def mb(n: float) -> str:
 
 
 def lineage_engine(url: str, probe: str) -> tuple[str, Callable[[str, str, int], int], float]:
-    """(name, walk(direction, uri, depth) -> nodes reached, seconds spent preparing it).
-
-    `lineage.sqlgraph` (recursive SQL) when the package has it and it answers
-    `downstream(conn, uri, depth=N)` with a walk; else `LineageGraph`.
-    """
+    """(name, walk(direction, uri, depth) -> nodes reached, seconds spent preparing it):
+    `lineage.sqlgraph.SqlGraph`, the recursive SQL every `steward lineage` command and
+    the Marquez lineage endpoint use (nothing to prepare)."""
     from catalog.db import Store
+    from lineage.sqlgraph import SqlGraph
 
     store = Store(url)
-    try:
-        sqlgraph: Any = importlib.import_module("lineage.sqlgraph")
-    except ModuleNotFoundError:
-        sqlgraph = None
-    if sqlgraph is not None:
-        conn = store.engine.connect()
+    conn = store.engine.connect()
+    graph = SqlGraph(conn)
 
-        def walk_sql(direction: str, uri: str, depth: int) -> int:
-            return len(getattr(sqlgraph, direction)(conn, uri, depth=depth).nodes)
-
-        try:
-            walk_sql("downstream", probe, DEPTH)
-        except Exception as err:  # another shape of API: say so, use the graph
-            conn.close()
-            print(f"lineage.sqlgraph is there but did not answer as expected: {err!r}")
-        else:
-            return "lineage.sqlgraph (recursive SQL)", walk_sql, 0.0
-    from lineage.graph import LineageGraph
-
-    with store.engine.connect() as conn:
-        seconds, graph = timed(lambda: LineageGraph.from_connection(conn))
-    store.dispose()
-
-    def walk_graph(direction: str, uri: str, depth: int) -> int:
+    def walk_sql(direction: str, uri: str, depth: int) -> int:
         return len(getattr(graph, direction)(uri, depth=depth).nodes)
 
-    return "LineageGraph (networkx, built in memory)", walk_graph, seconds
+    walk_sql("downstream", probe, DEPTH)
+    return "lineage.sqlgraph (recursive SQL)", walk_sql, 0.0
 
 
 def bench_lineage(url: str, starts: list[tuple[int, str]], timeout: float) -> None:

@@ -144,9 +144,8 @@ def _incremental(
         scope = incr.scope(conn, changes, trained_on)
         facts = load_facts(conn, session, scope.load, judged=scope.ids)
         found = [f for f in evaluate(facts, None, settings) if f.assets[0] in scope.owners]
-        # What errors put at risk: of the errors found, and of the stored errors
-        # upstream of a change (what is downstream of them may differ).
-        upstream = incr.ancestors(conn, scope.touched)
+        # What errors put at risk: of the errors found, and of the stored errors whose
+        # part of the graph holds a change.
         stored = [
             row
             for row in conn.execute(
@@ -156,7 +155,7 @@ def _incremental(
             )
             if row.assets
             and row.assets[0] not in scope.owners
-            and any(a in upstream for a in row.assets)
+            and incr.risk_moved(row.assets, row.at_risk or [], scope.touched)
         ]
         errors = [f for f in found if f.severity == "error"]
         starts = {a for f in errors for a in f.assets} | {a for r in stored for a in r.assets}

@@ -15,7 +15,7 @@ From the changed assets, the scope grows by what each rule looks at:
 
 The findings of the assets in scope are found again and replace their stored
 ones; the stored findings of the other assets stand. What an error puts at risk
-is everything downstream of it: the stored errors upstream of a change get their
+is everything downstream of it: the stored errors that reached a change get their
 `at_risk` computed again, over the part of the graph below them.
 """
 
@@ -37,8 +37,10 @@ BINDING = ModelBinding.__table__  # type: ignore[attr-defined]
 CHANGE = CheckChange.__table__  # type: ignore[attr-defined]
 STATE = CheckState.__table__  # type: ignore[attr-defined]
 
-#: Above this share of the catalog's assets changed, a full check is the cheaper one.
+#: Above this share of the catalog's assets changed (and this many), a full check is the
+#: cheaper one.
 FULL_ABOVE = 0.2
+FULL_ABOVE_COUNT = 1000
 
 
 @dataclass
@@ -68,8 +70,9 @@ class Scope:
     owners: set[str]
     #: What the rules read to judge them (the scope, its neighbours, the embedding models).
     load: set[int]
-    #: The changed assets and their neighbours (where a change of the graph is seen).
-    touched: set[int]
+    #: The URIs of the changed assets and their neighbours (where a change of the graph
+    #: shows), former URIs included.
+    touched: set[str]
 
 
 def read_changes(conn: Connection) -> Changes:
@@ -201,7 +204,7 @@ def _named(conn: Connection, names: Collection[str]) -> list[Any]:
 def too_many(conn: Connection, changes: Changes) -> bool:
     """Whether so much changed that a full check is the cheaper (and simpler) one."""
     total = conn.execute(select(func.count()).select_from(ASSET)).scalar() or 0
-    return len(changes.assets) > FULL_ABOVE * max(total, 1)
+    return len(changes.assets) > max(FULL_ABOVE_COUNT, FULL_ABOVE * total)
 
 
 def scope(conn: Connection, changes: Changes, trained_on: dict[str, list[str]]) -> Scope:
@@ -228,7 +231,7 @@ def scope(conn: Connection, changes: Changes, trained_on: dict[str, list[str]]) 
     trained = {u for h in ids if str(h) in trained_on for u in trained_on[str(h)]}
     load |= set(ids_of_uris(conn, trained).values())
     owners = {r.uri for r in rows} | changes.uris
-    return Scope(ids, owners, load, touched)
+    return Scope(ids, owners, load, {r.uri for r in rows if r.id in touched} | changes.uris)
 
 
 def trained_on_of(definitions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, list[str]]:
@@ -241,9 +244,15 @@ def trained_on_of(definitions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str
     return out
 
 
-def ancestors(conn: Connection, touched: set[int]) -> set[str]:
-    """The URIs of what is upstream of a change (or is one): whose downstream may differ."""
-    return {r.uri for r in _rows(conn, closure(conn, touched, "up"))}
+def risk_moved(assets: list[str], at_risk: list[dict[str, Any]], touched: set[str]) -> bool:
+    """Whether what a stored error puts at risk may have changed.
+
+    What it reaches (its assets and what it put at risk) is all it depends on:
+    a changed edge shows at its source, a changed, deleted or restored asset
+    as itself and its neighbours. None of them among what it reached: the part
+    of the graph below it is as it was, and so is its `at_risk`.
+    """
+    return any(a in touched for a in assets) or any(r.get("uri") in touched for r in at_risk)
 
 
 def downstream_ids(conn: Connection, uris: Iterable[str]) -> set[int]:

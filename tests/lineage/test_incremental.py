@@ -411,3 +411,46 @@ def test_other_settings_or_some_rules_mean_a_full_check(store: Store) -> None:
     done = run_check(store, incremental=True)
     assert not done.incremental
     assert stored_findings(store) == full_findings(store)
+
+
+def test_the_cli_says_how_it_checked_and_refuses_what_it_cannot_do(store: Store) -> None:
+    from click.testing import CliRunner
+
+    from catalog.cli import cli
+
+    World(store, 5).build()
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    def steward(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["--catalog", url, *args], catch_exceptions=False)
+
+    first = steward("check", "--incremental", "--json", "--fail-on", "info")
+    assert first.exit_code == 1, first.output
+    assert "full check: no earlier check of every rule" in first.stderr
+    then = steward("check", "--incremental", "--json", "--fail-on", "info")
+    assert then.exit_code == 1
+    assert "incremental: 0 changed or dependent asset(s) evaluated" in then.stderr
+    by_id = lambda text: sorted(json.loads(text), key=lambda f: f["id"])  # noqa: E731
+    assert by_id(then.stdout) == by_id(first.stdout)
+    for extra in (["--rule", "stale_embeddings"], ["--min-coverage", "model=50"]):
+        refused = steward("check", "--incremental", *extra)
+        assert refused.exit_code == 2
+        assert "--incremental runs every rule and computes no coverage" in refused.stderr
+
+
+def test_an_error_puts_at_risk_what_is_added_far_below_it(store: Store) -> None:
+    """A reader added three hops below a breaking change is at risk: the change is not
+    re-evaluated (nothing near it changed), its `at_risk` is."""
+    world = World(store, 6)
+    world.views = {"v0": [("t0", ["a"])], "va": [("v0", [])], "vb": [("va", [])]}
+    apply(store, [world.table("t0"), *(world.view(v) for v in world.views)])
+    world.tables["t0"]["a"] = "integer"
+    apply(store, [world.table("t0")])
+    run_check(store)
+    world.views["vc"] = [("vb", [])]
+    apply(store, [world.view("vc")])
+    done = run_check(store, incremental=True)
+    assert done.incremental
+    (breaking,) = [f for f in done.findings if f.rule == "breaking_schema_change"]
+    assert [r["uri"] for r in breaking.at_risk] == [f"{DB}/va", f"{DB}/vb", f"{DB}/vc"]
+    assert stored_findings(store) == full_findings(store)

@@ -159,7 +159,7 @@ def _incremental(
         ]
         errors = [f for f in found if f.severity == "error"]
         starts = {a for f in errors for a in f.assets} | {a for r in stored for a in r.assets}
-        below = LineageGraph.from_connection(conn, only=incr.downstream_ids(conn, starts))
+        below = LineageGraph.below(conn, starts)
     mark_at_risk(errors, below)
     moved = {}
     for row in stored:

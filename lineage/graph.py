@@ -19,7 +19,7 @@ import networkx as nx
 from sqlalchemy import Connection, Text, cast, select
 
 from catalog.db import id_batches
-from catalog.models import Alias, Asset, Edge, ModelBinding
+from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
@@ -200,6 +200,72 @@ class LineageGraph:
         for alias_uri, asset_id in alias_rows:
             if asset_id in by_id:
                 graph._aliases[alias_uri] = by_id[asset_id]
+        return graph
+
+    @classmethod
+    def below(cls, conn: Connection, uris: Iterable[str]) -> LineageGraph:
+        """The live assets among `uris` and everything downstream of them, with the edges
+        between them (no field detail): what errors put at risk, without the whole
+        catalog. Walked in the catalog a level at a time."""
+        graph = cls()
+        model = ASSET.alias("model")
+        nodes = select(
+            ASSET.c.id,
+            ASSET.c.uri,
+            ASSET.c.kind,
+            ASSET.c.current_version,
+            ASSET.c.deleted,
+            ASSET.c.unresolved,
+        )
+        hashes = sorted({key_hash(u) for u in uris})
+        frontier = {
+            row[0]
+            for i in range(0, len(hashes), 500)
+            for row in conn.execute(
+                select(ASSET.c.id).where(ASSET.c.key_hash.in_(hashes[i : i + 500]))
+            )
+        }
+        seen = set(frontier)
+        edges: list[tuple[int, int, str]] = []
+        while frontier:
+            reached: set[int] = set()
+            for ids in id_batches(frontier):
+                live = []
+                for asset_id, uri, kind, version, deleted, unresolved in conn.execute(
+                    nodes.where(ASSET.c.id.in_(ids))
+                ):
+                    if not deleted:
+                        graph._by_id[asset_id] = uri
+                        graph._g.add_node(uri, node=Node(uri, kind, version, deleted, unresolved))
+                        live.append(asset_id)
+                for batch in id_batches(live):
+                    found = list(
+                        conn.execute(
+                            select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind).where(
+                                EDGE.c.source_id.in_(batch)
+                            )
+                        )
+                    )
+                    found += [
+                        (model_id, asset_id, "embedded_by_model")
+                        for model_id, asset_id in conn.execute(
+                            select(model.c.id, BINDING.c.asset_id)
+                            .join(model, model.c.name == BINDING.c.model)
+                            .where(model.c.kind == "embedding_model")
+                            .where(model.c.id.in_(batch))
+                            .distinct()
+                        )
+                    ]
+                    edges += [(s, t, k) for s, t, k in found]
+                    reached.update(t for _, t, _ in found)
+            frontier = reached - seen
+            seen |= frontier
+        by_id = graph._by_id
+        graph._g.add_edges_from(
+            (by_id[s], by_id[t], k, {"fields": {}})
+            for s, t, k in edges
+            if s in by_id and t in by_id
+        )
         return graph
 
     def add_node(self, node: Node, asset_id: int | None = None) -> None:

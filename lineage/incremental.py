@@ -159,16 +159,6 @@ def neighbours(conn: Connection, ids: Collection[int], direction: str) -> set[in
     return found
 
 
-def closure(conn: Connection, start: Iterable[int], direction: str) -> set[int]:
-    """`start` and everything reachable from it `up` or `down` the lineage."""
-    seen = set(start)
-    frontier = set(seen)
-    while frontier:
-        frontier = neighbours(conn, frontier, direction) - seen
-        seen |= frontier
-    return seen
-
-
 def ids_of_uris(conn: Connection, uris: Iterable[str]) -> dict[str, int]:
     hashes = {key_hash(u): u for u in uris}
     out: dict[str, int] = {}
@@ -253,8 +243,3 @@ def risk_moved(assets: list[str], at_risk: list[dict[str, Any]], touched: set[st
     of the graph below it is as it was, and so is its `at_risk`.
     """
     return any(a in touched for a in assets) or any(r.get("uri") in touched for r in at_risk)
-
-
-def downstream_ids(conn: Connection, uris: Iterable[str]) -> set[int]:
-    """The ids of these assets and of everything downstream of them."""
-    return closure(conn, ids_of_uris(conn, uris).values(), "down")

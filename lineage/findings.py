@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +81,26 @@ def run_check(
 ) -> CheckRun:
     """Run the rules and record their findings; `incremental`: only where the catalog
     changed since the last check (`lineage.incremental`), else in full, saying why."""
-    names = check_rules(rules)
-    settings = settings or Settings()
+    with _no_cycle_collection():
+        return _run_check(store, check_rules(rules), settings or Settings(), incremental)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector for one check: a check makes hundreds of thousands
+    of objects (graph nodes, at-risk paths) that live until it ends, and each
+    collection scans them all again (half a check's time on a 100,000-asset catalog).
+    Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_check(store: Store, names: list[str], settings: Settings, incremental: bool) -> CheckRun:
     if not incremental:
         return _full(store, names, settings)
     if set(names) != set(RULES):

@@ -239,13 +239,14 @@ class LineageGraph:
                         graph._g.add_node(uri, node=Node(uri, kind, version, deleted, unresolved))
                         live.append(asset_id)
                 for batch in id_batches(live):
-                    found = list(
-                        conn.execute(
+                    found: list[tuple[int, int, str]] = [
+                        (s, t, k)
+                        for s, t, k in conn.execute(
                             select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind).where(
                                 EDGE.c.source_id.in_(batch)
                             )
                         )
-                    )
+                    ]
                     found += [
                         (model_id, asset_id, "embedded_by_model")
                         for model_id, asset_id in conn.execute(
@@ -256,7 +257,7 @@ class LineageGraph:
                             .distinct()
                         )
                     ]
-                    edges += [(s, t, k) for s, t, k in found]
+                    edges += found
                     reached.update(t for _, t, _ in found)
             frontier = reached - seen
             seen |= frontier

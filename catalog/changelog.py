@@ -7,6 +7,11 @@ the OpenLineage ingester, retention, a merge, SQL by hand). A trigger is the
 one place no writer can forget. `lineage.incremental` reads the rows, checks
 what they can affect and deletes the rows it read.
 
+A row's `what` is `graph` when the change can alter the lineage graph (an
+edge, a model binding, an asset added, deleted, restored or renamed), `asset`
+when it is about the asset alone (a version, a sample, the model in use), or
+`run` / `embedding` for the changes about no one asset.
+
 A later migration that rebuilds one of these tables in SQLite's batch mode
 drops its triggers: it must call `install_triggers` again.
 """
@@ -17,10 +22,10 @@ from sqlalchemy import Connection
 
 #: table -> (the columns naming the assets it concerns, what the change is about)
 LOGGED: dict[str, tuple[tuple[str, ...], str]] = {
-    "asset": (("id",), "asset"),
+    "asset": (("id",), "graph"),
     "asset_version": (("asset_id",), "asset"),
-    "edge": (("source_id", "target_id"), "asset"),
-    "model_binding": (("asset_id",), "asset"),
+    "edge": (("source_id", "target_id"), "graph"),
+    "model_binding": (("asset_id",), "graph"),
     "model_in_use": (("model_id",), "asset"),
     "profile": (("asset_id",), "asset"),
     "query_model": ((), "embedding"),
@@ -31,21 +36,29 @@ LOGGED: dict[str, tuple[tuple[str, ...], str]] = {
 OPS = ("insert", "update", "delete")
 
 
-def _values(table: str, row: str) -> list[str]:
+#: What of an asset's row the lineage graph shows (an update of anything else is `asset`).
+GRAPH_COLUMNS = ("uri", "name", "kind", "deleted")
+
+
+def _values(table: str, row: str, op: str, dialect: str) -> list[str]:
     columns, what = LOGGED[table]
     if not columns:
         return [f"(NULL, NULL, NULL, '{what}')"]
     if table == "asset":
-        # A renamed or deleted asset: its findings are under its former name and URI.
-        if row == "OLD":
-            return [f"({row}.id, {row}.name, {row}.uri, 'asset')"]
-        return [f"({row}.id, NULL, NULL, 'asset')"]
+        if op != "update":
+            return [f"({row}.id, {row}.name, {row}.uri, 'graph')"]
+        # Its findings are under its former name and URI, if it was renamed.
+        differ = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+        changed = " OR ".join(f"OLD.{c} {differ} NEW.{c}" for c in GRAPH_COLUMNS)
+        return [f"(NEW.id, OLD.name, OLD.uri, CASE WHEN {changed} THEN 'graph' ELSE 'asset' END)"]
     return [f"({row}.{c}, NULL, NULL, '{what}')" for c in columns]
 
 
-def _rows(table: str, op: str) -> list[str]:
+def _rows(table: str, op: str, dialect: str) -> list[str]:
     rows = {"insert": ["NEW"], "update": ["OLD", "NEW"], "delete": ["OLD"]}[op]
-    return [v for row in rows for v in _values(table, row)]
+    if table == "asset" and op == "update":
+        rows = ["NEW"]
+    return [v for row in rows for v in _values(table, row, op, dialect)]
 
 
 INSERT = "INSERT INTO check_change (asset_id, name, uri, what) VALUES "
@@ -56,7 +69,8 @@ def install_triggers(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         for table in LOGGED:
             body = "\n".join(
-                f"IF TG_OP = '{op.upper()}' THEN {INSERT}{', '.join(_rows(table, op))}; END IF;"
+                f"IF TG_OP = '{op.upper()}' THEN "
+                f"{INSERT}{', '.join(_rows(table, op, 'postgresql'))}; END IF;"
                 for op in OPS
             )
             conn.exec_driver_sql(
@@ -73,7 +87,7 @@ def install_triggers(conn: Connection) -> None:
         for op in OPS:
             conn.exec_driver_sql(
                 f"CREATE TRIGGER IF NOT EXISTS check_change_{table}_{op} AFTER {op.upper()} "
-                f"ON {table} BEGIN {INSERT}{', '.join(_rows(table, op))}; END"
+                f"ON {table} BEGIN {INSERT}{', '.join(_rows(table, op, 'sqlite'))}; END"
             )
 
 

@@ -167,26 +167,39 @@ def _incremental(
         found = [f for f in evaluate(facts, None, settings) if f.assets[0] in scope.owners]
         # What errors put at risk: of the errors found, and of the stored errors whose
         # part of the graph holds a change.
-        stored = [
-            row
+        errors_stored = {
+            row.id: row
             for row in conn.execute(
                 select(TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.at_risk)
                 .where(TABLE.c.status == "open")
                 .where(TABLE.c.severity == "error")
             )
             if row.assets
-            and row.assets[0] not in scope.owners
-            and incr.risk_moved(row.assets, row.at_risk or [], scope.touched)
+        }
+        moved = {
+            i: incr.risk_moved(r.assets, r.at_risk or [], scope.touched)
+            for i, r in errors_stored.items()
+        }
+        stored = [
+            r for i, r in errors_stored.items() if moved[i] and r.assets[0] not in scope.owners
         ]
-        errors = [f for f in found if f.severity == "error"]
+        errors = []
+        for f in found:
+            if f.severity != "error":
+                continue
+            before = errors_stored.get(f.id)
+            if before is not None and not moved[f.id] and list(before.assets) == f.assets:
+                f.at_risk = list(before.at_risk or [])  # the same assets in the same graph
+            else:
+                errors.append(f)
         starts = {a for f in errors for a in f.assets} | {a for r in stored for a in r.assets}
         below = LineageGraph.below(conn, starts)
     mark_at_risk(errors, below)
-    moved = {}
+    risks = {}
     for row in stored:
         now = at_risk(Finding(row.rule, "error", list(row.assets), "", {}, ""), below)
         if now != row.at_risk:
-            moved[row.id] = now
+            risks[row.id] = now
     kept = {k: v for k, v in trained_on.items() if int(k) not in changes.assets}
     kept.update(
         incr.trained_on_of(
@@ -195,7 +208,7 @@ def _incremental(
     )
     with store.write() as conn:
         record(conn, found, list(RULES), owners=scope.owners)
-        for finding_id, risk in sorted(moved.items()):
+        for finding_id, risk in sorted(risks.items()):
             conn.execute(update(TABLE).where(TABLE.c.id == finding_id).values(at_risk=risk))
         acks.reopen_changed(conn, open_digests(conn))
         held = acks.active(conn)

@@ -54,6 +54,9 @@ class Changes:
     uris: set[str] = field(default_factory=set)
     runs: bool = False
     embedding: bool = False
+    #: The assets whose change can alter the lineage graph, and their former URIs.
+    graph: set[int] = field(default_factory=set)
+    graph_uris: set[str] = field(default_factory=set)
 
     @property
     def empty(self) -> bool:
@@ -70,8 +73,8 @@ class Scope:
     owners: set[str]
     #: What the rules read to judge them (the scope, its neighbours, the embedding models).
     load: set[int]
-    #: The URIs of the changed assets and their neighbours (where a change of the graph
-    #: shows), former URIs included.
+    #: Where a change of the lineage graph shows: the URIs (former ones included) of the
+    #: assets whose edges, bindings, name or life changed, and of their neighbours.
     touched: set[str]
 
 
@@ -85,6 +88,10 @@ def read_changes(conn: Connection) -> Changes:
             out.embedding = True
         elif row.asset_id is not None:
             out.assets.add(row.asset_id)
+            if row.what == "graph":
+                out.graph.add(row.asset_id)
+                if row.uri is not None:
+                    out.graph_uris.add(row.uri)
         if row.name is not None:
             out.names.add(row.name)
         if row.uri is not None:
@@ -199,8 +206,7 @@ def too_many(conn: Connection, changes: Changes) -> bool:
 
 def scope(conn: Connection, changes: Changes, trained_on: dict[str, list[str]]) -> Scope:
     changed = _rows(conn, changes.assets)
-    touched = set(changes.assets) | neighbours(conn, changes.assets, "both")
-    ids = set(touched)
+    ids = set(changes.assets) | neighbours(conn, changes.assets, "both")
     # An unresolved asset's finding names described assets of the same name.
     names = {r.name for r in changed} | changes.names
     ids |= {r.id for r in _named(conn, names) if r.unresolved}
@@ -221,7 +227,9 @@ def scope(conn: Connection, changes: Changes, trained_on: dict[str, list[str]]) 
     trained = {u for h in ids if str(h) in trained_on for u in trained_on[str(h)]}
     load |= set(ids_of_uris(conn, trained).values())
     owners = {r.uri for r in rows} | changes.uris
-    return Scope(ids, owners, load, {r.uri for r in rows if r.id in touched} | changes.uris)
+    near = changes.graph | neighbours(conn, changes.graph, "both")
+    touched = {r.uri for r in _rows(conn, near)} | changes.graph_uris
+    return Scope(ids, owners, load, touched)
 
 
 def trained_on_of(definitions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, list[str]]:
@@ -238,8 +246,9 @@ def risk_moved(assets: list[str], at_risk: list[dict[str, Any]], touched: set[st
     """Whether what a stored error puts at risk may have changed.
 
     What it reaches (its assets and what it put at risk) is all it depends on:
-    a changed edge shows at its source, a changed, deleted or restored asset
-    as itself and its neighbours. None of them among what it reached: the part
-    of the graph below it is as it was, and so is its `at_risk`.
+    a changed edge or binding shows at its source, an asset added, deleted,
+    restored or renamed as itself and its neighbours. None of them among what
+    it reached: the part of the graph below it is as it was, and so is its
+    `at_risk` (a new version of an asset changes no edge).
     """
     return any(a in touched for a in assets) or any(r.get("uri") in touched for r in at_risk)

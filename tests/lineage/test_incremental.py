@@ -454,3 +454,26 @@ def test_an_error_puts_at_risk_what_is_added_far_below_it(store: Store) -> None:
     (breaking,) = [f for f in done.findings if f.rule == "breaking_schema_change"]
     assert [r["uri"] for r in breaking.at_risk] == [f"{DB}/va", f"{DB}/vb", f"{DB}/vc"]
     assert stored_findings(store) == full_findings(store)
+
+
+def test_a_restored_reader_below_an_error_is_at_risk_again(store: Store) -> None:
+    """A view dropped and restored: nothing about the error changed, what it reaches did
+    (the view's edges were kept: only the view's row says so)."""
+    world = World(store, 8)
+    world.views = {"v0": [("t0", ["a"])], "vx": [("v0", [])]}
+    apply(store, [world.table("t0"), *(world.view(v) for v in world.views)])
+    world.tables["t0"]["a"] = "integer"
+    apply(store, [world.table("t0")])
+    run_check(store)
+    flip = text("UPDATE asset SET deleted = :gone WHERE name = 'vx'")
+    with store.write() as conn:  # vx is dropped, by a writer that leaves its edges be
+        conn.execute(flip, {"gone": True})
+    assert run_check(store, incremental=True).incremental
+    assert stored_findings(store) == full_findings(store)
+    with store.write() as conn:  # and back
+        conn.execute(flip, {"gone": False})
+    done = run_check(store, incremental=True)
+    assert done.incremental
+    (breaking,) = [f for f in done.findings if f.rule == "breaking_schema_change"]
+    assert [r["uri"] for r in breaking.at_risk] == [f"{DB}/vx"]
+    assert stored_findings(store) == full_findings(store)

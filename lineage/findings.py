@@ -167,15 +167,21 @@ def _incremental(
         found = [f for f in evaluate(facts, None, settings) if f.assets[0] in scope.owners]
         # What errors put at risk: of the errors found, and of the stored errors whose
         # part of the graph holds a change.
-        errors_stored = {
-            row.id: row
-            for row in conn.execute(
-                select(TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.at_risk)
-                .where(TABLE.c.status == "open")
-                .where(TABLE.c.severity == "error")
-            )
-            if row.assets
-        }
+        query = (
+            select(TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.at_risk)
+            .where(TABLE.c.status == "open")
+            .where(TABLE.c.severity == "error")
+        )
+        if not scope.touched:  # the graph is as it was: only the errors found again
+            ids = sorted(f.id for f in found if f.severity == "error")
+            rows = [
+                r
+                for i in range(0, len(ids), 500)
+                for r in conn.execute(query.where(TABLE.c.id.in_(ids[i : i + 500])))
+            ]
+        else:
+            rows = list(conn.execute(query))
+        errors_stored = {row.id: row for row in rows if row.assets}
         moved = {
             i: incr.risk_moved(r.assets, r.at_risk or [], scope.touched)
             for i, r in errors_stored.items()

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from catalog.changelog import named
 from catalog.db import id_batches
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.models import Asset, CheckChange, CheckState, Edge, ModelBinding, key_hash
@@ -186,12 +187,13 @@ def _rows(conn: Connection, ids: Collection[int]) -> list[Any]:
 
 
 def _named(conn: Connection, names: Collection[str]) -> list[Any]:
-    query = select(ASSET.c.id, ASSET.c.unresolved)
+    query = select(ASSET.c.id, ASSET.c.name, ASSET.c.unresolved)
     ordered = sorted(names)
     return [
         r
         for i in range(0, len(ordered), 500)
-        for r in conn.execute(query.where(ASSET.c.name.in_(ordered[i : i + 500])))
+        for r in conn.execute(query.where(named(conn, ASSET.c.name, ordered[i : i + 500])))
+        if r.name in names  # an md5 shared by two names
     ]
 
 

@@ -5,8 +5,9 @@ Revises: 0007
 Create Date: 2026-12-03
 
 Triggers on the tables the rules read log each change to `check_change`;
-`check_state` keeps what the last check ran with. A catalog upgraded to this
-revision has no state yet: its first check runs in full.
+`check_state` keeps what the last check ran with; an index finds assets by
+name. A catalog upgraded to this revision has no state yet: its first check
+runs in full.
 """
 
 from __future__ import annotations

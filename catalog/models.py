@@ -379,3 +379,34 @@ class CoverageFigure(SQLModel, table=True):
     kind: str = Field(max_length=32)
     assets: int = 0
     traced: int = 0
+
+
+class CheckChange(SQLModel, table=True):
+    """What changed since the last check: written by triggers on the tables the rules
+    read (migration 0008), consumed by `check` (`lineage.incremental`).
+
+    A row names an asset (and, when it was renamed or deleted, its former name and
+    URI), or is about something wider: `what` is `run` (a run or its datasets) or
+    `embedding` (which model queries an index or a purpose).
+    """
+
+    __tablename__ = "check_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int | None = Field(default=None)
+    name: str | None = Field(default=None, sa_type=Text)
+    uri: str | None = Field(default=None, sa_type=Text)
+    what: str = Field(max_length=16)
+
+
+class CheckState(SQLModel, table=True):
+    """What the last check that ran every rule saw, so the next one can be incremental."""
+
+    __tablename__ = "check_state"
+
+    id: int = Field(default=1, primary_key=True)
+    #: The settings it ran with (an incremental check needs the same).
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    #: Assets whose definition names what they were trained on: asset id -> the URIs.
+    trained_on: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

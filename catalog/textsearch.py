@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Integer, column, text
 from sqlalchemy.exc import DBAPIError
 
+from catalog.changelog import NAME_LOOKUP
+
 log = logging.getLogger(__name__)
 
 #: Characters of a name or URI that the SQLite index holds; longer values are scanned.
@@ -52,6 +54,7 @@ UNMODELLED = frozenset(
         NAME_INDEX,
         *TRIGGERS,
         *PG_INDEXES,
+        NAME_LOOKUP,
     }
 )
 

@@ -1,0 +1,50 @@
+"""check changes: what changed since the last check, for an incremental `check`
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03
+
+Triggers on the tables the rules read log each change to `check_change`;
+`check_state` keeps what the last check ran with; an index finds assets by
+name. A catalog upgraded to this revision has no state yet: its first check
+runs in full.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from catalog.changelog import drop_triggers, install_triggers
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "check_change",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("asset_id", sa.Integer(), nullable=True),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("uri", sa.Text(), nullable=True),
+        sa.Column("what", sa.String(length=16), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "check_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("trained_on", sa.JSON(), nullable=False),
+        sa.Column("checked_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    install_triggers(op.get_bind())
+
+
+def downgrade() -> None:
+    drop_triggers(op.get_bind())
+    op.drop_table("check_state")
+    op.drop_table("check_change")

@@ -15,7 +15,7 @@ functions over plain data, but `load`, `figures`, `record` and `trend`.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -314,15 +314,24 @@ def load(conn: Connection, only: Collection[int] | None = None) -> CoverageData:
     ):
         if source_id in by_id and target_id in by_id and source_id != target_id:
             upstream[by_id[target_id]].add(by_id[source_id])
-    wanted = sorted(
+    wanted = run_ids((a.properties, a.observed) for a in assets.values() if a.kind == "model")
+    return CoverageData(assets, dict(upstream), runs_of(conn, wanted))
+
+
+def run_ids(models: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """The runs that models' versions name, from each model's (properties, observed)."""
+    return sorted(
         {
             run_id
-            for a in assets.values()
-            if a.kind == "model"
-            for entry in (a.observed.get("versions") or []) + (a.properties.get("versions") or [])
+            for properties, observed in models
+            for entry in (observed.get("versions") or []) + (properties.get("versions") or [])
             if isinstance(entry, dict) and (run_id := entry.get("run_id"))
         }
     )
+
+
+def runs_of(conn: Connection, wanted: list[str]) -> dict[str, RunInfo]:
+    """What the gaps see of these runs: deleted or not, and how many inputs each logged."""
     runs: dict[str, RunInfo] = {}
     inputs = (
         select(func.count())
@@ -338,7 +347,7 @@ def load(conn: Connection, only: Collection[int] | None = None) -> CoverageData:
         ):
             stage = ((facets or {}).get("mlflow_run") or {}).get("lifecycleStage")
             runs[run_uuid] = RunInfo(stage == "deleted", int(count))
-    return CoverageData(assets, dict(upstream), runs)
+    return runs
 
 
 def figures(conn: Connection) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, column, text
 from sqlalchemy.exc import DBAPIError
 
-from catalog.changelog import NAME_LOOKUP
+from catalog.changelog import NAME_LOOKUP, PENDING
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ UNMODELLED = frozenset(
         *TRIGGERS,
         *PG_INDEXES,
         NAME_LOOKUP,
+        PENDING,
     }
 )
 

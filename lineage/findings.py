@@ -107,11 +107,13 @@ def _run_check(store: Store, names: list[str], settings: Settings, incremental: 
         raise InvalidInput(
             "an incremental check runs every rule", hint="leave out --rule, or --incremental"
         )
-    with store.engine.connect() as conn:
+    with store.write() as conn:  # committed before the catalog is read
         state = incr.load_state(conn)
-        changes = incr.read_changes(conn)
+        changes = incr.claim(conn, state)
         if state is None:
             why = "no earlier check of every rule to start from"
+        elif state.forgotten:
+            why = state.forgotten
         elif state.settings != _settings_json(settings):
             why = "the settings differ from the last check's"
         elif incr.too_many(conn, changes):
@@ -119,7 +121,7 @@ def _run_check(store: Store, names: list[str], settings: Settings, incremental: 
         else:
             why = None
     if why is not None:
-        done = _full(store, names, settings)
+        done = _full(store, names, settings, changes)
         done.full_because = why
         return done
     return _incremental(store, settings, changes, dict(state.trained_on))
@@ -133,11 +135,15 @@ def _settings_json(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _full(store: Store, names: list[str], settings: Settings) -> CheckRun:
+def _full(
+    store: Store, names: list[str], settings: Settings, changes: incr.Changes | None = None
+) -> CheckRun:
     every = set(names) == set(RULES)
+    if every and changes is None:
+        # Claimed before the facts are read: what changes after this is seen by the next check.
+        with store.write() as conn:
+            changes = incr.claim(conn, incr.load_state(conn))
     with store.engine.connect() as conn, Session(bind=conn) as session:
-        # Read before the facts: what changes after this is seen by the next check.
-        changes = incr.read_changes(conn)
         facts = load_facts(conn, session)
     findings = run_rules(facts, names, settings)
     figures = coverage.coverage(facts.coverage) if facts.coverage is not None else {}
@@ -147,9 +153,10 @@ def _full(store: Store, names: list[str], settings: Settings) -> CheckRun:
         acks.reopen_changed(conn, open_digests(conn))
         held = acks.active(conn)
         if every:
+            assert changes is not None
             incr.consume(conn, changes)
             trained = incr.trained_on_of((a.id, a.definition) for a in facts.assets.values())
-            incr.save_state(conn, _settings_json(settings), trained)
+            incr.save_state(conn, _settings_json(settings), trained, changes)
         else:  # the other rules' findings are as of an earlier check: start over next time
             incr.forget_state(conn)
     for f in findings:
@@ -219,7 +226,7 @@ def _incremental(
         acks.reopen_changed(conn, open_digests(conn))
         held = acks.active(conn)
         incr.consume(conn, changes)
-        incr.save_state(conn, _settings_json(settings), dict(sorted(kept.items())))
+        incr.save_state(conn, _settings_json(settings), dict(sorted(kept.items())), changes)
         findings = _open_findings(conn)
     for f in findings:
         ack = held.get(f.id)

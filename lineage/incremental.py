@@ -11,7 +11,14 @@ From the changed assets, the scope grows by what each rule looks at:
 - the assets trained on a changed one (`trained_on`, kept in `check_state`);
 - every bound index when an embedding model, the model in use, a query model or
   a purpose changed (which model queries an index can turn on any of them);
-- every model when a run changed (a model version's gaps are about its run).
+- every model when a run changed (a model version's gaps are about its run):
+  runs are not logged (an ingest writes them for every event); what the rules
+  see of them is fingerprinted at each check and compared with the last one's.
+
+A check first claims the logged rows (in a transaction of its own, which on
+PostgreSQL waits for the writers that logged a change and have not committed),
+then reads the catalog: every claimed change is in what it reads, and a write
+landing after the claim logs a row of its own for the next check.
 
 The findings of the assets in scope are found again and replace their stored
 ones; the stored findings of the other assets stand. What an error puts at risk
@@ -21,22 +28,35 @@ is everything downstream of it: the stored errors that reached a change get thei
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, true, update
 
+from catalog import coverage
 from catalog.changelog import named
-from catalog.db import id_batches
+from catalog.db import id_batches, take_projection_lock
 from catalog.embeddings import KIND as MODEL_KIND
-from catalog.models import Asset, CheckChange, CheckState, Edge, ModelBinding, key_hash
+from catalog.models import (
+    Asset,
+    AssetVersion,
+    CheckChange,
+    CheckState,
+    Edge,
+    ModelBinding,
+    key_hash,
+    utcnow,
+)
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
 BINDING = ModelBinding.__table__  # type: ignore[attr-defined]
 CHANGE = CheckChange.__table__  # type: ignore[attr-defined]
 STATE = CheckState.__table__  # type: ignore[attr-defined]
+VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 
 #: Above this share of the catalog's assets changed (and this many), a full check is the
 #: cheaper one.
@@ -53,7 +73,12 @@ class Changes:
     #: Former names and URIs of renamed or deleted assets.
     names: set[str] = field(default_factory=set)
     uris: set[str] = field(default_factory=set)
+    #: Whether what the rules see of runs differs from the last check's (`run_fingerprint`).
     runs: bool = False
+    #: That fingerprint, as of the claim.
+    runs_seen: str = ""
+    #: When the state the claim saw was saved (None: there was none).
+    state_at: Any = None
     embedding: bool = False
     #: The assets whose change can alter the lineage graph, and their former URIs.
     graph: set[int] = field(default_factory=set)
@@ -79,29 +104,67 @@ class Scope:
     touched: set[str]
 
 
+def claim(conn: Connection, state: Any) -> Changes:
+    """Claim the logged changes and fingerprint the runs, in the caller's (write)
+    transaction; to be committed before the check reads the catalog.
+
+    On PostgreSQL the claim waits for the writers that logged a change and are still
+    running (their `ROW EXCLUSIVE` lock on `check_change`; a logged change that was
+    already pending took it too) and for a projection of runs: their changes are then
+    committed, in what the check reads. SQLite writers queue behind the claim's
+    transaction already.
+    """
+    if conn.dialect.name == "postgresql":
+        take_projection_lock(conn)
+        conn.exec_driver_sql("LOCK TABLE check_change IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute(update(CHANGE).where(CHANGE.c.claimed.is_(False)).values(claimed=True))
+    out = read_changes(conn)
+    out.state_at = state.checked_at if state is not None else None
+    out.runs_seen = run_fingerprint(conn)
+    out.runs = state is None or state.runs != out.runs_seen
+    return out
+
+
 def read_changes(conn: Connection) -> Changes:
+    """The claimed rows (those of a check that failed after claiming them included)."""
     out = Changes()
-    for row in conn.execute(select(CHANGE)):
+    for row in conn.execute(select(CHANGE).where(CHANGE.c.claimed == true())):
         out.ids.append(row.id)
-        if row.what == "run":
-            out.runs = True
-        elif row.what == "embedding":
+        if row.what == "embedding":
             out.embedding = True
-        elif row.asset_id is not None:
+        elif row.asset_id:  # 0: none
             out.assets.add(row.asset_id)
             if row.what == "graph":
                 out.graph.add(row.asset_id)
-                if row.uri is not None:
+                if row.uri:
                     out.graph_uris.add(row.uri)
-        if row.name is not None:
+        if row.name:  # '': none
             out.names.add(row.name)
-        if row.uri is not None:
+        if row.uri:
             out.uris.add(row.uri)
     return out
 
 
+def run_fingerprint(conn: Connection) -> str:
+    """A digest of what the rules see of runs: the runs the models' versions name, each
+    deleted or not and with how many inputs (`catalog.coverage.runs_of`)."""
+    models = conn.execute(
+        select(ASSET.c.observed, VERSION.c.definition)
+        .join(
+            VERSION,
+            (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
+            isouter=True,
+        )
+        .where(ASSET.c.kind == "model")
+    )
+    wanted = coverage.run_ids((((d or {}).get("properties") or {}), o or {}) for o, d in models)
+    runs = coverage.runs_of(conn, wanted)
+    seen = sorted((u, r.deleted, r.inputs) for u, r in runs.items())
+    return hashlib.sha256(json.dumps([wanted, seen]).encode()).hexdigest()
+
+
 def consume(conn: Connection, changes: Changes) -> None:
-    """Forget the changes a check has seen (not those written since it read them)."""
+    """Forget the changes a check has claimed (not those written since)."""
     for ids in id_batches(changes.ids):
         conn.execute(delete(CHANGE).where(CHANGE.c.id.in_(ids)))
 
@@ -110,18 +173,50 @@ def load_state(conn: Connection) -> Any:
     return conn.execute(select(STATE).where(STATE.c.id == 1)).first()
 
 
-def save_state(conn: Connection, settings: dict[str, Any], trained_on: dict[str, Any]) -> None:
-    from catalog.models import utcnow
+def _lock_state(conn: Connection) -> None:
+    """Saving the state and `forget_changes` (a gc) take turns (SQLite writers do)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE check_state IN EXCLUSIVE MODE")
 
+
+def save_state(
+    conn: Connection, settings: dict[str, Any], trained_on: dict[str, Any], changes: Changes
+) -> None:
+    """Save what a check saw, unless a gc emptied the change log since its claim (the
+    changes written between the claim and the gc are gone: the next check is full)."""
+    _lock_state(conn)
+    now = load_state(conn)
+    if now is not None and now.forgotten and now.checked_at != changes.state_at:
+        return
     conn.execute(delete(STATE))
     conn.execute(
-        STATE.insert().values(id=1, settings=settings, trained_on=trained_on, checked_at=utcnow())
+        STATE.insert().values(
+            id=1,
+            settings=settings,
+            trained_on=trained_on,
+            checked_at=utcnow(),
+            runs=changes.runs_seen,
+        )
     )
 
 
 def forget_state(conn: Connection) -> None:
     """The stored findings no longer match one full set of settings: next check is full."""
+    _lock_state(conn)
     conn.execute(delete(STATE))
+
+
+def forget_changes(conn: Connection, why: str) -> int:
+    """Empty the change log; the next check runs in full, saying `why`. How many rows
+    were dropped."""
+    _lock_state(conn)
+    dropped = conn.execute(select(func.count()).select_from(CHANGE)).scalar() or 0
+    conn.execute(delete(CHANGE))
+    conn.execute(delete(STATE))
+    conn.execute(
+        STATE.insert().values(id=1, settings={}, trained_on={}, checked_at=utcnow(), forgotten=why)
+    )
+    return int(dropped)
 
 
 # -- walking the lineage in the catalog ---------------------------------------------------

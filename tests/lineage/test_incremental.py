@@ -477,3 +477,150 @@ def test_a_restored_reader_below_an_error_is_at_risk_again(store: Store) -> None
     (breaking,) = [f for f in done.findings if f.rule == "breaking_schema_change"]
     assert [r["uri"] for r in breaking.at_risk] == [f"{DB}/vx"]
     assert stored_findings(store) == full_findings(store)
+
+
+def _pending(store: Store) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT asset_id, what, name, uri, claimed FROM check_change"))
+        return sorted(tuple(r) for r in rows)
+
+
+def test_a_change_pending_is_logged_once_and_runs_not_at_all(store: Store) -> None:
+    world = World(store, 9)
+    world.build()
+    run_check(store)
+    flip = text("UPDATE asset SET unresolved = NOT unresolved WHERE name = 't5'")
+    for _ in range(5):
+        with store.write() as conn:
+            conn.execute(flip)
+    ((_, what, _name, uri, claimed),) = _pending(store)
+    assert (what, uri, claimed) == ("asset", f"{DB}/t5", False)
+    world.run()
+    world.run()
+    assert len(_pending(store)) == 1  # a run is fingerprinted by the check, not logged
+    done = run_check(store, incremental=True)
+    assert done.incremental and done.evaluated >= 2  # t5, and the model (its run changed)
+    assert stored_findings(store) == full_findings(store)
+    assert _pending(store) == []
+
+
+def test_a_change_written_while_a_check_runs_is_left_for_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same change as one the check claimed, written after the check read the catalog:
+    it is not folded into the claimed row (which the check deletes), it waits."""
+    import lineage.findings as findings
+
+    world = World(store, 10)
+    world.build()
+    run_check(store)
+    world.tables["t1"]["a"] = "integer"
+    apply(store, [world.table("t1")])
+    read = findings.load_facts
+
+    def read_then_write(*args: Any, **kwargs: Any) -> Any:
+        facts = read(*args, **kwargs)
+        world.tables["t1"]["a"] = "text"  # and back, after the check read it
+        apply(store, [world.table("t1")])
+        return facts
+
+    monkeypatch.setattr(findings, "load_facts", read_then_write)
+    assert run_check(store, incremental=True).incremental
+    monkeypatch.setattr(findings, "load_facts", read)
+    pending = _pending(store)
+    assert pending and all(not r[4] for r in pending)
+    with store.engine.connect() as conn:
+        t1 = conn.execute(text("SELECT id FROM asset WHERE name = 't1'")).scalar()
+    assert {r[0] for r in pending} == {t1}
+    assert stored_findings(store) != full_findings(store)  # as of before the write
+    done = run_check(store, incremental=True)
+    assert done.incremental and done.evaluated >= 1
+    assert stored_findings(store) == full_findings(store)
+
+
+def test_a_check_waits_for_a_writer_whose_change_was_already_pending(store: Store) -> None:
+    """A writer that has not committed yet, whose change was folded into a pending row:
+    the check's claim waits for it, so the check reads its change."""
+    import threading
+    import time
+
+    world = World(store, 11)
+    world.build()
+    run_check(store)
+    flip = text("UPDATE asset SET deleted = NOT deleted WHERE name = 't1'")  # views read it
+    with store.write() as conn:
+        conn.execute(flip)
+    done: list[Any] = []
+    with store.write() as conn:
+        conn.execute(flip)  # t1 back: folded into the pending row, not yet committed
+        checker = threading.Thread(target=lambda: done.append(run_check(store, incremental=True)))
+        checker.start()
+        if store.dialect == "postgresql":
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            for _ in range(200):  # a fresh transaction each time: it reads a snapshot
+                with store.engine.connect() as watch:
+                    if watch.execute(waiting).scalar():
+                        break  # else the check did not wait: it misses the change below
+                time.sleep(0.05)
+        else:
+            time.sleep(0.5)  # the claim queues behind this transaction's write lock
+    checker.join()
+    assert done and done[0].incremental
+    assert stored_findings(store) == full_findings(store)
+
+
+def test_gc_empties_the_change_log_and_the_next_check_runs_in_full(store: Store) -> None:
+    from click.testing import CliRunner
+
+    from catalog.cli import cli
+
+    world = World(store, 12)
+    world.build()
+    run_check(store)
+    with store.write() as conn:
+        conn.execute(text("UPDATE asset SET unresolved = NOT unresolved WHERE name = 't5'"))
+    url = store.engine.url.render_as_string(hide_password=False)
+    args = ["--catalog", url, "gc", "--keep-days", "30", "--json"]
+    planned = CliRunner().invoke(cli, [*args, "--dry-run"], catch_exceptions=False)
+    assert json.loads(planned.stdout)["check_changes"] == 1
+    assert len(_pending(store)) == 1  # a dry run changes nothing
+    gc = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert gc.exit_code == 0 and json.loads(gc.stdout)["check_changes"] == 1
+    assert _pending(store) == []
+    done = run_check(store, incremental=True)
+    assert not done.incremental
+    assert done.full_because == "steward gc emptied the change log since the last check"
+    assert stored_findings(store) == full_findings(store)
+    assert run_check(store, incremental=True).incremental
+
+
+def test_a_gc_while_a_check_runs_leaves_the_next_check_full(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change logged after a check's claim, then dropped by a gc before the check ends:
+    the check does not save its starting point over the gc's."""
+    import lineage.findings as findings
+    from lineage.retention import FORGOTTEN, collect
+
+    world = World(store, 13)
+    world.build()
+    run_check(store)
+    read = findings.load_facts
+
+    def read_then_gc(*args: Any, **kwargs: Any) -> Any:
+        facts = read(*args, **kwargs)
+        world.tables["t1"]["a"] = "integer"  # a breaking change, after the claim
+        apply(store, [world.table("t1")])
+        collect(store, keep_bytes=1 << 40)
+        return facts
+
+    monkeypatch.setattr(findings, "load_facts", read_then_gc)
+    assert run_check(store, incremental=True).incremental
+    monkeypatch.setattr(findings, "load_facts", read)
+    assert _pending(store) == []
+    done = run_check(store, incremental=True)
+    assert not done.incremental and done.full_because == FORGOTTEN
+    assert stored_findings(store) == full_findings(store)

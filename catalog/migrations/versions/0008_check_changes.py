@@ -4,10 +4,11 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03
 
-Triggers on the tables the rules read log each change to `check_change`;
-`check_state` keeps what the last check ran with; an index finds assets by
-name. A catalog upgraded to this revision has no state yet: its first check
-runs in full.
+Triggers on the tables the rules read log each change to `check_change`, one
+pending row per change (a unique index over the unclaimed rows); `check_state`
+keeps what the last check ran with and a fingerprint of the runs it saw; an
+index finds assets by name. A catalog upgraded to this revision has no state
+yet: its first check runs in full.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("uri", sa.Text(), nullable=True),
         sa.Column("what", sa.String(length=16), nullable=False),
+        sa.Column("claimed", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -39,6 +41,8 @@ def upgrade() -> None:
         sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("trained_on", sa.JSON(), nullable=False),
         sa.Column("checked_at", sa.DateTime(), nullable=False),
+        sa.Column("runs", sa.Text(), nullable=True),
+        sa.Column("forgotten", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     install_triggers(op.get_bind())

@@ -15,12 +15,14 @@ functions over plain data, but `load`, `figures`, `record` and `trend`.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from catalog.db import id_batches
 from catalog.models import (
     Asset,
     AssetVersion,
@@ -257,9 +259,19 @@ def coverage(data: CoverageData, gaps: list[Gap] | None = None) -> dict[str, dic
 # -- the catalog ---------------------------------------------------------------------------
 
 
-def load(conn: Connection) -> CoverageData:
-    """What the gaps and the figures are computed over, read in a few bulk queries."""
-    rows = conn.execute(
+def load(conn: Connection, only: Collection[int] | None = None) -> CoverageData:
+    """What the gaps and the figures are computed over, read in a few bulk queries.
+
+    `only`: the assets of these ids and the edges between them (the gaps of an
+    asset need its own row and its neighbours'; the figures need everything).
+    """
+
+    def batched(query: Any, column: Any) -> Any:
+        if only is None:
+            return conn.execute(query)
+        return (r for ids in id_batches(only) for r in conn.execute(query.where(column.in_(ids))))
+
+    rows = batched(
         select(
             ASSET.c.id,
             ASSET.c.uri,
@@ -274,9 +286,10 @@ def load(conn: Connection) -> CoverageData:
             (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
             isouter=True,
         )
-        .where(ASSET.c.deleted.is_(False))
+        .where(ASSET.c.deleted.is_(False)),
+        ASSET.c.id,
     )
-    bound = {row[0] for row in conn.execute(select(BINDING.c.asset_id).distinct())}
+    bound = {row[0] for row in batched(select(BINDING.c.asset_id).distinct(), BINDING.c.asset_id)}
     assets: dict[str, AssetInfo] = {}
     by_id: dict[int, str] = {}
     for r in rows:
@@ -296,18 +309,29 @@ def load(conn: Connection) -> CoverageData:
         )
         by_id[r.id] = r.uri
     upstream: dict[str, set[str]] = defaultdict(set)
-    for source_id, target_id in conn.execute(select(EDGE.c.source_id, EDGE.c.target_id)):
+    for source_id, target_id in batched(
+        select(EDGE.c.source_id, EDGE.c.target_id), EDGE.c.target_id
+    ):
         if source_id in by_id and target_id in by_id and source_id != target_id:
             upstream[by_id[target_id]].add(by_id[source_id])
-    wanted = sorted(
+    wanted = run_ids((a.properties, a.observed) for a in assets.values() if a.kind == "model")
+    return CoverageData(assets, dict(upstream), runs_of(conn, wanted))
+
+
+def run_ids(models: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """The runs that models' versions name, from each model's (properties, observed)."""
+    return sorted(
         {
             run_id
-            for a in assets.values()
-            if a.kind == "model"
-            for entry in (a.observed.get("versions") or []) + (a.properties.get("versions") or [])
+            for properties, observed in models
+            for entry in (observed.get("versions") or []) + (properties.get("versions") or [])
             if isinstance(entry, dict) and (run_id := entry.get("run_id"))
         }
     )
+
+
+def runs_of(conn: Connection, wanted: list[str]) -> dict[str, RunInfo]:
+    """What the gaps see of these runs: deleted or not, and how many inputs each logged."""
     runs: dict[str, RunInfo] = {}
     inputs = (
         select(func.count())
@@ -323,7 +347,7 @@ def load(conn: Connection) -> CoverageData:
         ):
             stage = ((facets or {}).get("mlflow_run") or {}).get("lifecycleStage")
             runs[run_uuid] = RunInfo(stage == "deleted", int(count))
-    return CoverageData(assets, dict(upstream), runs)
+    return runs
 
 
 def figures(conn: Connection) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cached_property
@@ -396,6 +396,12 @@ class _Checkpointer:
                     log.debug("background checkpoint failed", exc_info=True)
         finally:
             raw.close()
+
+
+def id_batches(ids: Iterable[int]) -> list[list[int]]:
+    """Ids sorted and cut into batches small enough for one `IN (...)` on either dialect."""
+    ordered = sorted(set(ids))
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
 def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -379,3 +380,41 @@ class CoverageFigure(SQLModel, table=True):
     kind: str = Field(max_length=32)
     assets: int = 0
     traced: int = 0
+
+
+class CheckChange(SQLModel, table=True):
+    """What changed since the last check: written by triggers on the tables the rules
+    read (migration 0008), consumed by `check` (`lineage.incremental`).
+
+    A row names an asset (and, when it was renamed or deleted, its former name and
+    URI), or is about something wider: `what` is `embedding` (which model queries an
+    index or a purpose; its `asset_id` is 0). Name and URI are '' when none. A check
+    first marks the rows it reads `claimed`; a unique index over the unclaimed ones
+    keeps one row per pending change (`catalog.changelog`).
+    """
+
+    __tablename__ = "check_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int | None = Field(default=None)
+    name: str | None = Field(default=None, sa_type=Text)
+    uri: str | None = Field(default=None, sa_type=Text)
+    what: str = Field(max_length=16)
+    claimed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class CheckState(SQLModel, table=True):
+    """What the last check that ran every rule saw, so the next one can be incremental."""
+
+    __tablename__ = "check_state"
+
+    id: int = Field(default=1, primary_key=True)
+    #: The settings it ran with (an incremental check needs the same).
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    #: Assets whose definition names what they were trained on: asset id -> the URIs.
+    trained_on: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: A digest of what the rules saw of runs (`lineage.incremental.run_fingerprint`).
+    runs: str | None = Field(default=None, sa_type=Text)
+    #: Why the next check must run in full although the settings match (`steward gc`).
+    forgotten: str | None = Field(default=None, sa_type=Text)

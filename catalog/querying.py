@@ -92,8 +92,10 @@ def resolve_query(
     return None
 
 
-def load_query_bindings(session: Session) -> QueryBindings:
-    uris = dict(session.exec(select(Asset.id, Asset.uri)).all())
+def load_query_bindings(session: Session, uris: dict[int, str] | None = None) -> QueryBindings:
+    """What embeds the queries of each index; `uris`: of these assets only (id -> URI)."""
+    if uris is None:
+        uris = {i: u for i, u in session.exec(select(Asset.id, Asset.uri)).all() if i is not None}
     out = QueryBindings({}, {}, {})
     for row in session.exec(select(QueryModel).order_by(col(QueryModel.set_at))).all():
         if row.asset_id is not None and row.asset_id in uris:

@@ -31,6 +31,8 @@ from typing import Any
 from sqlalchemy import Connection, Integer, column, func, literal_column, text
 from sqlalchemy.exc import DBAPIError
 
+from catalog.changelog import NAME_LOOKUP, PENDING
+
 log = logging.getLogger(__name__)
 
 #: Characters of a name or URI that the SQLite index holds; longer values are scanned.
@@ -61,6 +63,8 @@ UNMODELLED = frozenset(
         PG_NAME_INDEX,
         *TRIGGERS,
         *PG_INDEXES,
+        NAME_LOOKUP,
+        PENDING,
     }
 )
 

@@ -7,16 +7,18 @@ this module is the only part of them that reads the database.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from catalog.coverage import CoverageData
 from catalog.coverage import load as load_coverage
+from catalog.db import id_batches
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.embeddings import strongest
 from catalog.models import Asset, AssetVersion, Edge, ModelBinding, ModelInUse, Profile
@@ -85,10 +87,18 @@ class Facts:
     coverage: CoverageData | None = None
 
 
-def load_facts(conn: Connection, session: Session) -> Facts:
-    graph = LineageGraph.from_connection(conn)
+def load_facts(
+    conn: Connection,
+    session: Session,
+    only: Collection[int] | None = None,
+    judged: Collection[int] | None = None,
+) -> Facts:
+    """The facts of the whole catalog, or of the assets of ids `only` and the edges
+    between them (an incremental check's part of the catalog). Samples (vectors,
+    feature values) are loaded only for the assets `judged`, when given."""
+    graph = LineageGraph.from_connection(conn, only=only)
     assets: dict[str, AssetFacts] = {}
-    rows = conn.execute(
+    query = (
         select(
             ASSET.c.id,
             ASSET.c.uri,
@@ -110,6 +120,7 @@ def load_facts(conn: Connection, session: Session) -> Facts:
         .where(ASSET.c.deleted.is_(False))
     )
     by_id: dict[int, AssetFacts] = {}
+    rows = _batched(conn, query, ASSET.c.id, only)
     for r in rows:
         created = r.created_at
         facts = AssetFacts(
@@ -129,19 +140,30 @@ def load_facts(conn: Connection, session: Session) -> Facts:
         by_id[r.id] = facts
 
     out = Facts(graph=graph, assets=assets)
-    _load_dropped_readers(conn, out)
-    _load_bindings(session, out, by_id)
+    _load_dropped_readers(conn, out, only)
+    _load_bindings(session, out, by_id, only)
     _load_models(conn, out, by_id)
     _load_trained_on(conn, out)
-    _load_samples(conn, session, out, by_id)
-    out.queries = load_query_bindings(session)
-    out.coverage = load_coverage(conn)
+    _load_samples(conn, session, out, by_id, judged if judged is not None else only)
+    out.queries = (
+        load_query_bindings(session)
+        if only is None
+        else load_query_bindings(session, {a.id: a.uri for a in by_id.values()})
+    )
+    out.coverage = load_coverage(conn, only)
     return out
 
 
-def _load_dropped_readers(conn: Connection, out: Facts) -> None:
+def _batched(conn: Connection, query: Any, column: Any, only: Collection[int] | None) -> Any:
+    """The rows of `query`, or of it for `column` in `only`, a batch of ids at a time."""
+    if only is None:
+        return conn.execute(query)
+    return (row for ids in id_batches(only) for row in conn.execute(query.where(column.in_(ids))))
+
+
+def _load_dropped_readers(conn: Connection, out: Facts, only: Collection[int] | None) -> None:
     source, reader = ASSET.alias("source"), ASSET.alias("reader")
-    rows = conn.execute(
+    query = (
         select(source.c.uri, reader.c.uri)
         .select_from(EDGE)
         .join(source, source.c.id == EDGE.c.source_id)
@@ -150,16 +172,26 @@ def _load_dropped_readers(conn: Connection, out: Facts) -> None:
         .where(reader.c.deleted.is_(False))
         .where(EDGE.c.origin_id != EDGE.c.source_id)
     )
+    rows = _batched(conn, query, EDGE.c.source_id, only)
     found: dict[str, set[str]] = defaultdict(set)
     for dropped, user in rows:
         found[dropped].add(user)
     out.dropped_readers = {uri: sorted(users) for uri, users in sorted(found.items())}
 
 
-def _load_bindings(session: Session, out: Facts, by_id: dict[int, AssetFacts]) -> None:
+def _load_bindings(
+    session: Session, out: Facts, by_id: dict[int, AssetFacts], only: Collection[int] | None
+) -> None:
     grouped: dict[int, list[ModelBinding]] = defaultdict(list)
-    for row in session.exec(sm_select(ModelBinding)):
-        grouped[row.asset_id].append(row)
+    query = sm_select(ModelBinding)
+    batches = (
+        [query]
+        if only is None
+        else [query.where(col(ModelBinding.asset_id).in_(ids)) for ids in id_batches(only)]
+    )
+    for batch in batches:
+        for row in session.exec(batch):
+            grouped[row.asset_id].append(row)
     for asset_id, rows in sorted(grouped.items()):
         asset = by_id.get(asset_id)
         if asset is not None:
@@ -208,10 +240,15 @@ def _load_trained_on(conn: Connection, out: Facts) -> None:
 
 
 def _load_samples(
-    conn: Connection, session: Session, out: Facts, by_id: dict[int, AssetFacts]
+    conn: Connection,
+    session: Session,
+    out: Facts,
+    by_id: dict[int, AssetFacts],
+    only: Collection[int] | None,
 ) -> None:
     counts: dict[tuple[int, str], int] = defaultdict(int)
-    for row in conn.execute(select(PROFILE.c.asset_id, PROFILE.c.kind)):
+    query = select(PROFILE.c.asset_id, PROFILE.c.kind)
+    for row in _batched(conn, query, PROFILE.c.asset_id, only):
         counts[(row.asset_id, row.kind)] += 1
     for (asset_id, kind), count in sorted(counts.items()):
         asset = by_id.get(asset_id)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 from sqlalchemy import Connection, Text, cast, select
 
+from catalog.db import id_batches
 from catalog.errors import NotFound
-from catalog.models import Alias, Asset, Edge, ModelBinding
+from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
@@ -98,8 +99,14 @@ class LineageGraph:
     # -- building -------------------------------------------------------------
 
     @classmethod
-    def from_connection(cls, conn: Connection, include_deleted: bool = False) -> LineageGraph:
-        """Build from the catalog in bulk: one query for assets, one for edges."""
+    def from_connection(
+        cls, conn: Connection, include_deleted: bool = False, only: Collection[int] | None = None
+    ) -> LineageGraph:
+        """Build from the catalog in bulk: one query for assets, one for edges.
+
+        `only`: the assets of these ids and the edges between them (what an
+        incremental check needs), in batches of ids.
+        """
         graph = cls()
         query = select(
             ASSET.c.id,
@@ -113,7 +120,16 @@ class LineageGraph:
             query = query.where(ASSET.c.deleted.is_(False))
         by_id = graph._by_id
         nodes = []
-        for asset_id, uri, kind, version, deleted, unresolved in conn.execute(query):
+        rows = (
+            conn.execute(query)
+            if only is None
+            else (
+                r
+                for ids in id_batches(only)
+                for r in conn.execute(query.where(ASSET.c.id.in_(ids)))
+            )
+        )
+        for asset_id, uri, kind, version, deleted, unresolved in rows:
             by_id[asset_id] = uri
             nodes.append((uri, {"node": Node(uri, kind, version, deleted, unresolved)}))
         graph._g.add_nodes_from(nodes)
@@ -127,7 +143,16 @@ class LineageGraph:
             cast(EDGE.c.fields, Text),
             cast(EDGE.c.transformations, Text),
         )
-        for source_id, target_id, kind, fields, kinds in conn.execute(edges):
+        edge_rows = (
+            conn.execute(edges)
+            if only is None
+            else (
+                r
+                for ids in id_batches(list(by_id))
+                for r in conn.execute(edges.where(EDGE.c.source_id.in_(ids)))
+            )
+        )
+        for source_id, target_id, kind, fields, kinds in edge_rows:
             source, target = by_id.get(source_id), by_id.get(target_id)
             if source is None or target is None:
                 continue
@@ -150,14 +175,100 @@ class LineageGraph:
             .join(model, (model.c.name == BINDING.c.model) & (model.c.kind == "embedding_model"))
             .distinct()
         )
+        built_rows = (
+            conn.execute(built)
+            if only is None
+            else (
+                r
+                for ids in id_batches(list(by_id))
+                for r in conn.execute(built.where(BINDING.c.asset_id.in_(ids)))
+            )
+        )
         graph._g.add_edges_from(
             (by_id[model_id], by_id[asset_id], "embedded_by_model", {"fields": {}})
-            for asset_id, model_id in conn.execute(built)
+            for asset_id, model_id in built_rows
             if asset_id in by_id and model_id in by_id
         )
-        for alias_uri, asset_id in conn.execute(select(ALIAS.c.uri, ALIAS.c.asset_id)):
+        aliases = select(ALIAS.c.uri, ALIAS.c.asset_id)
+        alias_rows = (
+            conn.execute(aliases)
+            if only is None
+            else (
+                r
+                for ids in id_batches(list(by_id))
+                for r in conn.execute(aliases.where(ALIAS.c.asset_id.in_(ids)))
+            )
+        )
+        for alias_uri, asset_id in alias_rows:
             if asset_id in by_id:
                 graph._aliases[alias_uri] = by_id[asset_id]
+        return graph
+
+    @classmethod
+    def below(cls, conn: Connection, uris: Iterable[str]) -> LineageGraph:
+        """The live assets among `uris` and everything downstream of them, with the edges
+        between them (no field detail): what errors put at risk, without the whole
+        catalog. Walked in the catalog a level at a time."""
+        graph = cls()
+        model = ASSET.alias("model")
+        nodes = select(
+            ASSET.c.id,
+            ASSET.c.uri,
+            ASSET.c.kind,
+            ASSET.c.current_version,
+            ASSET.c.deleted,
+            ASSET.c.unresolved,
+        )
+        hashes = sorted({key_hash(u) for u in uris})
+        frontier = {
+            row[0]
+            for i in range(0, len(hashes), 500)
+            for row in conn.execute(
+                select(ASSET.c.id).where(ASSET.c.key_hash.in_(hashes[i : i + 500]))
+            )
+        }
+        seen = set(frontier)
+        edges: list[tuple[int, int, str]] = []
+        while frontier:
+            reached: set[int] = set()
+            for ids in id_batches(frontier):
+                live = []
+                for asset_id, uri, kind, version, deleted, unresolved in conn.execute(
+                    nodes.where(ASSET.c.id.in_(ids))
+                ):
+                    if not deleted:
+                        graph._by_id[asset_id] = uri
+                        graph._g.add_node(uri, node=Node(uri, kind, version, deleted, unresolved))
+                        live.append(asset_id)
+                for batch in id_batches(live):
+                    found: list[tuple[int, int, str]] = [
+                        (s, t, k)
+                        for s, t, k in conn.execute(
+                            select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind).where(
+                                EDGE.c.source_id.in_(batch)
+                            )
+                        )
+                    ]
+                    found += [
+                        (model_id, asset_id, "embedded_by_model")
+                        for model_id, asset_id in conn.execute(
+                            select(model.c.id, BINDING.c.asset_id)
+                            .join(model, model.c.name == BINDING.c.model)
+                            .where(model.c.kind == "embedding_model")
+                            .where(model.c.id.in_(batch))
+                            .distinct()
+                        )
+                    ]
+                    edges += found
+                    reached.update(t for _, t, _ in found)
+            frontier = reached - seen
+            seen |= frontier
+        by_id = graph._by_id
+        graph._g.add_edges_from(
+            (by_id[s], by_id[t], k, {"fields": {}})
+            for s, t, k in edges
+            if s in by_id and t in by_id
+        )
         return graph
 
     def add_node(self, node: Node, asset_id: int | None = None) -> None:
@@ -330,7 +441,9 @@ class LineageGraph:
         starts = set(parents)
         while queue:
             current = queue.popleft()
-            for other in self._g.succ[current]:
+            # In name order: the same path whatever order the edges were loaded in
+            # (a whole catalog's graph or an incremental check's part of it).
+            for other in sorted(self._g.succ[current]):
                 if other not in parents:
                     parents[other] = current
                     queue.append(other)

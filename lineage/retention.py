@@ -9,6 +9,11 @@ newest up to a total size, and for the older ones:
   catalog stays exactly-once after a collection;
 - a duplicate or rejected event's row is deleted (it projected nothing).
 
+It also empties the log of changes the next `check --incremental` would look
+at (`check_change`, which grows with every write on a catalog that is never
+checked) and forgets the last check's starting point: the next incremental
+check runs in full, saying so.
+
 Projections are untouched. What a collected event projected can no longer be
 replayed, so `steward ingest --rebuild` refuses to run on a log with
 collected bodies (`collected_bodies`): a rebuild drops every projection
@@ -35,9 +40,13 @@ from sqlalchemy import (
 )
 
 from catalog.db import Store, take_projection_lock
-from catalog.models import COLLECTED, RawEvent
+from catalog.models import COLLECTED, CheckChange, RawEvent
+from lineage.incremental import forget_changes
 
 RAW = RawEvent.__table__  # type: ignore[attr-defined]
+CHANGE = CheckChange.__table__  # type: ignore[attr-defined]
+#: What the next `check --incremental` says when it runs in full after a gc.
+FORGOTTEN = "steward gc emptied the change log since the last check"
 
 
 @dataclass
@@ -56,6 +65,8 @@ class Collection:
     kept_bytes: int = 0
     #: When the newest collected event was received (ISO 8601), if any was.
     newest_collected: str | None = None
+    #: Rows of the change log an incremental check would have read, dropped.
+    check_changes: int = 0
     dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +133,10 @@ def collect(
                     .where(RAW.c.status == "accepted")
                     .values(body=COLLECTED)
                 )
+        if dry_run:
+            out.check_changes = conn.execute(select(func.count()).select_from(CHANGE)).scalar_one()
+        else:
+            out.check_changes = forget_changes(conn, FORGOTTEN)
         kept = conn.execute(
             select(func.count(), func.sum(_size(conn))).where(RAW.c.body != COLLECTED)
         ).one()

@@ -55,7 +55,9 @@ def gc(
         event sent again is still a duplicate (each event is accepted once,
         before and after a gc);
       - duplicate or rejected: its row is deleted.
-    What events projected (runs, versions, edges) is not touched.
+    What events projected (runs, versions, edges) is not touched. The log of
+    changes `steward check --incremental` reads is emptied: the next
+    incremental check runs in full.
 
     \b
     `steward ingest --rebuild` needs the whole log: once a gc has dropped the
@@ -81,5 +83,6 @@ def gc(
         info(
             f"{verb} the bodies of {done.bodies} accepted events (digests kept) and "
             f"{done.deleted} duplicate or rejected events: {done.freed_bytes} bytes; "
-            f"kept {done.kept} events ({done.kept_bytes} bytes)"
+            f"kept {done.kept} events ({done.kept_bytes} bytes); {verb} {done.check_changes} "
+            "logged changes (the next check --incremental runs in full)"
         )

@@ -24,6 +24,7 @@ from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
 from lineage.drift import drift_test
 from lineage.facts import AssetFacts, Facts
+from lineage.graph import LineageGraph
 from lineage.skew import DEFAULT_THRESHOLD, feature_skew
 
 SEVERITIES = ("info", "warning", "error")
@@ -753,22 +754,48 @@ def run_rules(
     facts: Facts, rules: list[str] | None = None, settings: Settings | None = None
 ) -> list[Finding]:
     """Run the named rules (all by default); mark what errors put at risk downstream."""
+    findings = evaluate(facts, rules, settings)
+    mark_at_risk(findings, facts.graph)
+    return sort_findings(findings)
+
+
+def evaluate(
+    facts: Facts, rules: list[str] | None = None, settings: Settings | None = None
+) -> list[Finding]:
+    """The findings of the named rules, at the severities `settings` asks for."""
     settings = settings or Settings()
     findings = [f for name in (rules or list(RULES)) for f in RULES[name](facts, settings)]
     for finding in findings:
         finding.severity = settings.severities.get(finding.rule, finding.severity)
+    return findings
+
+
+def risk_starts(finding: Finding, graph: LineageGraph) -> list[str]:
+    """Where what an error finding puts at risk starts.
+
+    What the finding is about is its first asset; the others are context (a
+    model that built many indexes does not put them all at risk). A dropped
+    asset is not in the graph: what reads it is where the risk starts.
+    """
+    start = finding.assets[:1] if finding.assets[0] in graph else finding.assets[1:]
+    return [a for a in start if a in graph]
+
+
+def at_risk(finding: Finding, graph: LineageGraph) -> list[dict[str, Any]]:
+    paths = graph.paths_downstream(risk_starts(finding, graph))
+    return [
+        {"uri": uri, "path": path}
+        for uri, path in sorted(paths.items())
+        if uri not in finding.assets
+    ]
+
+
+def mark_at_risk(findings: list[Finding], graph: LineageGraph) -> None:
     for finding in findings:
-        if finding.severity != "error":
-            continue
-        # What the finding is about is its first asset; the others are context
-        # (a model that built many indexes does not put them all at risk).
-        # A dropped asset is not in the graph: what reads it is where the risk starts.
-        start = finding.assets[:1] if finding.assets[0] in facts.graph else finding.assets[1:]
-        paths = facts.graph.paths_downstream(a for a in start if a in facts.graph)
-        finding.at_risk = [
-            {"uri": uri, "path": path}
-            for uri, path in sorted(paths.items())
-            if uri not in finding.assets
-        ]
+        if finding.severity == "error":
+            finding.at_risk = at_risk(finding, graph)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     return sorted(findings, key=lambda f: (order[f.severity], f.rule, f.assets))

@@ -109,3 +109,45 @@ def test_an_upgraded_catalog_has_each_assets_evidence(tmp_path: Path) -> None:
                 f["name"] for f in show_asset(s, asset)["fields"]
             ]
     store.dispose()
+
+
+def test_an_upgraded_catalog_checks_in_full_once_then_incrementally(tmp_path: Path) -> None:
+    """0007 -> head: what was written before the change log is seen by one full check."""
+    from alembic import command
+
+    from catalog.apply import apply
+    from catalog.db import _alembic_config
+    from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+    from lineage.findings import run_check
+
+    def orders(kind: str) -> AssetSpec:
+        return AssetSpec(
+            namespace="postgres://db:5432",
+            name="shop.public.orders",
+            kind="table",
+            fields=[FieldSpec(name="id", type=kind)],
+        )
+
+    reader = AssetSpec(
+        namespace="postgres://db:5432",
+        name="shop.public.daily",
+        kind="view",
+        edges=[EdgeSpec(source_namespace="postgres://db:5432", source_name="shop.public.orders")],
+    )
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Store(url, migrate=False)
+    with old.write() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+    apply(old, [orders("integer"), reader])
+    apply(old, [orders("text")])  # a breaking change no trigger saw
+    old.dispose()
+    store = Store(url)
+    assert store.current_revision() == head_revision()
+    first = run_check(store, incremental=True)
+    assert not first.incremental and first.full_because
+    assert [f.rule for f in first.findings] == ["breaking_schema_change"]
+    apply(store, [orders("bigint")])
+    then = run_check(store, incremental=True)
+    assert then.incremental and then.evaluated >= 2
+    assert [f.evidence["version"] for f in then.findings] == [3]
+    store.dispose()

@@ -1,7 +1,7 @@
 """raw events: each digest accepted at most once (a unique index, for several writers)
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-03
 
 Catalogs written before this revision by two processes at once (two

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from benchmarks.common import report, timed
 from catalog.db import Store
@@ -151,8 +151,13 @@ def rewire(store: Store, n: int, k: int, seed: int) -> None:
     rng = random.Random(seed)
     size = n // LAYERS
     rows = []
+    with store.engine.connect() as conn:
+        taken = set(conn.execute(select(EDGE.c.source_id, EDGE.c.target_id)).tuples())
     for source in rng.sample(range(n - size), k):
         target = rng.randrange((source // size + 1) * size, (source // size + 2) * size)
+        while (source + 1, target + 1) in taken:  # an edge it has already: another one
+            target = rng.randrange((source // size + 1) * size, (source // size + 2) * size)
+        taken.add((source + 1, target + 1))
         rows.append(
             {
                 "source_id": source + 1,

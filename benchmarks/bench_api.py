@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from benchmarks.common import scratch_catalog
 from catalog import reads
 from catalog.db import Store
 from catalog.identity import asset_uri
@@ -45,7 +45,6 @@ from catalog.models import key_hash
 from catalog.queries import count_assets, list_assets
 from lineage.server import create_app
 
-ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 NAMESPACES = 10
 LAYERS = 10
 FIELDS = 3
@@ -381,27 +380,6 @@ def _without_search_index(conn: Any) -> Iterator[None]:
         conn.exec_driver_sql("RESET enable_bitmapscan")
 
 
-@contextmanager
-def _catalog(backend: str, tmp: Path) -> Iterator[Store]:
-    if backend == "sqlite":
-        store = Store(f"sqlite:///{tmp / 'api.db'}")
-        try:
-            yield store
-        finally:
-            store.dispose()
-        return
-    name = f"steward_bench_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    store = Store(f"postgresql://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks api", description=__doc__)
     parser.add_argument("--assets", type=int, default=100_000, help="Assets in the catalog.")
@@ -415,7 +393,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp, _catalog(backend, Path(tmp)) as store:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scratch_catalog(backend, Path(tmp), "api") as store,
+        ):
             start = time.perf_counter()
             keys = populate(store, args.assets)
             print(

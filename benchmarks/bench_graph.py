@@ -17,23 +17,17 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import select, text
 
-from benchmarks.common import report, timed
+from benchmarks.common import report, scratch_catalog, timed
 from catalog.db import Store
 from catalog.models import key_hash
 from lineage.graph import ASSET, EDGE, LineageGraph
 from lineage.sqlgraph import SqlGraph
-
-ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
 def populate(store: Store, nodes: int, edges: int, seed: int = 0) -> None:
@@ -137,27 +131,6 @@ def build(store: Store) -> LineageGraph:
         return LineageGraph.from_connection(conn)
 
 
-@contextmanager
-def _catalog(backend: str, tmp: Path) -> Iterator[Store]:
-    if backend == "sqlite":
-        store = Store(f"sqlite:///{tmp / 'graph.db'}")
-        try:
-            yield store
-        finally:
-            store.dispose()
-        return
-    name = f"steward_bench_graph_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    store = Store(f"postgresql://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def percentiles(times: list[float]) -> tuple[float, float]:
     times = sorted(times)
     return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)]
@@ -225,7 +198,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp, _catalog(backend, Path(tmp)) as store:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scratch_catalog(backend, Path(tmp), "graph") as store,
+        ):
             populate(store, args.nodes, args.edges)
             print(f"{backend}: {args.nodes:,} assets, {args.edges:,} edges", flush=True)
             measure(store, args.nodes, args.edges, args.queries)

@@ -32,7 +32,6 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -61,6 +60,7 @@ from catalog.secrets import mask_text, mask_value, may_hold_secrets
 from catalog.versioning import sha256_held
 from catalog.writes import forget_projection
 from lineage.chunk import ORIGIN
+from lineage.collector import cycle_collection_paused
 from lineage.openlineage import (
     MAX_DATASETS,
     DecodeFailed,
@@ -250,7 +250,7 @@ class Ingester:
         slower: the driver lets go of the interpreter lock for every row it
         writes, and each time waits for the reading thread to give it back.)
         """
-        with _gc_paused():
+        with cycle_collection_paused():
             return self._ingest_chunks(
                 _evaluated(documents, self.chunk_size, self.max_datasets, self.chunk_bytes),
                 on_result,
@@ -276,7 +276,7 @@ class Ingester:
         try:
             if path == "-" or not sys.platform.startswith("linux"):
                 return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
-            with _gc_paused():
+            with cycle_collection_paused():
                 chunks = _read_in_a_process(
                     path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
                 )
@@ -637,19 +637,6 @@ def _reader(
         return
     finally:
         sending.close()
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is held: its many live dicts would
-    make every collection walk them all (the events create no cycles to collect)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _refuse_a_collected_log(conn: Connection) -> None:

@@ -120,19 +120,12 @@ class LineageGraph:
             query = query.where(ASSET.c.deleted.is_(False))
         by_id = graph._by_id
         nodes = []
-        rows = (
-            conn.execute(query)
-            if only is None
-            else (
-                r
-                for ids in id_batches(only)
-                for r in conn.execute(query.where(ASSET.c.id.in_(ids)))
-            )
-        )
+        rows = _rows(conn, query, ASSET.c.id, only)
         for asset_id, uri, kind, version, deleted, unresolved in rows:
             by_id[asset_id] = uri
             nodes.append((uri, {"node": Node(uri, kind, version, deleted, unresolved)}))
         graph._g.add_nodes_from(nodes)
+        found = None if only is None else list(by_id)  # the rest: of the assets found only
         # Fields as text: most edges have none, and parsing "{}" 300,000 times is waste.
         merged: dict[tuple[str, str, str], dict[str, list[str]]] = {}
         how: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -143,16 +136,9 @@ class LineageGraph:
             cast(EDGE.c.fields, Text),
             cast(EDGE.c.transformations, Text),
         )
-        edge_rows = (
-            conn.execute(edges)
-            if only is None
-            else (
-                r
-                for ids in id_batches(list(by_id))
-                for r in conn.execute(edges.where(EDGE.c.source_id.in_(ids)))
-            )
-        )
-        for source_id, target_id, kind, fields, kinds in edge_rows:
+        for source_id, target_id, kind, fields, kinds in _rows(
+            conn, edges, EDGE.c.source_id, found
+        ):
             source, target = by_id.get(source_id), by_id.get(target_id)
             if source is None or target is None:
                 continue
@@ -175,31 +161,13 @@ class LineageGraph:
             .join(model, (model.c.name == BINDING.c.model) & (model.c.kind == "embedding_model"))
             .distinct()
         )
-        built_rows = (
-            conn.execute(built)
-            if only is None
-            else (
-                r
-                for ids in id_batches(list(by_id))
-                for r in conn.execute(built.where(BINDING.c.asset_id.in_(ids)))
-            )
-        )
         graph._g.add_edges_from(
             (by_id[model_id], by_id[asset_id], "embedded_by_model", {"fields": {}})
-            for asset_id, model_id in built_rows
+            for asset_id, model_id in _rows(conn, built, BINDING.c.asset_id, found)
             if asset_id in by_id and model_id in by_id
         )
         aliases = select(ALIAS.c.uri, ALIAS.c.asset_id)
-        alias_rows = (
-            conn.execute(aliases)
-            if only is None
-            else (
-                r
-                for ids in id_batches(list(by_id))
-                for r in conn.execute(aliases.where(ALIAS.c.asset_id.in_(ids)))
-            )
-        )
-        for alias_uri, asset_id in alias_rows:
+        for alias_uri, asset_id in _rows(conn, aliases, ALIAS.c.asset_id, found):
             if asset_id in by_id:
                 graph._aliases[alias_uri] = by_id[asset_id]
         return graph
@@ -456,3 +424,11 @@ class LineageGraph:
                 chain.append(parent)
             out[uri] = list(reversed(chain))
         return out
+
+
+def _rows(conn: Connection, query: Any, column: Any, ids: Collection[int] | None) -> Iterable[Any]:
+    """The rows of `query`: all of them, or (`ids` given) those whose `column` is one of
+    `ids`, asked in batches of ids."""
+    if ids is None:
+        return conn.execute(query)
+    return (r for batch in id_batches(ids) for r in conn.execute(query.where(column.in_(batch))))

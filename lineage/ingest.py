@@ -72,6 +72,7 @@ from lineage.openlineage import (
     split_documents,
 )
 from lineage.project import Projector
+from lineage.refpickle import RefReceiver, RefSender
 from lineage.rows import RAW_W, db_time, dumps
 
 log = logging.getLogger(__name__)
@@ -584,10 +585,11 @@ def _read_in_a_process(
     )
     reader.start()
     sending.close()
+    refs = RefReceiver()
     try:
         while True:
             try:
-                item = pickle.loads(receiving.recv_bytes())
+                item = refs.loads(receiving.recv_bytes())
             except EOFError:
                 raise CatalogUnavailable(
                     f"{path}: the reading process ended unexpectedly "
@@ -622,8 +624,9 @@ def _reader(
     try:
         try:
             documents = read_path(path, None, max_document)
+            refs = RefSender()
             for chunk in _evaluated(documents, size[0], max_datasets, size[1]):
-                sending.send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                sending.send_bytes(refs.dumps(chunk))
         except (BrokenPipeError, KeyboardInterrupt):
             return
         except BaseException as err:  # raised again in the writing process

@@ -325,12 +325,12 @@ def _schema_key(items: list[dict[str, Any]]) -> Any:
         return canonical(items)
 
 
-#: Datasets already read, by place in the event and JSON (without the
-#: input/output facets): producers name the same datasets with the same facets
-#: again and again, so most are one lookup. The refs are shared: read-only.
-_SEEN: ByteLRU[tuple[str, bytes], tuple[DatasetRef, list[str], list[str]]] = ByteLRU(
-    16 * 1024 * 1024
-)
+#: Datasets already read, by their JSON (without the input/output facets):
+#: producers name the same datasets with the same facets again and again, so
+#: most are one lookup, wherever the event names them (one whose warnings name
+#: the place it was read at is read again elsewhere). The refs are shared:
+#: read-only.
+_SEEN: ByteLRU[bytes, tuple[DatasetRef, list[str], list[str], str]] = ByteLRU(16 * 1024 * 1024)
 
 
 def _dataset(
@@ -340,18 +340,20 @@ def _dataset(
         raise EventRejected(where, "must be an object with namespace and name")
     io = item.get(io_key) if io_key is not None else None
     plain = item if io is None else {k: v for k, v in item.items() if k != io_key}
-    key: tuple[str, bytes] | None
+    key: bytes | None
     try:
-        key = (where, orjson.dumps(plain))
+        key = orjson.dumps(plain)
     except (orjson.JSONEncodeError, TypeError):
         key = None
     seen = _SEEN.get(key) if key is not None else None
+    if seen is not None and seen[3] != where and (seen[1] or seen[2]):
+        seen = None  # its warnings name the place it was read at: read again
     if seen is None:
-        seen = _read_dataset(plain, where)
-        if key is not None and len(key[1]) <= CACHED_AT_MOST:
+        seen = (*_read_dataset(plain, where), where)
+        if key is not None and len(key) <= CACHED_AT_MOST:
             # the key, and the ref read from it (its objects: some 2 KB, measured)
-            _SEEN.put(key, seen, 2048 + 3 * len(key[1]))
-    ref, own_warnings, own_unproduced = seen
+            _SEEN.put(key, seen, 2048 + 3 * len(key))
+    ref, own_warnings, own_unproduced, _ = seen
     warnings.extend(own_warnings)
     unproduced.extend(own_unproduced)
     if io is None:

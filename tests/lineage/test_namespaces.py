@@ -97,3 +97,13 @@ def test_a_readable_namespace_gives_no_warning(store: Store) -> None:
     """The twin: a namespace with a real port is normalised without a word."""
     result = ingest(store, event([("database://host:5000", "shop.orders")], []))
     assert result.warnings == []
+
+
+def test_a_warning_names_the_place_of_each_mention(store: Store) -> None:
+    """One dataset read in one event and written in the next: each warning says where it
+    is in its own event, though the dataset is read from the parser's cache the second time."""
+    placeholder = ("database://host:port", "shop.orders")
+    first = ingest(store, event([placeholder], []))
+    second = ingest(store, event([("database://host:5000", "shop.items")], [placeholder]))
+    assert [w.split(":")[0] for w in first.warnings] == ["inputs[0].namespace"]
+    assert [w.split(":")[0] for w in second.warnings] == ["outputs[0].namespace"]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -483,7 +484,7 @@ def insert_new_rows(
             f'INSERT INTO "{table}" ({names}) VALUES {values}'
             f" ON CONFLICT {conflict} DO NOTHING RETURNING {', '.join(returning)}"
         )
-        params = tuple(value for row in part for value in row)
+        params = tuple(chain.from_iterable(part))
         inserted.extend(conn.exec_driver_sql(statement, params).all())
     return inserted
 

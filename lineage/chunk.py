@@ -247,6 +247,10 @@ class ChunkState:
         self.begun = begun
         #: Assets renamed or merged in this chunk: no row of it is kept.
         self.reshaped = False
+        #: The names whose rows came from `KnownRows` (kept there already).
+        self.from_known: set[str] = set()
+        #: Version ids found in this chunk, by (asset id, fingerprint).
+        self.chunk_version_ids: dict[tuple[int, str], int] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}
@@ -276,6 +280,7 @@ class ChunkState:
                 hashes[key_hash(uri)] = uri
             else:
                 self.assets[uri] = make(row)
+                self.from_known.add(uri)
         unknown = list(hashes)
         for part in chunks(unknown):
             for row in self.conn.execute(ASSETS_BY_HASH, {"keys": part}):

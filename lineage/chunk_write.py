@@ -82,8 +82,8 @@ class ChunkWriter(ChunkState):
                 fresh[found.id] = AssetRow(*found)
         rows: dict[str, AssetRow] = {}
         for uri, a in self.assets.items():
-            if a.id is None:
-                continue
+            if a.id is None or (uri in self.from_known and id(a) not in written):
+                continue  # kept already, and as it is
             if id(a) not in written:
                 rows[uri] = AssetRow(
                     a.id, "", a.uri, a.namespace, a.name, a.kind, a.version, a.fingerprint, a.origin
@@ -172,7 +172,12 @@ class ChunkWriter(ChunkState):
 
     def _version_id(self, asset_id: int, fingerprint: str) -> int | None:
         key = (asset_id, fingerprint)
-        return self.projector.version_ids.get(key) or self.new_version_ids.get(key)
+        found = self.chunk_version_ids.get(key)  # a plain map first: runs share versions
+        if found is None:
+            found = self.projector.version_ids.get(key) or self.new_version_ids.get(key)
+            if found is not None:
+                self.chunk_version_ids[key] = found
+        return found
 
     def _write_runs(self, now: datetime) -> None:
         conn = self.conn

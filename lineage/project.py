@@ -102,12 +102,17 @@ class _Chunk(ChunkWriter):
     def run(self, events: list[ParsedEvent]) -> None:
         uris: set[str] = set()
         run_ids: set[str] = set()
+        tied = False
+        #: Fingerprints of what a `schema` facet alone says, for this chunk (`_own_fingerprint`).
+        self.own_fingerprints: dict[tuple[str, Any], str] = {}
         for e in events:
             for ref in (*e.inputs, *e.outputs):
                 uris.add(ref.uri)
-                uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
-                if ref.previous is not None:
-                    uris.add(asset_uri(*ref.previous))
+                if ref.symlinks or ref.previous is not None:
+                    tied = True
+                    uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
+                    if ref.previous is not None:
+                        uris.add(asset_uri(*ref.previous))
                 for sources in ref.column_lineage.values():
                     uris.update(asset_uri(ns, n) for ns, n, _ in sources)
             if e.job_uri is not None:
@@ -118,7 +123,8 @@ class _Chunk(ChunkWriter):
                 uris.add(e.parent.job_uri)
                 run_ids.add(e.parent.run_id)
         self._load_assets(uris)
-        self._tie_symlinks(events)
+        if tied:
+            self._tie_symlinks(events)
         self._load_runs(run_ids)
         self._load_job_props()
         self._load_evidence(events)
@@ -130,12 +136,16 @@ class _Chunk(ChunkWriter):
         """Fingerprint of the definition the event's `schema` facet alone gives."""
         assert ref.fields is not None
         key = (asset.uri, ref.schema_key)
+        fp = self.own_fingerprints.get(key)  # a plain map first: asked for twice a dataset
+        if fp is not None:
+            return fp
         fp = self.projector.fingerprints.get(key)
         if fp is None:
             fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
             size = len(asset.uri) + len(ref.schema_key)
             if size <= CACHED_AT_MOST:
                 self.projector.fingerprints.put(key, fp, size + 64)
+        self.own_fingerprints[key] = fp
         return fp
 
     def _tie_symlinks(self, events: list[ParsedEvent]) -> None:

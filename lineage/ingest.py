@@ -37,7 +37,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog.apply import CONFLICT_RETRIES, is_conflict
@@ -59,7 +59,7 @@ from catalog.models import (
 from catalog.secrets import mask_text, mask_value, may_hold_secrets
 from catalog.versioning import sha256_held
 from catalog.writes import forget_projection
-from lineage.chunk import ORIGIN
+from lineage.chunk import ORIGIN, chunks
 from lineage.collector import cycle_collection_paused
 from lineage.openlineage import (
     MAX_DATASETS,
@@ -81,6 +81,11 @@ RAW = RawEvent.__table__  # type: ignore[attr-defined]
 RAW_COLUMNS = ("digest", "received_at", "body", "status", "error", "warnings", "source")
 #: The `ON CONFLICT` target of a claim: the unique index on accepted digests.
 _CLAIM = "(digest) WHERE status = 'accepted'"
+ACCEPTED_DIGESTS = (
+    select(RAW.c.digest)
+    .where(RAW.c.status == "accepted")
+    .where(RAW.c.digest.in_(bindparam("keys", expanding=True)))
+)
 CHUNK_SIZE = 10000
 #: Characters of events (as received) a chunk holds at most, by default: what bounds
 #: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
@@ -421,17 +426,19 @@ class Ingester:
                 item.result.status = "duplicate"
             seen.add(item.result.digest)
         at = db_time(conn, utcnow())
-        rows = [_raw_row(item, at) for item in batch]
-        won = insert_new_rows(
-            conn,
-            "raw_event",
-            RAW_COLUMNS,
-            rows,
-            _CLAIM,
-            ("id", "digest", "status"),
-            frozenset({"warnings"}),
-        )
-        ids = {row.digest: row.id for row in won if row.status == "accepted"}
+        if conn.dialect.name == "sqlite":
+            ids = _claim_alone(conn, batch, at)
+        else:
+            won = insert_new_rows(
+                conn,
+                "raw_event",
+                RAW_COLUMNS,
+                [_raw_row(item, at) for item in batch],
+                _CLAIM,
+                ("id", "digest", "status"),
+                frozenset({"warnings"}),
+            )
+            ids = {row.digest: row.id for row in won if row.status == "accepted"}
         fresh = []
         for item in batch:
             if item.event is None or item.result.status != "accepted":
@@ -521,6 +528,30 @@ class Ingester:
                     if on_result is not None:
                         on_result(item.result, item.source)
         return summary
+
+
+def _claim_alone(conn: Connection, batch: list[_Item], at: Any) -> dict[str, int]:
+    """`_claim`'s insert on SQLite, where a write transaction has the catalog to itself
+    (`BEGIN IMMEDIATE`): the accepted digests already there are looked up, the other
+    rows inserted in one `executemany` (what the unique index would have let in), and
+    their ids read back (the rows after the largest id before). The same rows as
+    `insert_new_rows`, at a fraction of its cost: one statement, no rows returned
+    through the driver one statement at a time."""
+    accepted = [i.result.digest for i in batch if i.event is not None and _accepted(i)]
+    taken: set[str] = set()
+    for part in chunks(accepted):
+        taken.update(conn.execute(ACCEPTED_DIGESTS, {"keys": part}).scalars())
+    rows = [_raw_row(i, at) for i in batch if not (_accepted(i) and i.result.digest in taken)]
+    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM raw_event").scalar_one()
+    insert_rows(conn, "raw_event", RAW_COLUMNS, rows)
+    new = conn.exec_driver_sql(
+        "SELECT id, digest FROM raw_event WHERE id > ? AND status = 'accepted'", (before,)
+    )
+    return {digest: row_id for row_id, digest in new}
+
+
+def _accepted(item: _Item) -> bool:
+    return item.result.status == "accepted"
 
 
 def _raw_row(item: _Item, at: Any) -> tuple[Any, ...]:

@@ -55,7 +55,7 @@ class PageCache:
             kept = self.default if key == (None, DEFAULT_DEPTH) else self.others.get(key)
             if kept is not None and kept[0] == stamp:
                 return kept[1]
-            page = render_report(self.store, focus=focus, depth=depth)
+            page = render_report(self.store, focus=focus, depth=depth, served=True)
             if key == (None, DEFAULT_DEPTH):
                 self.default = (stamp, page)
             else:

@@ -21,7 +21,9 @@ from catalog.db import Store
 from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
 from lineage.findings import check, record
 from lineage.rules import Finding
-from reports.render import render_report
+from reports.context import build_context
+from reports.load import load_neighbourhood
+from reports.render import render_html, render_report
 from reports.view import initial_view
 from tests.reports.stack import MLFLOW, PG, QDRANT, build_stack
 from tests.reports.test_report import Page
@@ -246,3 +248,29 @@ def test_the_view_walks_each_way_on_its_own() -> None:
     pred = [[2], [0], [1], [1]]
     assert initial_view(4, succ, pred, [], [], focus=0, depth=2) == [0, 1, 2, 3]
     assert initial_view(4, succ, pred, [], [], focus=0, depth=1) == [0, 1, 2]
+
+
+def test_a_neighbourhood_cut_by_the_node_limit_says_so(tmp_path: Path) -> None:
+    """Whole hops up to the limit each way, and the page says where it stopped."""
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    hub = AssetSpec(namespace=GEN, name="hub", kind="table")
+    readers = [
+        AssetSpec(
+            namespace=GEN,
+            name=f"r{i:02d}",
+            kind="view",
+            edges=[EdgeSpec(source_namespace=GEN, source_name="hub" if i < 8 else f"r{i - 8:02d}")],
+        )
+        for i in range(16)
+    ]
+    apply(store, [hub, *readers])
+    snap = load_neighbourhood(store, uri("hub"), depth=2, limit=10)
+    # hop 1 (8 readers) fits in 10, hop 2 (8 more) would not: it is left out whole
+    assert sorted(snap.assets) == sorted([uri("hub"), *(uri(f"r{i:02d}") for i in range(8))])
+    assert snap.scope is not None and snap.scope.catalog == 17
+    page = Page(render_html(build_context(snap, focus=uri("hub"), depth=2)))
+    said = " ".join(" ".join(page.text).split())
+    assert "stops short of 2 hops (downstream: node limit 10 reached)" in said
+    whole = load_neighbourhood(store, uri("hub"), depth=2)
+    assert len(whole.assets) == 17 and whole.scope is not None and whole.scope.cut is None
+    store.dispose()

@@ -499,17 +499,14 @@ def load_neighbourhood(store: Store, uri: str, depth: int, limit: int = FOCUS_LI
     are those among them, the findings those that name one of them. Raises
     `catalog.errors.NotFound` if `uri` is no live asset."""
     snap = Snapshot()
-    with store.engine.connect() as conn:
+    with store.engine.connect() as conn, Session(bind=conn) as session:
         graph = SqlGraph(conn)
         around = graph.neighbourhood(uri, depth, limit)
-        with Session(bind=conn) as session:
-            uris = {
-                row.id: row.uri
-                for row in rows_among(conn, select(ASSET.c.id, ASSET.c.uri), ASSET.c.id, around.ids)
-            }
-            snap.findings = list_findings(session, naming=list(uris.values()))
+        named = select(ASSET.c.uri)
+        uris = {row.uri for row in rows_among(conn, named, ASSET.c.id, around.ids)}
+        snap.findings = list_findings(session, naming=uris)
         # What a finding is about decides whether the others it names read it.
-        subjects = {f["assets"][0] for f in snap.findings if f["assets"]} - set(uris.values())
+        subjects = {f["assets"][0] for f in snap.findings if f["assets"]} - uris
         by_id = _read(conn, snap, around.ids, beside=graph.live_ids(subjects))
         live, deleted = conn.execute(
             select(
@@ -520,8 +517,7 @@ def load_neighbourhood(store: Store, uri: str, depth: int, limit: int = FOCUS_LI
         snap.deleted = int(deleted)
         snap.scope = Scope(around.uri, depth, int(live), around.cut)
         snap.coverage = coverage_trend(conn)
-        with Session(bind=conn) as session:
-            snap.query_bindings = load_query_bindings(session, by_id)
+        snap.query_bindings = load_query_bindings(session, by_id)
     return snap
 
 

@@ -205,6 +205,11 @@ def measure_focus(store: Store, nodes: int, timeout: float = 3600) -> None:
                 baseline,
                 note=f"{run.note}; {size / 1e3:,.0f} KB of HTML",
             )
+    with store.engine.connect() as conn:
+        counted, live = timed(
+            lambda: conn.execute(text("SELECT count(*) FROM asset WHERE NOT deleted")).scalar()
+        )
+    report("of which: counting the catalog's assets", counted, note=f"{live:,} (the page's M)")
     started = steward(store.url, ["report", "--help"], timeout)
     report("CLI start-up alone (`steward report --help`)", started.seconds, note=started.note)
 

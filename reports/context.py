@@ -29,6 +29,8 @@ SEVERITIES = ("error", "warning", "info")
 #: At-risk paths drawn per finding when the page opens.
 RISK_PATHS = 4
 DEFAULT_DEPTH = 1
+#: The largest depth the live page (`reports.web`) is asked for.
+MAX_DEPTH = 10
 TOP_FINDINGS = 6
 #: Most telling rules first, for an AI stack: what silently degrades answers and predictions.
 RULE_ORDER = (
@@ -152,9 +154,9 @@ def _scope(snap: Snapshot, edges: int, served: bool) -> dict[str, Any] | None:
         "deeper_cli": f"steward report --focus {shlex.quote(scope.focus)} --depth {deeper}",
         "whole_cli": "steward report",
     }
-    if served:
+    out["served"] = served
+    if served and deeper <= MAX_DEPTH:
         out["deeper_href"] = "?" + urlencode({"focus": scope.focus, "depth": deeper})
-        out["whole_href"] = "./"
     return out
 
 

@@ -16,6 +16,7 @@ from catalog.apply import apply
 from catalog.db import Store
 from catalog.specs import AssetSpec, EdgeSpec
 from lineage.cli import server_app
+from reports.context import MAX_DEPTH
 from reports.render import render_report
 from reports.serve_cli import mount_live
 from reports.web import mount_report
@@ -58,6 +59,8 @@ def test_serves_the_report(catalog: Store) -> None:
     assert links == [f"?focus={quote(PG + '/shop.public.orders_v', safe='')}&amp;depth=3", "./"]
     deeper = client.get("/?" + html.unescape(links[0])[1:])
     assert deeper.status_code == 200 and "within 3 hops of it" in deeper.text
+    deepest = client.get("/", params={"focus": "orders_v", "depth": MAX_DEPTH})
+    assert re.findall(r'<a href="([^"#]+)"', deepest.text) == ["./"]  # no depth past the limit
     assert client.get("/", params={"focus": "nope"}).status_code == 404
     assert client.get("/", params={"depth": 0}).status_code == 422
 

@@ -8,7 +8,14 @@ version and four fields each, 50 open findings with what they put at
 risk); the browser figure is the page's own `performance.now()` mark once
 the first graph is drawn and every handler set.
 
+A focused report (`steward report --focus ASSET`, the default depth of 1)
+is measured on the same catalog, in process and as the CLI in a subprocess
+(wall time and peak RSS), against its own baseline: the focus's
+neighbourhood (the assets one hop away either way, their current version
+and fields) read by one SQL query. `--focus-only` skips the full report.
+
     python -m benchmarks report [--nodes N [N ...]] [--edges-per-node K] [--no-browser]
+                                [--focus-only] [--backend sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -18,10 +25,15 @@ import json
 import random
 import tempfile
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
 
 from benchmarks.bench_graph import populate
-from benchmarks.common import report, timed
+from benchmarks.bench_scale import steward
+from benchmarks.common import report, scratch_catalog, timed
 from catalog.db import Store
 from reports.context import build_context
 from reports.load import load_snapshot
@@ -35,15 +47,21 @@ def enrich(store: Store, nodes: int, seed: int = 0) -> None:
     """Kinds, one version and four fields per asset, and open findings."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(tzinfo=None)
+    postgres = store.engine.dialect.name == "postgresql"
     raw = store.engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("BEGIN")
-        cur.executemany(
+
+        def many(sql: str, rows: list[tuple[Any, ...]]) -> None:
+            cur.executemany(sql.replace("?", "%s") if postgres else sql, rows)
+
+        if not postgres:
+            cur.execute("BEGIN")
+        many(
             "UPDATE asset SET kind = ? WHERE id = ?",
             [(KINDS[i % len(KINDS)], i + 1) for i in range(nodes)],
         )
-        cur.executemany(
+        many(
             "INSERT INTO asset_version (id, asset_id, version, fingerprint, definition, diff,"
             " breaking, restored, origin, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
@@ -51,7 +69,7 @@ def enrich(store: Store, nodes: int, seed: int = 0) -> None:
                 for i in range(nodes)
             ],
         )
-        cur.executemany(
+        many(
             "INSERT INTO asset_field (version_id, asset_id, position, name, type, nullable,"
             " attributes) VALUES (?,?,?,?,?,?,?)",
             [
@@ -88,12 +106,15 @@ def enrich(store: Store, nodes: int, seed: int = 0) -> None:
                     now,
                 )
             )
-        cur.executemany(
+        many(
             "INSERT INTO finding (id, rule, severity, status, title, assets, evidence, remedy,"
             " at_risk, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        cur.execute("COMMIT")
+        if postgres:
+            raw.commit()
+        else:
+            cur.execute("COMMIT")
     finally:
         raw.close()
 
@@ -124,13 +145,90 @@ def browser_figures(path: Path) -> tuple[float, float, int, list[str]] | None:
         return interactive / 1000, page.load_seconds, nodes, page.errors
 
 
-def measure(nodes: int, edges: int, browser: bool) -> None:
-    """Every figure for one catalog size, as ratios to `json.dumps` of the same snapshot."""
-    print(f"-- {nodes:,} assets, {edges:,} edges", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'report.db'}")
+#: The focus's neighbourhood (`:depth` hops either way), its current versions and
+#: fields: the least a focused report reads.
+NEIGHBOURHOOD = text(
+    """
+    WITH RECURSIVE up(id, hop) AS (
+        SELECT CAST(:id AS INTEGER), 0
+        UNION SELECT e.source_id, up.hop + 1 FROM up JOIN edge e ON e.target_id = up.id
+        WHERE up.hop < :depth
+    ), down(id, hop) AS (
+        SELECT CAST(:id AS INTEGER), 0
+        UNION SELECT e.target_id, down.hop + 1 FROM down JOIN edge e ON e.source_id = down.id
+        WHERE down.hop < :depth
+    ), near(id) AS (SELECT id FROM up UNION SELECT id FROM down)
+    SELECT a.uri, a.kind, v.version, v.definition, v.diff, f.name, f.type
+    FROM near JOIN asset a ON a.id = near.id AND NOT a.deleted
+    JOIN asset_version v ON v.asset_id = a.id
+    LEFT JOIN asset_field f ON f.version_id = v.id
+    """
+)
+FOCUS_DEPTHS = (1, 3)
+
+
+def _all(conn: Connection, params: dict[str, int]) -> list[Any]:
+    return list(conn.execute(NEIGHBOURHOOD, params).all())
+
+
+def measure_focus(store: Store, nodes: int, timeout: float = 3600) -> None:
+    """`steward report --focus`, in process and as the CLI, against the neighbourhood in SQL."""
+    focus = nodes // 2 + 1  # a middle layer: upstream and downstream both
+    uri = f"bench://h:1/n{focus - 1}"
+    render_report(store, focus=uri)  # once first: the template is compiled once a process
+    for depth in FOCUS_DEPTHS:
+        params = {"id": focus, "depth": depth}
+        with store.engine.connect() as conn:
+            baseline, rows = timed(partial(_all, conn, params))
+        assets = len({r.uri for r in rows})
+        report(
+            f"focus depth {depth}: baseline neighbourhood in SQL",
+            baseline,
+            note=f"{len(rows)} rows, {assets} assets",
+        )
+        seconds, page = timed(partial(render_report, store, focus=uri, depth=depth))
+        data = json.loads(page.split('id="steward-data">', 1)[1].split("</script>", 1)[0])
+        report(
+            f"render_report(focus, depth {depth}), {nodes:,} assets",
+            seconds,
+            baseline,
+            note=f"{len(page) / 1e3:,.0f} KB, {len(data['nodes'])} assets in it",
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "focused.html"
+            args = ["report", "--focus", uri, "--depth", str(depth), "-o", str(out)]
+            run = steward(store.url, args, timeout)
+            size = out.stat().st_size if out.exists() else 0
+            report(
+                f"`steward report --focus ASSET --depth {depth}` (CLI)",
+                run.seconds,
+                baseline,
+                note=f"{run.note}; {size / 1e3:,.0f} KB of HTML",
+            )
+    with store.engine.connect() as conn:
+        counted, live = timed(
+            lambda: conn.execute(text("SELECT count(*) FROM asset WHERE NOT deleted")).scalar()
+        )
+    report("of which: counting the catalog's assets", counted, note=f"{live:,} (the page's M)")
+    started = steward(store.url, ["report", "--help"], timeout)
+    report("CLI start-up alone (`steward report --help`)", started.seconds, note=started.note)
+
+
+def measure(
+    nodes: int, edges: int, browser: bool, full: bool = True, backend: str = "sqlite"
+) -> None:
+    """Every figure for one catalog size, as ratios to `json.dumps` of the same snapshot;
+    and the focused report's, as ratios to its neighbourhood in SQL."""
+    print(f"-- {nodes:,} assets, {edges:,} edges ({backend})", flush=True)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_catalog(backend, Path(tmp), "report") as store,
+    ):
         populate(store, nodes, edges)
         enrich(store, nodes)
+        measure_focus(store, nodes)
+        if not full:
+            return
         loaded, snap = timed(lambda: load_snapshot(store))
         # (query bindings are keyed by tuples: not JSON, and empty here)
         plain = {k: v for k, v in vars(snap).items() if k != "query_bindings"}
@@ -174,6 +272,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--nodes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--edges-per-node", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument(
+        "--focus-only", action="store_true", help="Only the focused report's figures."
+    )
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args(argv)
     for nodes in args.nodes:
-        measure(nodes, nodes * args.edges_per_node, not args.no_browser)
+        measure(
+            nodes,
+            nodes * args.edges_per_node,
+            not args.no_browser,
+            not args.focus_only,
+            args.backend,
+        )

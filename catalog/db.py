@@ -12,7 +12,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cached_property
@@ -403,6 +403,16 @@ def id_batches(ids: Iterable[int]) -> list[list[int]]:
     """Ids sorted and cut into batches small enough for one `IN (...)` on either dialect."""
     ordered = sorted(set(ids))
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def rows_among(
+    conn: Connection, query: Any, column: Any, ids: Collection[int] | None
+) -> Iterable[Any]:
+    """The rows of `query`: all of them, or (`ids` given) those whose `column` is one of
+    `ids`, asked in batches of ids."""
+    if ids is None:
+        return conn.execute(query)
+    return (r for batch in id_batches(ids) for r in conn.execute(query.where(column.in_(batch))))
 
 
 def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:

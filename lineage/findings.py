@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, TextClause, insert, select, text, update
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
@@ -380,16 +382,41 @@ def finding_json(
     }
 
 
-def list_findings(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
+def list_findings(
+    session: Session, include_resolved: bool = False, naming: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The findings, most important first; `naming`: only those that name one of these
+    asset URIs (about it, citing it, or putting it at risk), chosen by the database."""
     query = sm_select(FindingRow)
     if not include_resolved:
         query = query.where(FindingRow.status == "open")
+    if naming is not None:
+        query = query.where(_naming(session.connection(), sorted(naming)))
     rows = list(session.exec(query.order_by(col(FindingRow.rule), col(FindingRow.id))))
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     rows.sort(key=lambda r: (r.status != "open", order.get(r.severity, 9), r.rule, r.assets))
     conn = session.connection()
     held, ended = acks.active(conn), acks.last_ended(conn)
     return [finding_json(r, held.get(r.id), ended.get(r.id)) for r in rows]
+
+
+def _naming(conn: Connection, uris: list[str]) -> TextClause:
+    """A finding names one of `uris` in its assets or in what it puts at risk."""
+    if conn.dialect.name == "postgresql":
+        return text(
+            "EXISTS (SELECT 1 FROM json_array_elements_text(CASE WHEN"
+            " json_typeof(finding.assets) = 'array' THEN finding.assets ELSE '[]' END) a(uri)"
+            " WHERE a.uri = ANY(:uris))"
+            " OR EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN"
+            " json_typeof(finding.at_risk) = 'array' THEN finding.at_risk ELSE '[]' END) r(item)"
+            " WHERE r.item ->> 'uri' = ANY(:uris))"
+        ).bindparams(uris=uris)
+    among = "IN (SELECT value FROM json_each(:uris))"
+    return text(
+        f"EXISTS (SELECT 1 FROM json_each(finding.assets) a WHERE a.value {among})"
+        " OR EXISTS (SELECT 1 FROM json_each(finding.at_risk) r"
+        f" WHERE json_extract(r.value, '$.uri') {among})"
+    ).bindparams(uris=json.dumps(uris))
 
 
 def fails(findings: list[Finding], level: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Text, cast, select
 
-from catalog.db import id_batches
+from catalog.db import id_batches, rows_among
 from catalog.errors import NotFound
 from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
 
@@ -120,7 +120,7 @@ class LineageGraph:
             query = query.where(ASSET.c.deleted.is_(False))
         by_id = graph._by_id
         nodes = []
-        rows = _rows(conn, query, ASSET.c.id, only)
+        rows = rows_among(conn, query, ASSET.c.id, only)
         for asset_id, uri, kind, version, deleted, unresolved in rows:
             by_id[asset_id] = uri
             nodes.append((uri, {"node": Node(uri, kind, version, deleted, unresolved)}))
@@ -136,7 +136,7 @@ class LineageGraph:
             cast(EDGE.c.fields, Text),
             cast(EDGE.c.transformations, Text),
         )
-        for source_id, target_id, kind, fields, kinds in _rows(
+        for source_id, target_id, kind, fields, kinds in rows_among(
             conn, edges, EDGE.c.source_id, found
         ):
             source, target = by_id.get(source_id), by_id.get(target_id)
@@ -163,11 +163,11 @@ class LineageGraph:
         )
         graph._g.add_edges_from(
             (by_id[model_id], by_id[asset_id], "embedded_by_model", {"fields": {}})
-            for asset_id, model_id in _rows(conn, built, BINDING.c.asset_id, found)
+            for asset_id, model_id in rows_among(conn, built, BINDING.c.asset_id, found)
             if asset_id in by_id and model_id in by_id
         )
         aliases = select(ALIAS.c.uri, ALIAS.c.asset_id)
-        for alias_uri, asset_id in _rows(conn, aliases, ALIAS.c.asset_id, found):
+        for alias_uri, asset_id in rows_among(conn, aliases, ALIAS.c.asset_id, found):
             if asset_id in by_id:
                 graph._aliases[alias_uri] = by_id[asset_id]
         return graph
@@ -424,11 +424,3 @@ class LineageGraph:
                 chain.append(parent)
             out[uri] = list(reversed(chain))
         return out
-
-
-def _rows(conn: Connection, query: Any, column: Any, ids: Collection[int] | None) -> Iterable[Any]:
-    """The rows of `query`: all of them, or (`ids` given) those whose `column` is one of
-    `ids`, asked in batches of ids."""
-    if ids is None:
-        return conn.execute(query)
-    return (r for batch in id_batches(ids) for r in conn.execute(query.where(column.in_(batch))))

@@ -26,17 +26,19 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import OperationalError
 
 from catalog.errors import NotFound
-from catalog.models import key_hash
+from catalog.models import Asset, key_hash
 from lineage.graph import EdgeInfo, Node, Walk
+
+ASSET = Asset.__table__  # type: ignore[attr-defined]
 
 #: Nodes an upstream or downstream answer holds at most, unless told.
 DEFAULT_LIMIT = 10_000
@@ -124,6 +126,17 @@ SELECT id FROM reach {where} {limit}
 """
 
 
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The live assets within some hops of one, either way (ids), and whether the node
+    limit cut a direction short (`cut`: its reason, else None)."""
+
+    start: int
+    uri: str
+    ids: list[int]
+    cut: str | None
+
+
 @dataclass
 class Ball:
     """The nodes a walk reached (id -> hop) and whether the node limit cut it."""
@@ -150,6 +163,21 @@ class SqlGraph:
             {"key": key_hash(uri)},
         ).first()
         return str(row[0]) if row else uri
+
+    def live_ids(self, uris: Collection[str]) -> list[int]:
+        """The ids of the live assets of these URIs (others are left out)."""
+        found: list[int] = []
+        hashes = sorted({key_hash(u) for u in uris})
+        for i in range(0, len(hashes), 500):
+            found += [
+                int(row[0])
+                for row in self.conn.execute(
+                    select(ASSET.c.id).where(
+                        ASSET.c.key_hash.in_(hashes[i : i + 500]), ASSET.c.deleted.is_(False)
+                    )
+                )
+            ]
+        return sorted(found)
 
     def _live_id(self, uri: str) -> tuple[int, str]:
         uri = self.canonical(uri)
@@ -219,6 +247,20 @@ class SqlGraph:
             key=lambda e: (e.source, e.target, e.kind),
         )
         return walk
+
+    def neighbourhood(self, uri: str, depth: int, limit: int = DEFAULT_LIMIT) -> Neighbourhood:
+        """The live assets within `depth` hops of `uri` upstream and downstream (itself
+        included): the nodes of `upstream` and `downstream` with that depth and limit,
+        by id, without reading anything else about them."""
+        start, start_uri = self._live_id(uri)
+        ids, cut = {start}, []
+        for direction in ("upstream", "downstream"):
+            links = Links(_DIRECTED[direction], live_only=True)
+            ball = hops_within(self.conn, links, start, depth, limit)
+            ids.update(ball.hops)
+            if ball.cut:
+                cut.append(f"{direction}: node limit {limit} reached")
+        return Neighbourhood(start, start_uri, sorted(ids), "; ".join(cut) or None)
 
     def path(self, source: str, target: str) -> list[str] | None:
         """The shortest path of edges from `source` to `target`, or None.

@@ -20,7 +20,11 @@ pass_app = click.make_pass_decorator(AppContext)
     show_default=True,
     help="The HTML file to write ('-' for stdout).",
 )
-@click.option("--focus", metavar="ASSET", help="Open the graph on this asset (URI or suffix).")
+@click.option(
+    "--focus",
+    metavar="ASSET",
+    help="Report only this asset's neighbourhood, --depth hops either way (URI or suffix).",
+)
 @click.option(
     "--depth",
     type=click.IntRange(min=1),
@@ -34,8 +38,13 @@ def report(app: AppContext, output: str, focus: str | None, depth: int) -> None:
 
     The page needs no network access (open it from disk, mail it, print it).
     It opens on the assets with findings of the last `steward check` and
-    what they put at risk, or on --focus; search, click and expand reach the
-    rest of the catalog. Run `steward check` first for up-to-date findings.
+    what they put at risk; search, click and expand reach the rest of the
+    catalog. Run `steward check` first for up-to-date findings.
+
+    With --focus the page holds only the assets within --depth hops of
+    ASSET, upstream and downstream (at most 5,000 each way), the edges among
+    them and the findings that name them, and says so: only those are read
+    from the catalog, however large it is.
 
     The file is written whole or not at all (a temporary file renamed over
     FILE): a full disk or a missing directory is an error (exit 2) that

@@ -10,10 +10,11 @@ two JavaScript line separators escaped (`embed_json`).
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from catalog.evidence import is_declared
 from catalog.querying import resolve_query
@@ -28,6 +29,8 @@ SEVERITIES = ("error", "warning", "info")
 #: At-risk paths drawn per finding when the page opens.
 RISK_PATHS = 4
 DEFAULT_DEPTH = 1
+#: The largest depth the live page (`reports.web`) is asked for.
+MAX_DEPTH = 10
 TOP_FINDINGS = 6
 #: Most telling rules first, for an AI stack: what silently degrades answers and predictions.
 RULE_ORDER = (
@@ -133,6 +136,28 @@ def _overview(snap: Snapshot, findings: list[dict[str, Any]]) -> dict[str, Any]:
         "last_scan": {"at": last_scan[0], "origin": last_scan[1]} if last_scan else None,
         "events": snap.events or None,
     }
+
+
+def _scope(snap: Snapshot, edges: int, served: bool) -> dict[str, Any] | None:
+    """What a focused page holds of the catalog, and how to see more of it."""
+    if snap.scope is None:
+        return None
+    scope = snap.scope
+    deeper = scope.depth + 1
+    out: dict[str, Any] = {
+        "assets": len(snap.assets),
+        "edges": edges,
+        "catalog": scope.catalog,
+        "depth": scope.depth,
+        "cut": scope.cut,
+        "deeper": deeper,
+        "deeper_cli": f"steward report --focus {shlex.quote(scope.focus)} --depth {deeper}",
+        "whole_cli": "steward report",
+    }
+    out["served"] = served
+    if served and deeper <= MAX_DEPTH:
+        out["deeper_href"] = "?" + urlencode({"focus": scope.focus, "depth": deeper})
+    return out
 
 
 def _named(text: str, uris: list[str], shown: dict[str, str]) -> str:
@@ -293,8 +318,13 @@ def build_context(
     focus: str | None = None,
     depth: int = DEFAULT_DEPTH,
     title: str = "steward report",
+    served: bool = False,
 ) -> dict[str, Any]:
-    """Everything the template shows. Pure: no database, no clock."""
+    """Everything the template shows. Pure: no database, no clock.
+
+    A focused snapshot (`snap.scope`, from `reports.load.load_neighbourhood`)
+    makes a page that says which part of the catalog it holds and how to see
+    more (`served`: as links of the live page, else as commands)."""
     snap = replace(snap, findings=sorted(snap.findings, key=importance))
     uris = sorted(snap.assets)
     index = {uri: i for i, uri in enumerate(uris)}
@@ -335,7 +365,11 @@ def build_context(
         ordered = sorted(f.get("at_risk") or [], key=lambda r: (len(r.get("path", [])), r["uri"]))
         downstream = {r["uri"] for r in ordered}
         subject = index.get(f["assets"][0]) if f["assets"] else None
-        readers = set(succ[subject]) if subject is not None else set()
+        if subject is not None:
+            readers = set(succ[subject])
+        else:  # about an asset outside a focused snapshot
+            outside = snap.readers.get(f["assets"][0], []) if f["assets"] else []
+            readers = {index[u] for u in outside if u in index}
         for k, uri in enumerate(f["assets"]):
             if uri not in index:
                 continue
@@ -425,5 +459,6 @@ def build_context(
         "focus": shown[uris[focus_index]] if focus_index is not None else None,
         "depth": depth,
         "shown": len(view),
+        "scope": _scope(snap, len(edges), served),
         "data": embed_json(data),
     }

@@ -3,6 +3,12 @@
 This is the report's only I/O. It returns a `Snapshot` of plain data (no ORM
 objects, timestamps as ISO text); `reports.context` turns it into the
 template's context without touching the database.
+
+`load_snapshot` reads the whole catalog; `load_neighbourhood` reads only the
+assets within some hops of one (found by `lineage.sqlgraph`'s recursive SQL),
+the same things about each of them, the edges among them and the findings
+that name them: what a focused report costs grows with what it draws, not
+with the catalog.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy import Connection, Text, cast, func, select
 from sqlmodel import Session
 
 from catalog.coverage import trend as coverage_trend
-from catalog.db import Store
+from catalog.db import Store, rows_among
 from catalog.models import (
     Asset,
     AssetEvidence,
@@ -32,6 +38,7 @@ from catalog.models import (
 from catalog.querying import QueryBindings, load_query_bindings
 from lineage.findings import list_findings
 from lineage.graph import LineageGraph
+from lineage.sqlgraph import SqlGraph
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
@@ -45,6 +52,8 @@ EVIDENCE = AssetEvidence.__table__  # type: ignore[attr-defined]
 
 #: Runs kept per asset and direction (the most recent ones).
 RUNS_PER_ASSET = 10
+#: Assets a focused report reads at most each way (whole hops: `lineage.sqlgraph`).
+FOCUS_LIMIT = 5_000
 
 
 def iso(value: datetime | None) -> str | None:
@@ -94,9 +103,25 @@ class Snapshot:
     events: dict[str, Any] = field(default_factory=dict)
     #: Lineage coverage by kind over the last checks, oldest first (`catalog.coverage.trend`).
     coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: A focused snapshot's bounds (`load_neighbourhood`); None for the whole catalog.
+    scope: Scope | None = None
+    #: Of a finding's subject outside a focused snapshot: the assets in it that it feeds.
+    readers: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _assets(conn: Connection, snap: Snapshot) -> dict[int, str]:
+@dataclass(frozen=True)
+class Scope:
+    """What part of the catalog a focused snapshot holds."""
+
+    focus: str
+    depth: int
+    #: Live assets in the catalog (the snapshot holds the neighbourhood's).
+    catalog: int
+    #: Why the neighbourhood stops short of `depth` hops, if it does.
+    cut: str | None = None
+
+
+def _assets(conn: Connection, snap: Snapshot, only: list[int] | None) -> dict[int, str]:
     query = select(
         ASSET.c.id,
         ASSET.c.uri,
@@ -113,7 +138,7 @@ def _assets(conn: Connection, snap: Snapshot) -> dict[int, str]:
         ASSET.c.updated_at,
     )
     by_id: dict[int, str] = {}
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, ASSET.c.id, only):
         if row.deleted:
             snap.deleted += 1
             continue
@@ -133,8 +158,10 @@ def _assets(conn: Connection, snap: Snapshot) -> dict[int, str]:
     return by_id
 
 
-def _versions(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> dict[int, int]:
-    """Every version row; returns version id -> version number."""
+def _versions(
+    conn: Connection, snap: Snapshot, by_id: dict[int, str], only: list[int] | None
+) -> dict[int, int]:
+    """Every version row (of the assets `only`); returns version id -> version number."""
     numbers: dict[int, int] = {}
     current = {uri: a["version"] for uri, a in snap.assets.items()}
     query = select(
@@ -149,7 +176,7 @@ def _versions(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> dict[i
         VERSION.c.created_at,
     )
     current_ids: dict[int, str] = {}
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, VERSION.c.asset_id, only):
         numbers[row.id] = row.version
         uri = by_id.get(row.asset_id)
         if uri is None:
@@ -176,7 +203,7 @@ def _versions(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> dict[i
     definitions = select(VERSION.c.id, cast(VERSION.c.definition, Text)).join(
         ASSET, current_version
     )
-    for version_id, text in conn.execute(definitions):
+    for version_id, text in rows_among(conn, definitions, ASSET.c.id, only):
         props = _json(text).get("properties") if version_id in current_ids and text else None
         if props:
             snap.properties[current_ids[version_id]] = props
@@ -193,7 +220,7 @@ def _versions(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> dict[i
         .join(ASSET, current_version)
         .order_by(FIELD.c.version_id, FIELD.c.position)
     )
-    for row in conn.execute(fields):
+    for row in rows_among(conn, fields, ASSET.c.id, only):
         uri = current_ids.get(row.version_id)
         if uri is None:
             continue
@@ -207,7 +234,9 @@ def _versions(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> dict[i
     return numbers
 
 
-def _bindings(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
+def _bindings(
+    conn: Connection, snap: Snapshot, by_id: dict[int, str], only: list[int] | None
+) -> None:
     query = select(
         BINDING.c.asset_id,
         BINDING.c.part,
@@ -216,7 +245,7 @@ def _bindings(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
         BINDING.c.origin,
         BINDING.c.share,
     )
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, BINDING.c.asset_id, only):
         uri = by_id.get(row.asset_id)
         if uri is None:
             continue
@@ -235,7 +264,13 @@ def _bindings(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
     snap.models_in_use = {name: revision for name, revision in conn.execute(in_use)}
 
 
-def _runs(conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict[int, int]) -> None:
+def _runs(
+    conn: Connection,
+    snap: Snapshot,
+    by_id: dict[int, str],
+    numbers: dict[int, int],
+    only: list[int] | None,
+) -> None:
     job = ASSET.alias("job")
     query = (
         select(
@@ -253,7 +288,7 @@ def _runs(conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict
         .join(job, job.c.id == RUN.c.job_id)
     )
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, RUN_DATASET.c.asset_id, only):
         uri = by_id.get(row.asset_id)
         if uri is None:
             continue
@@ -274,9 +309,14 @@ def _runs(conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict
 
 
 def _job_runs(
-    conn: Connection, snap: Snapshot, by_id: dict[int, str], numbers: dict[int, int]
+    conn: Connection,
+    snap: Snapshot,
+    by_id: dict[int, str],
+    numbers: dict[int, int],
+    only: list[int] | None,
 ) -> None:
-    """The most recent runs of each job, with what they read and wrote."""
+    """The most recent runs of each job (of the jobs `only`), with what they read and
+    wrote (of the assets `by_id`)."""
     query = select(
         RUN.c.id,
         RUN.c.job_id,
@@ -289,7 +329,7 @@ def _job_runs(
     )
     runs: dict[int, dict[str, Any]] = {}
     by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, RUN.c.job_id, only):
         job = by_id.get(row.job_id)
         if job is None:
             continue
@@ -318,7 +358,8 @@ def _job_runs(
         RUN_DATASET.c.direction,
         RUN_DATASET.c.version_id,
     )
-    for row in conn.execute(io):
+    shown = None if only is None else [i for i, r in runs.items() if id(r) in kept]
+    for row in rows_among(conn, io, RUN_DATASET.c.run_id, shown):
         run = runs.get(row.run_id)
         uri = by_id.get(row.asset_id)
         if run is None or uri is None or id(run) not in kept:
@@ -340,7 +381,9 @@ def _fields_of(definition: Any) -> list[list[str]]:
     ]
 
 
-def _evidence(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
+def _evidence(
+    conn: Connection, snap: Snapshot, by_id: dict[int, str], only: list[int] | None
+) -> None:
     """Each source's latest assertion: its own definition, or the version it equals."""
     version = (VERSION.c.asset_id == EVIDENCE.c.asset_id) & (
         VERSION.c.fingerprint == EVIDENCE.c.fingerprint
@@ -355,7 +398,10 @@ def _evidence(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
         .join(ASSET, ASSET.c.id == EVIDENCE.c.asset_id)
         .where(EVIDENCE.c.definition.is_(None), VERSION.c.version != ASSET.c.current_version)
     )
-    defined = {row[0]: _fields_of(_json(row[1])) for row in conn.execute(older)}
+    defined = {
+        row[0]: _fields_of(_json(row[1]))
+        for row in rows_among(conn, older, EVIDENCE.c.asset_id, only)
+    }
     query = select(
         EVIDENCE.c.id,
         EVIDENCE.c.asset_id,
@@ -364,7 +410,7 @@ def _evidence(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
         cast(EVIDENCE.c.definition, Text),
         EVIDENCE.c.asserted_at,
     )
-    for row in conn.execute(query):
+    for row in rows_among(conn, query, EVIDENCE.c.asset_id, only):
         uri = by_id.get(row.asset_id)
         if uri is None:
             continue
@@ -386,11 +432,16 @@ def _evidence(conn: Connection, snap: Snapshot, by_id: dict[int, str]) -> None:
         rows.sort(key=lambda e: (e["source"], e["at"] or ""))
 
 
-def _edges(conn: Connection, snap: Snapshot) -> None:
-    graph = LineageGraph.from_connection(conn)
+def _edges(conn: Connection, snap: Snapshot, only: list[int] | None) -> None:
+    """The edges among the assets of `snap` (read among `only`); of the other assets
+    among `only`, which assets of `snap` each feeds (`Snapshot.readers`)."""
+    graph = LineageGraph.from_connection(conn, only=only)
     edges = set()
+    readers: dict[str, set[str]] = {}
     for node in graph.nodes():
         for edge in graph.edges_out_of(node.uri):
+            if edge.source not in snap.assets and edge.target in snap.assets:
+                readers.setdefault(edge.source, set()).add(edge.target)
             if edge.source in snap.assets and edge.target in snap.assets:
                 edges.add((edge.source, edge.target, edge.kind))
                 for target_field, sources in (edge.fields or {}).items():
@@ -399,22 +450,32 @@ def _edges(conn: Connection, snap: Snapshot) -> None:
                     )
                     known.extend((edge.source, str(f)) for f in sources or [])
     snap.edges = sorted(edges)
+    snap.readers = {uri: sorted(targets) for uri, targets in sorted(readers.items())}
     for by_field in snap.field_lineage.values():
         for name, pairs in by_field.items():
             by_field[name] = sorted(set(pairs))
+
+
+def _read(
+    conn: Connection, snap: Snapshot, only: list[int] | None, beside: list[int] | None = None
+) -> dict[int, str]:
+    """What the report shows of the assets `only` (None: of every asset); of the
+    assets `beside`, only which of those they feed."""
+    by_id = _assets(conn, snap, only)
+    numbers = _versions(conn, snap, by_id, only)
+    _edges(conn, snap, None if only is None else sorted({*only, *(beside or [])}))
+    _bindings(conn, snap, by_id, only)
+    _runs(conn, snap, by_id, numbers, only)
+    _job_runs(conn, snap, by_id, numbers, only)
+    _evidence(conn, snap, by_id, only)
+    return by_id
 
 
 def load_snapshot(store: Store) -> Snapshot:
     """Read the catalog into a `Snapshot` (one read transaction)."""
     snap = Snapshot()
     with store.engine.connect() as conn:
-        by_id = _assets(conn, snap)
-        numbers = _versions(conn, snap, by_id)
-        _edges(conn, snap)
-        _bindings(conn, snap, by_id)
-        _runs(conn, snap, by_id, numbers)
-        _job_runs(conn, snap, by_id, numbers)
-        _evidence(conn, snap, by_id)
+        _read(conn, snap, None)
         # Accepted events only: a duplicate a client re-sent adds nothing to the catalog.
         count, last = conn.execute(
             select(func.count(RAW_EVENT.c.id), func.max(RAW_EVENT.c.received_at)).where(
@@ -427,6 +488,36 @@ def load_snapshot(store: Store) -> Snapshot:
         with Session(bind=conn) as session:
             snap.findings = list_findings(session)
             snap.query_bindings = load_query_bindings(session)
+    return snap
+
+
+def load_neighbourhood(store: Store, uri: str, depth: int, limit: int = FOCUS_LIMIT) -> Snapshot:
+    """The part of the catalog within `depth` hops of `uri`, upstream and downstream
+    (whole hops, up to `limit` assets each way), as a `Snapshot` with its `scope`.
+
+    Each asset in it has what the whole catalog's snapshot has of it; the edges
+    are those among them, the findings those that name one of them. Raises
+    `catalog.errors.NotFound` if `uri` is no live asset."""
+    snap = Snapshot()
+    with store.engine.connect() as conn, Session(bind=conn) as session:
+        graph = SqlGraph(conn)
+        around = graph.neighbourhood(uri, depth, limit)
+        named = select(ASSET.c.uri)
+        uris = {row.uri for row in rows_among(conn, named, ASSET.c.id, around.ids)}
+        snap.findings = list_findings(session, naming=uris)
+        # What a finding is about decides whether the others it names read it.
+        subjects = {f["assets"][0] for f in snap.findings if f["assets"]} - uris
+        by_id = _read(conn, snap, around.ids, beside=graph.live_ids(subjects))
+        live, deleted = conn.execute(
+            select(
+                func.count(ASSET.c.id).filter(ASSET.c.deleted.is_(False)),
+                func.count(ASSET.c.id).filter(ASSET.c.deleted.is_(True)),
+            )
+        ).one()
+        snap.deleted = int(deleted)
+        snap.scope = Scope(around.uri, depth, int(live), around.cut)
+        snap.coverage = coverage_trend(conn)
+        snap.query_bindings = load_query_bindings(session, by_id)
     return snap
 
 

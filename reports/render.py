@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from catalog.db import Store
 from catalog.queries import resolve
 from reports.context import DEFAULT_DEPTH, build_context, when
-from reports.load import load_snapshot
+from reports.load import load_neighbourhood, load_snapshot
 from reports.names import uri_breaks
 
 
@@ -73,16 +73,22 @@ def render_html(context: dict[str, Any]) -> str:
     return template.render(**{**context, "data": data}, static=assets())
 
 
-def render_report(store: Store, focus: str | None = None, depth: int = DEFAULT_DEPTH) -> str:
+def render_report(
+    store: Store, focus: str | None = None, depth: int = DEFAULT_DEPTH, served: bool = False
+) -> str:
     """The report of the catalog in `store`, as one self-contained HTML page.
 
     `focus` is an asset reference (URI or unambiguous suffix, as everywhere in
-    steward); the page then opens on it and `depth` hops around it. Raises
-    `catalog.errors.NotFound` / `Ambiguous` for a bad reference.
+    steward); the page then holds only the assets within `depth` hops of it,
+    either way (`reports.load.load_neighbourhood`), and says how to see more
+    (`served`: with links of the live page). Raises `catalog.errors.NotFound` /
+    `Ambiguous` for a bad reference.
     """
-    uri = None
-    if focus is not None:
-        with store.session() as session:
-            uri = resolve(session, focus).uri
-    snapshot = load_snapshot(store)
-    return render_html(build_context(snapshot, focus=uri, depth=depth))
+    if focus is None:
+        return render_html(build_context(load_snapshot(store), depth=depth))
+    with store.session() as session:
+        uri = resolve(session, focus).uri
+    snapshot = load_neighbourhood(store, uri, depth)
+    assert snapshot.scope is not None
+    context = build_context(snapshot, focus=snapshot.scope.focus, depth=depth, served=served)
+    return render_html(context)

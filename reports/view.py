@@ -84,9 +84,15 @@ def initial_view(
     """The nodes drawn when the page opens, sorted."""
     seen: dict[int, int] = {}
     if focus is not None:
+        # Each way on its own: a node upstream may also be downstream (a cycle), and
+        # the walk downstream must still go on through it.
         seen[focus] = 0
         _walk([focus], pred.__getitem__, depth, limit, seen)
-        _walk([focus], succ.__getitem__, depth, limit, seen)
+        below = {focus: 0}
+        _walk([focus], succ.__getitem__, depth, limit, below)
+        for node in below:
+            if len(seen) < limit:
+                seen.setdefault(node, len(seen))
         return sorted(seen)
     if not seeds:
         if count <= limit:

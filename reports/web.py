@@ -29,12 +29,11 @@ from sqlalchemy.exc import DatabaseError
 from catalog.db import Store
 from catalog.errors import Ambiguous, CatalogUnavailable, NotFound
 from lineage.lru import ByteLRU
-from reports.context import DEFAULT_DEPTH
+from reports.context import DEFAULT_DEPTH, MAX_DEPTH
 from reports.render import assets, render_report
 
 log = logging.getLogger(__name__)
 
-MAX_DEPTH = 10
 #: Bytes of rendered pages kept beside the default one (always kept).
 PAGE_CACHE = 64 * 1024 * 1024
 
@@ -55,7 +54,7 @@ class PageCache:
             kept = self.default if key == (None, DEFAULT_DEPTH) else self.others.get(key)
             if kept is not None and kept[0] == stamp:
                 return kept[1]
-            page = render_report(self.store, focus=focus, depth=depth)
+            page = render_report(self.store, focus=focus, depth=depth, served=True)
             if key == (None, DEFAULT_DEPTH):
                 self.default = (stamp, page)
             else:

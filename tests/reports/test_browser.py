@@ -14,12 +14,14 @@ from urllib.parse import quote
 
 import pytest
 
+from catalog.apply import apply
 from catalog.db import Store
 from reports.context import build_context
 from reports.render import render_html, render_report
 from tests.reports.browser import Browser, Page, chromium, foreign_requests, in_ci
 from tests.reports.catalogs import dbt_catalog, pagila_catalog
 from tests.reports.stack import HOSTILE, PG, build_stack
+from tests.reports.test_focus import generated
 from tests.reports.test_report import synthetic
 
 
@@ -282,3 +284,43 @@ def test_the_asset_page_by_url(
     assert node[0] in text
     for piece in shown:
         assert piece in text, piece
+
+
+def test_a_focused_report_says_what_it_holds(tmp_path: Path, browser: Browser) -> None:
+    """`--focus`: the page draws the neighbourhood, says it is a part of the catalog and
+    how to see more; search reaches only what it holds."""
+    store = Store(f"sqlite:///{tmp_path / 'catalog.db'}")
+    build_stack(store, tmp_path)
+    apply(store, generated(1, 1), origin="scan gen://h:1")  # 90 more tables, away from it
+    path = tmp_path / "focused.html"
+    path.write_text(render_report(store, focus="docs_chunks", depth=1), encoding="utf-8")
+    data = json.loads(
+        re.search(  # type: ignore[union-attr]
+            r'<script type="application/json" id="steward-data">(.*?)</script>',
+            path.read_text(encoding="utf-8"),
+            flags=re.S,
+        ).group(1)
+    )
+    store.dispose()
+    page = browser.load(path, settle=0.2)
+    assert page.errors == [] and foreign_requests(page) == []
+    held = len(data["nodes"])
+    assert 3 <= held < 20
+    # Every asset it holds is drawn, the focus selected.
+    assert page.eval("document.querySelectorAll('#graph .node').length") == held
+    assert "docs_chunks" in page.eval("document.getElementById('selection').innerText")
+    note = page.eval("document.getElementById('scope-note').innerText")
+    assert "A focused report" in note and f"the {held} assets within 1 hop of it" in note
+    catalog = re.search(r"out of (\d+) in the catalog", note)
+    assert catalog is not None and int(catalog.group(1)) > held + 80
+    assert "steward report --focus" in note and "--depth 2" in note
+    visible = page.eval(
+        "(() => { const r = document.getElementById('scope-note').getBoundingClientRect();"
+        " return r.top >= 0 && r.bottom <= innerHeight && r.width > 300; })()"
+    )
+    assert visible  # at the top of the page, not below the fold
+    page.screenshot(tmp_path / "focused.png", 1400, 900)
+    assert (tmp_path / "focused.png").stat().st_size > 10_000
+    # What it does not hold is not in it: search finds only the neighbourhood.
+    assert page.eval("steward.search('g042')") == []
+    assert len(page.eval("steward.search('documents_clean')")) == 1

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +16,7 @@ from catalog.apply import apply
 from catalog.db import Store
 from catalog.specs import AssetSpec, EdgeSpec
 from lineage.cli import server_app
+from reports.context import MAX_DEPTH
 from reports.render import render_report
 from reports.serve_cli import mount_live
 from reports.web import mount_report
@@ -49,7 +53,14 @@ def test_serves_the_report(catalog: Store) -> None:
     assert "default-src 'none'" in page.headers["content-security-policy"]
     focused = client.get("/", params={"focus": "orders_v", "depth": 2})
     assert focused.status_code == 200
-    assert focused.text == render_report(catalog, focus="orders_v", depth=2)
+    assert focused.text == render_report(catalog, focus="orders_v", depth=2, served=True)
+    # The focused page links to more of the catalog: one hop further, and the whole of it.
+    links = re.findall(r'<a href="([^"#]+)"', focused.text)
+    assert links == [f"?focus={quote(PG + '/shop.public.orders_v', safe='')}&amp;depth=3", "./"]
+    deeper = client.get("/?" + html.unescape(links[0])[1:])
+    assert deeper.status_code == 200 and "within 3 hops of it" in deeper.text
+    deepest = client.get("/", params={"focus": "orders_v", "depth": MAX_DEPTH})
+    assert re.findall(r'<a href="([^"#]+)"', deepest.text) == ["./"]  # no depth past the limit
     assert client.get("/", params={"focus": "nope"}).status_code == 404
     assert client.get("/", params={"depth": 0}).status_code == 422
 

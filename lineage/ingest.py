@@ -238,6 +238,8 @@ class Ingester:
         self.max_datasets = max_datasets
         self.max_document = max_document
         self.projector = Projector(cache_size)
+        #: Bytes of SQLite's page cache a chunk's connection keeps (None: the store's).
+        self.page_cache: int | None = None
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         """Ingest documents (a request's, say); one result each, in order."""
@@ -279,6 +281,9 @@ class Ingester:
             refuse_what_is_not_json(Path(path))
         known = self.projector.known
         known.enabled = True  # this process writes alone while it reads the file
+        # SQLite's page cache (64 MiB a connection elsewhere) within the cache budget too:
+        # a file's peak memory is the chunks', the caches' and this, whatever its size.
+        self.page_cache = self.cache_size // 4
         try:
             if path == "-" or not sys.platform.startswith("linux"):
                 return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
@@ -290,6 +295,7 @@ class Ingester:
         finally:
             known.enabled = False
             known.clear()
+            self.page_cache = None
 
     def _ingest_chunks(
         self,
@@ -311,6 +317,8 @@ class Ingester:
             try:
                 # Every id a chunk writes was read or created in its own transaction.
                 with self.store.write(checked=False) as conn:
+                    if self.page_cache is not None and conn.dialect.name == "sqlite":
+                        conn.exec_driver_sql(f"PRAGMA cache_size = -{self.page_cache // 1024}")
                     on_commit = self._process(conn, batch)
                 on_commit()
                 self.store.checkpoint_soon()

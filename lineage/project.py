@@ -226,8 +226,12 @@ class _Chunk(ChunkWriter):
     def _load_evidence(self, events: list[ParsedEvent]) -> None:
         """The sources' assertions of the datasets whose schema an event may change."""
         wanted: dict[int, AssetState] = {}
+        looked: set[int] = set()  # refs are shared between events: each looked at once
         for e in events:
             for ref in (*e.inputs, *e.outputs):
+                if id(ref) in looked:
+                    continue
+                looked.add(id(ref))
                 asset = self.assets.get(ref.uri)
                 if (
                     ref.fields is None

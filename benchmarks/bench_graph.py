@@ -33,7 +33,11 @@ from lineage.sqlgraph import SqlGraph
 def populate(store: Store, nodes: int, edges: int, seed: int = 0) -> None:
     """A layered DAG: 10 layers, each edge from a layer to a later one."""
     rng = random.Random(seed)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now: Any = datetime.now(UTC).replace(tzinfo=None)
+    if store.engine.dialect.name != "postgresql":
+        # As the catalog stores it on SQLite: text, whatever adapter for datetimes another
+        # library registered with the driver (Feast's SQLite store registers epoch seconds).
+        now = now.isoformat(" ", "microseconds")
     layer = [i * 10 // nodes for i in range(nodes)]
     assets = [
         (

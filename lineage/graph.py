@@ -266,6 +266,10 @@ class LineageGraph:
     def edge_count(self) -> int:
         return int(self._g.number_of_edges())
 
+    def uri_of(self, asset_id: int) -> str | None:
+        """The URI of the asset of this id, when it is in the graph."""
+        return self._by_id.get(asset_id)
+
     def canonical(self, uri: str) -> str:
         return self._aliases.get(uri, uri)
 

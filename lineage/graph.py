@@ -109,6 +109,8 @@ class LineageGraph:
         self._succ: dict[str, dict[str, dict[str, Detail]]] = {}
         self._pred: dict[str, dict[str, dict[str, Detail]]] = {}
         self._edges = 0
+        #: Each node's successors in name order, as `paths_downstream` asked for them.
+        self._ordered: dict[str, tuple[str, ...]] = {}
         self._by_id: dict[int, str] = {}
         self._aliases: dict[str, str] = {}
 
@@ -132,6 +134,7 @@ class LineageGraph:
         if kind not in kinds:
             self._edges += 1
         kinds[kind] = detail
+        self._ordered.pop(source, None)
 
     def _out(self, uri: str) -> dict[str, dict[str, Detail]]:
         return self._succ.get(uri) or {}
@@ -329,13 +332,15 @@ class LineageGraph:
                 raise KeyError(uri)
             yield node
 
-    def edges_into(self, uri: str) -> list[EdgeInfo]:
+    def edges_into(self, uri: str, kind: str | None = None) -> list[EdgeInfo]:
+        """The edges into `uri` (of `kind` only, when given), by source."""
         uri = self.canonical(uri)
         return sorted(
             (
                 EdgeInfo(s, uri, k, fields or {}, how or {})
                 for s, kinds in self._in(uri).items()
                 for k, (fields, how) in kinds.items()
+                if kind is None or k == kind
             ),
             key=lambda e: (e.source, e.kind),
         )
@@ -459,11 +464,16 @@ class LineageGraph:
                 parents[uri] = None
                 queue.append(uri)
         starts = set(parents)
+        ordered = self._ordered
         while queue:
             current = queue.popleft()
             # In name order: the same path whatever order the edges were loaded in
-            # (a whole catalog's graph or an incremental check's part of it).
-            for other in sorted(self._out(current)):
+            # (a whole catalog's graph or an incremental check's part of it). Sorted
+            # once a graph: a check walks down from every error.
+            following = ordered.get(current)
+            if following is None:
+                following = ordered[current] = tuple(sorted(self._out(current)))
+            for other in following:
                 if other not in parents:
                     parents[other] = current
                     queue.append(other)

@@ -74,7 +74,7 @@ REMEDIES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class AssetInfo:
     uri: str
     name: str

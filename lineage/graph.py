@@ -94,6 +94,23 @@ class Walk:
 #: each None when there are none (most edges: they share `_BARE`).
 Detail = tuple[dict[str, list[str]] | None, dict[str, Any] | None]
 _BARE: Detail = (None, None)
+#: The edges of one (source, target) pair: (kind, detail) when there is one (most
+#: pairs; a bare edge's is shared by all of its kind), else a dict kind -> detail.
+Kinds = tuple[str, Detail] | dict[str, Detail]
+_BARE_OF: dict[str, tuple[str, Detail]] = {}
+
+
+def _one(kind: str, detail: Detail) -> tuple[str, Detail]:
+    if detail is not _BARE:
+        return (kind, detail)
+    single = _BARE_OF.get(kind)
+    if single is None:
+        single = _BARE_OF[kind] = (kind, _BARE)
+    return single
+
+
+def _kinds(value: Kinds) -> Iterable[tuple[str, Detail]]:
+    return (value,) if type(value) is tuple else value.items()  # type: ignore[union-attr]
 
 
 class LineageGraph:
@@ -101,13 +118,13 @@ class LineageGraph:
 
     Nodes are URIs (a `Node` each, None for one only named by an edge); edges are
     (source, target, kind), with a `Detail`. `_succ[s][t]` and `_pred[t][s]` are the
-    same dict, kind -> detail; a node with no edge out (in) has no `_succ` (`_pred`)
-    entry."""
+    pair's `Kinds`, the same object; a node with no edge out (in) has no `_succ`
+    (`_pred`) entry."""
 
     def __init__(self) -> None:
         self._nodes: dict[str, Node | None] = {}
-        self._succ: dict[str, dict[str, dict[str, Detail]]] = {}
-        self._pred: dict[str, dict[str, dict[str, Detail]]] = {}
+        self._succ: dict[str, dict[str, Kinds]] = {}
+        self._pred: dict[str, dict[str, Kinds]] = {}
         self._edges = 0
         #: Each node's successors in name order, as `paths_downstream` asked for them.
         self._ordered: dict[str, tuple[str, ...]] = {}
@@ -124,22 +141,38 @@ class LineageGraph:
         out = self._succ.get(source)
         if out is None:
             out = self._succ[source] = {}
+        into = self._pred.get(target)
+        if into is None:
+            into = self._pred[target] = {}
         kinds = out.get(target)
+        value: Kinds
         if kinds is None:
-            kinds = out[target] = {}
-            into = self._pred.get(target)
-            if into is None:
-                into = self._pred[target] = {}
-            into[source] = kinds
-        if kind not in kinds:
+            value = _one(kind, detail)
             self._edges += 1
-        kinds[kind] = detail
+        elif type(kinds) is tuple:
+            if kinds[0] == kind:
+                value = _one(kind, detail)
+            else:
+                value = {kinds[0]: kinds[1], kind: detail}
+                self._edges += 1
+        else:
+            assert isinstance(kinds, dict)
+            if kind not in kinds:
+                self._edges += 1
+            kinds[kind] = detail
+            value = kinds
+        out[target] = into[source] = value
         self._ordered.pop(source, None)
 
-    def _out(self, uri: str) -> dict[str, dict[str, Detail]]:
+    def _detail(self, source: str, target: str, kind: str) -> Detail | None:
+        """The detail of edge (source, target, kind), None when there is no such edge."""
+        kinds = self._out(source).get(target)
+        return None if kinds is None else dict(_kinds(kinds)).get(kind)
+
+    def _out(self, uri: str) -> dict[str, Kinds]:
         return self._succ.get(uri) or {}
 
-    def _in(self, uri: str) -> dict[str, dict[str, Detail]]:
+    def _in(self, uri: str) -> dict[str, Kinds]:
         return self._pred.get(uri) or {}
 
     # -- building -------------------------------------------------------------
@@ -282,7 +315,7 @@ class LineageGraph:
 
     def _replace(self, source: str, target: str, kind: str) -> None:
         """An edge with no fields (its transformations, if it had any, are kept)."""
-        before = self._out(source).get(target, {}).get(kind)
+        before = self._detail(source, target, kind)
         how = before[1] if before is not None else None
         self._put(source, target, kind, _BARE if how is None else (None, how))
 
@@ -294,7 +327,7 @@ class LineageGraph:
     def add_edge(
         self, source: str, target: str, kind: str, fields: dict[str, list[str]] | None = None
     ) -> None:
-        before = self._out(source).get(target, {}).get(kind)
+        before = self._detail(source, target, kind)
         if before is not None:
             merged = {**(before[0] or {}), **(fields or {})}
             self._put(source, target, kind, (merged or None, before[1]))
@@ -339,7 +372,7 @@ class LineageGraph:
             (
                 EdgeInfo(s, uri, k, fields or {}, how or {})
                 for s, kinds in self._in(uri).items()
-                for k, (fields, how) in kinds.items()
+                for k, (fields, how) in _kinds(kinds)
                 if kind is None or k == kind
             ),
             key=lambda e: (e.source, e.kind),
@@ -351,7 +384,7 @@ class LineageGraph:
             (
                 EdgeInfo(uri, t, k, fields or {}, how or {})
                 for t, kinds in self._out(uri).items()
-                for k, (fields, how) in kinds.items()
+                for k, (fields, how) in _kinds(kinds)
             ),
             key=lambda e: (e.target, e.kind),
         )
@@ -391,7 +424,7 @@ class LineageGraph:
                     walk.partial, walk.reason = True, f"time budget of {budget} s reached"
                     break
                 for other, by_kind in neighbours(current).items():
-                    for kind, (fields, how) in by_kind.items():
+                    for kind, (fields, how) in _kinds(by_kind):
                         source, target = (
                             (other, current) if direction == "upstream" else (current, other)
                         )

@@ -43,6 +43,9 @@ def _unicode_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group(0)):04x}"
 
 
+_STR_ONLY = {str}
+
+
 class _Unusual(Exception):
     """A value `_indented` leaves to the json module (a subclass, a non-str key, ...)."""
 
@@ -77,7 +80,7 @@ def _indented(value: Any, indent: str) -> str:
     if kind is list or kind is tuple:
         if not value:
             return "[]"
-        if all(type(item) is str for item in value):
+        if set(map(type, value)) == _STR_ONLY:
             body = (",\n" + inner).join(map(_string, value))
         else:
             body = (",\n" + inner).join([_indented(item, inner) for item in value])
@@ -89,7 +92,8 @@ def _indented(value: Any, indent: str) -> str:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Unusual
-            parts.append(_string(key) + ": " + _indented(item, inner))
+            text = _string(item) if type(item) is str else _indented(item, inner)
+            parts.append(_string(key) + ": " + text)
         return "{\n" + inner + (",\n" + inner).join(parts) + "\n" + indent + "}"
     raise _Unusual
 

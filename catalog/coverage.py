@@ -74,7 +74,7 @@ REMEDIES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class AssetInfo:
     uri: str
     name: str
@@ -259,63 +259,92 @@ def coverage(data: CoverageData, gaps: list[Gap] | None = None) -> dict[str, dic
 # -- the catalog ---------------------------------------------------------------------------
 
 
+#: The current version of every live asset, and what coverage reads of it.
+ASSET_ROWS = (
+    select(
+        ASSET.c.id,
+        ASSET.c.uri,
+        ASSET.c.name,
+        ASSET.c.kind,
+        ASSET.c.unresolved,
+        ASSET.c.observed,
+        VERSION.c.definition,
+    )
+    .join(
+        VERSION,
+        (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
+        isouter=True,
+    )
+    .where(ASSET.c.deleted.is_(False))
+)
+
+
+def _batched(conn: Connection, query: Any, column: Any, only: Collection[int] | None) -> Any:
+    if only is None:
+        return conn.execute(query)
+    return (r for ids in id_batches(only) for r in conn.execute(query.where(column.in_(ids))))
+
+
+class Loader:
+    """Builds a `CoverageData` from asset rows handed to it (`add`), then the edges and
+    runs it reads itself (`finish`): `lineage.facts` reads the assets once for the rules
+    and for coverage.
+
+    Of each asset it keeps its properties and observations only where they are read:
+    the kinds counted, and models (their runs)."""
+
+    def __init__(self, conn: Connection, only: Collection[int] | None = None) -> None:
+        self.conn, self.only = conn, only
+        query = select(BINDING.c.asset_id).distinct()
+        self.bound = {row[0] for row in _batched(conn, query, BINDING.c.asset_id, only)}
+        self.assets: dict[str, AssetInfo] = {}
+        self.by_id: dict[int, str] = {}
+
+    def add(
+        self,
+        asset_id: int,
+        uri: str,
+        name: str,
+        kind: str,
+        unresolved: bool,
+        observed: dict[str, Any] | None,
+        definition: dict[str, Any] | None,
+    ) -> None:
+        definition = definition or {}
+        vector = any(
+            (f.get("attributes") or {}).get("vector") for f in definition.get("fields", [])
+        )
+        info = AssetInfo(uri, name, kind, unresolved, vector=bool(vector))
+        if kind == "model" or coverage_kind(info) is not None:
+            info.properties = definition.get("properties") or {}
+            info.observed = observed or {}
+        info.bound = asset_id in self.bound
+        self.assets[uri] = info
+        self.by_id[asset_id] = uri
+
+    def finish(self) -> CoverageData:
+        by_id = self.by_id
+        upstream: dict[str, set[str]] = defaultdict(set)
+        edges = select(EDGE.c.source_id, EDGE.c.target_id)
+        for source_id, target_id in _batched(self.conn, edges, EDGE.c.target_id, self.only):
+            if source_id in by_id and target_id in by_id and source_id != target_id:
+                upstream[by_id[target_id]].add(by_id[source_id])
+        wanted = run_ids(
+            (a.properties, a.observed) for a in self.assets.values() if a.kind == "model"
+        )
+        return CoverageData(self.assets, dict(upstream), runs_of(self.conn, wanted))
+
+
 def load(conn: Connection, only: Collection[int] | None = None) -> CoverageData:
     """What the gaps and the figures are computed over, read in a few bulk queries.
 
     `only`: the assets of these ids and the edges between them (the gaps of an
     asset need its own row and its neighbours'; the figures need everything).
     """
-
-    def batched(query: Any, column: Any) -> Any:
-        if only is None:
-            return conn.execute(query)
-        return (r for ids in id_batches(only) for r in conn.execute(query.where(column.in_(ids))))
-
-    rows = batched(
-        select(
-            ASSET.c.id,
-            ASSET.c.uri,
-            ASSET.c.name,
-            ASSET.c.kind,
-            ASSET.c.unresolved,
-            ASSET.c.observed,
-            VERSION.c.definition,
-        )
-        .join(
-            VERSION,
-            (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
-            isouter=True,
-        )
-        .where(ASSET.c.deleted.is_(False)),
-        ASSET.c.id,
-    )
-    bound = {row[0] for row in batched(select(BINDING.c.asset_id).distinct(), BINDING.c.asset_id)}
-    assets: dict[str, AssetInfo] = {}
-    by_id: dict[int, str] = {}
-    for r in rows:
-        definition = r.definition or {}
-        vector = any(
-            (f.get("attributes") or {}).get("vector") for f in definition.get("fields", [])
-        )
-        assets[r.uri] = AssetInfo(
-            r.uri,
-            r.name,
-            r.kind,
-            r.unresolved,
-            definition.get("properties") or {},
-            r.observed or {},
-            bool(vector),
-            r.id in bound,
-        )
-        by_id[r.id] = r.uri
-    upstream: dict[str, set[str]] = defaultdict(set)
-    for source_id, target_id in batched(
-        select(EDGE.c.source_id, EDGE.c.target_id), EDGE.c.target_id
-    ):
-        if source_id in by_id and target_id in by_id and source_id != target_id:
-            upstream[by_id[target_id]].add(by_id[source_id])
-    wanted = run_ids((a.properties, a.observed) for a in assets.values() if a.kind == "model")
-    return CoverageData(assets, dict(upstream), runs_of(conn, wanted))
+    loader = Loader(conn, only)
+    for r in _batched(conn, ASSET_ROWS, ASSET.c.id, only):
+        loader.add(r.id, r.uri, r.name, r.kind, r.unresolved, r.observed, r.definition)
+    return loader.finish()
 
 
 def run_ids(models: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:

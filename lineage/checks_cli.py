@@ -10,7 +10,7 @@ import click
 from catalog.cli import AppContext
 from catalog.coverage import KINDS
 from catalog.errors import InvalidInput
-from catalog.output import echo, echo_json, echo_table, info
+from catalog.output import echo, echo_json, echo_json_items, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import fails, list_findings, run_check
 from lineage.rules import RULES, SEVERITIES
@@ -324,7 +324,7 @@ def check(
     if as_json and with_coverage:
         echo_json({"findings": [f.to_json() for f in findings], "coverage": figures})
     elif as_json:
-        echo_json([f.to_json() for f in findings])
+        echo_json_items(f.to_json() for f in findings)
     else:
         _print_findings([f.to_json() for f in findings])
         if figures:

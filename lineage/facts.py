@@ -16,8 +16,7 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from catalog.coverage import CoverageData
-from catalog.coverage import load as load_coverage
+from catalog.coverage import CoverageData, Loader
 from catalog.db import id_batches
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.embeddings import strongest
@@ -33,10 +32,41 @@ VERSION = AssetVersion.__table__  # type: ignore[attr-defined]
 IN_USE = ModelInUse.__table__  # type: ignore[attr-defined]
 PROFILE = Profile.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
+#: Rows fetched at a time from the asset query (a server-side cursor on PostgreSQL): the
+#: whole catalog's definitions are never in memory as a result set.
+YIELD_PER = 5000
+#: Kinds whose whole definition the rules read (every field of a feature set).
+WHOLE = frozenset({"feature_set"})
 
 
-@dataclass
+def read_by_rules(kind: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """What the rules read of an asset's current definition: its vector fields and what it
+    was trained on (`properties.trained_on`); of a feature set, all of it. A catalog's
+    definitions are most of what a check would hold otherwise."""
+    if kind in WHOLE:
+        return definition
+    kept: dict[str, Any] = {}
+    fields = [
+        f
+        for f in definition.get("fields") or []
+        if isinstance(f, dict)
+        and isinstance(f.get("attributes"), dict)
+        and f["attributes"].get("vector")
+    ]
+    if fields:
+        kept["fields"] = fields
+    properties = definition.get("properties")
+    if isinstance(properties, dict) and "trained_on" in properties:
+        kept["properties"] = {"trained_on": properties["trained_on"]}
+    return kept
+
+
+@dataclass(slots=True)
 class AssetFacts:
+    """An asset as the rules see it. Of most assets a full check loads only what the
+    rules read (`read_by_rules`): the whole definition of feature sets and of what a
+    model was trained on, the diff of breaking versions and of drifting indexes."""
+
     id: int
     uri: str
     name: str
@@ -97,6 +127,7 @@ def load_facts(
     between them (an incremental check's part of the catalog). Samples (vectors,
     feature values) are loaded only for the assets `judged`, when given."""
     graph = LineageGraph.from_connection(conn, only=only)
+    cover = Loader(conn, only)
     assets: dict[str, AssetFacts] = {}
     query = (
         select(
@@ -120,24 +151,29 @@ def load_facts(
         .where(ASSET.c.deleted.is_(False))
     )
     by_id: dict[int, AssetFacts] = {}
-    rows = _batched(conn, query, ASSET.c.id, only)
-    for r in rows:
-        created = r.created_at
+    for r in _batched(conn, query.execution_options(yield_per=YIELD_PER), ASSET.c.id, only):
+        uri = graph.uri_of(r.id) or r.uri  # one string for the graph, the rules and coverage
+        definition, observed = r.definition or {}, r.observed or {}
+        cover.add(r.id, uri, r.name, r.kind, r.unresolved, observed, definition)
+        kept = read_by_rules(r.kind, definition)
+        diff = r.diff or {}
         facts = AssetFacts(
             r.id,
-            r.uri,
+            uri,
             r.name,
             r.kind,
             r.current_version,
             r.deleted,
             r.unresolved,
-            r.definition or {},
-            r.diff or {},
-            created,
-            r.observed or {},
+            kept,
+            diff if diff.get("breaking") else {},
+            r.created_at,
+            observed if kept.get("fields") else {},
         )
-        assets[r.uri] = facts
+        assets[uri] = facts
         by_id[r.id] = facts
+    coverage_data = cover.finish()
+    del cover
 
     out = Facts(graph=graph, assets=assets)
     _load_dropped_readers(conn, out, only)
@@ -150,7 +186,8 @@ def load_facts(
         if only is None
         else load_query_bindings(session, {a.id: a.uri for a in by_id.values()})
     )
-    out.coverage = load_coverage(conn, only)
+    _load_drifting_diffs(conn, out)
+    out.coverage = coverage_data
     return out
 
 
@@ -229,6 +266,15 @@ def _load_trained_on(conn: Connection, out: Facts) -> None:
                 if isinstance(version, int) and uri in out.assets:
                     wanted.add((uri, version))
     ids = {uri: out.assets[uri].id for uri, _ in wanted}
+    # What a feature set changed since is its whole definition then and now.
+    for uri in sorted(ids):
+        asset = out.assets[uri]
+        row = conn.execute(
+            select(VERSION.c.definition)
+            .where(VERSION.c.asset_id == asset.id)
+            .where(VERSION.c.version == asset.version)
+        ).first()
+        asset.definition = (row.definition if row is not None else None) or {}
     for uri, version in sorted(wanted):
         row = conn.execute(
             select(VERSION.c.definition)
@@ -237,6 +283,21 @@ def _load_trained_on(conn: Connection, out: Facts) -> None:
         ).first()
         if row is not None:
             out.old_definitions[(uri, version)] = row.definition or {}
+
+
+def _load_drifting_diffs(conn: Connection, out: Facts) -> None:
+    """The whole diff of the current version of the assets whose vectors may have
+    drifted (`embedding_drift` says what it changed)."""
+    for uri in sorted(out.vector_samples):
+        asset = out.assets.get(uri)
+        if asset is None:
+            continue
+        row = conn.execute(
+            select(VERSION.c.diff)
+            .where(VERSION.c.asset_id == asset.id)
+            .where(VERSION.c.version == asset.version)
+        ).first()
+        asset.diff = (row.diff if row is not None else None) or {}
 
 
 def _load_samples(

@@ -28,7 +28,6 @@ from lineage.rules import (
     at_risk,
     evaluate,
     mark_at_risk,
-    run_rules,
     sort_findings,
 )
 
@@ -130,8 +129,14 @@ def _full(
             changes = incr.claim(conn, incr.load_state(conn))
     with store.engine.connect() as conn, Session(bind=conn) as session:
         facts = load_facts(conn, session)
-    findings = run_rules(facts, names, settings)
+    found = evaluate(facts, names, settings)
     figures = coverage.coverage(facts.coverage) if facts.coverage is not None else {}
+    trained = incr.trained_on_of((a.id, a.definition) for a in facts.assets.values())
+    evaluated, graph = len(facts.assets), facts.graph
+    del facts  # what errors put at risk needs the graph alone: the rest goes first
+    mark_at_risk(found, graph)
+    del graph
+    findings = sort_findings(found)
     with store.write() as conn:
         record(conn, findings, names)
         coverage.record(conn, figures)
@@ -140,14 +145,13 @@ def _full(
         if every:
             assert changes is not None
             incr.consume(conn, changes)
-            trained = incr.trained_on_of((a.id, a.definition) for a in facts.assets.values())
             incr.save_state(conn, _settings_json(settings), trained, changes)
         else:  # the other rules' findings are as of an earlier check: start over next time
             incr.forget_state(conn)
     for f in findings:
         ack = held.get(f.id)
         f.acknowledged = ack.to_json() if ack is not None else None
-    return CheckRun(findings, figures, evaluated=len(facts.assets))
+    return CheckRun(findings, figures, evaluated=evaluated)
 
 
 def _incremental(

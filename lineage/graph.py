@@ -1,7 +1,10 @@
 """The lineage graph: every asset a node, every edge of the catalog an edge.
 
-`LineageGraph` wraps a networkx `DiGraph`; nothing else in steward touches
-networkx. It is built from the catalog in two bulk queries (assets, edges),
+`LineageGraph` keeps what feeds what in two adjacency maps (source -> target
+-> kind -> detail, and the same the other way), sharing one entry per pair: a
+full check holds the graph of the whole catalog, and a general-purpose graph
+library's dictionaries per node and per edge were most of it. It is built
+from the catalog in two bulk queries (assets, edges),
 and answers "what feeds what" with depth and node limits and a time budget:
 every answer says whether it was cut short (`partial`) and why. `SqlGraph`
 (lineage/sqlgraph.py) gives the same answers without loading the graph.
@@ -16,7 +19,6 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from sqlalchemy import Connection, Text, cast, select
 
 from catalog.db import id_batches, rows_among
@@ -29,7 +31,7 @@ ALIAS = Alias.__table__  # type: ignore[attr-defined]
 BINDING = ModelBinding.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     uri: str
     kind: str
@@ -47,7 +49,7 @@ class Node:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EdgeInfo:
     source: str
     target: str
@@ -88,13 +90,90 @@ class Walk:
         }
 
 
+#: An edge's detail: its fields (target field -> source fields) and transformations,
+#: each None when there are none (most edges: they share `_BARE`).
+Detail = tuple[dict[str, list[str]] | None, dict[str, Any] | None]
+_BARE: Detail = (None, None)
+#: The edges of one (source, target) pair: (kind, detail) when there is one (most
+#: pairs; a bare edge's is shared by all of its kind), else a dict kind -> detail.
+Kinds = tuple[str, Detail] | dict[str, Detail]
+_BARE_OF: dict[str, tuple[str, Detail]] = {}
+
+
+def _one(kind: str, detail: Detail) -> tuple[str, Detail]:
+    if detail is not _BARE:
+        return (kind, detail)
+    single = _BARE_OF.get(kind)
+    if single is None:
+        single = _BARE_OF[kind] = (kind, _BARE)
+    return single
+
+
+def _kinds(value: Kinds) -> Iterable[tuple[str, Detail]]:
+    return (value,) if type(value) is tuple else value.items()  # type: ignore[union-attr]
+
+
 class LineageGraph:
-    """What feeds what, over every asset in the catalog."""
+    """What feeds what, over every asset in the catalog.
+
+    Nodes are URIs (a `Node` each, None for one only named by an edge); edges are
+    (source, target, kind), with a `Detail`. `_succ[s][t]` and `_pred[t][s]` are the
+    pair's `Kinds`, the same object; a node with no edge out (in) has no `_succ`
+    (`_pred`) entry."""
 
     def __init__(self) -> None:
-        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._nodes: dict[str, Node | None] = {}
+        self._succ: dict[str, dict[str, Kinds]] = {}
+        self._pred: dict[str, dict[str, Kinds]] = {}
+        self._edges = 0
+        #: Each node's successors in name order, as `paths_downstream` asked for them.
+        self._ordered: dict[str, tuple[str, ...]] = {}
         self._by_id: dict[int, str] = {}
         self._aliases: dict[str, str] = {}
+
+    def _put(self, source: str, target: str, kind: str, detail: Detail) -> None:
+        """Add an edge, or replace the detail of an edge already there."""
+        nodes = self._nodes
+        if source not in nodes:
+            nodes[source] = None
+        if target not in nodes:
+            nodes[target] = None
+        out = self._succ.get(source)
+        if out is None:
+            out = self._succ[source] = {}
+        into = self._pred.get(target)
+        if into is None:
+            into = self._pred[target] = {}
+        kinds = out.get(target)
+        value: Kinds
+        if kinds is None:
+            value = _one(kind, detail)
+            self._edges += 1
+        elif type(kinds) is tuple:
+            if kinds[0] == kind:
+                value = _one(kind, detail)
+            else:
+                value = {kinds[0]: kinds[1], kind: detail}
+                self._edges += 1
+        else:
+            assert isinstance(kinds, dict)
+            if kind not in kinds:
+                self._edges += 1
+            kinds[kind] = detail
+            value = kinds
+        out[target] = into[source] = value
+        self._ordered.pop(source, None)
+
+    def _detail(self, source: str, target: str, kind: str) -> Detail | None:
+        """The detail of edge (source, target, kind), None when there is no such edge."""
+        kinds = self._out(source).get(target)
+        return None if kinds is None else dict(_kinds(kinds)).get(kind)
+
+    def _out(self, uri: str) -> dict[str, Kinds]:
+        return self._succ.get(uri) or {}
+
+    def _in(self, uri: str) -> dict[str, Kinds]:
+        return self._pred.get(uri) or {}
 
     # -- building -------------------------------------------------------------
 
@@ -119,15 +198,13 @@ class LineageGraph:
         if not include_deleted:
             query = query.where(ASSET.c.deleted.is_(False))
         by_id = graph._by_id
-        nodes = []
         rows = rows_among(conn, query, ASSET.c.id, only)
         for asset_id, uri, kind, version, deleted, unresolved in rows:
             by_id[asset_id] = uri
-            nodes.append((uri, {"node": Node(uri, kind, version, deleted, unresolved)}))
-        graph._g.add_nodes_from(nodes)
+            graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
         found = None if only is None else list(by_id)  # the rest: of the assets found only
         # Fields as text: most edges have none, and parsing "{}" 300,000 times is waste.
-        merged: dict[tuple[str, str, str], dict[str, list[str]]] = {}
+        merged: dict[tuple[str, str, str], dict[str, list[str]] | None] = {}
         how: dict[tuple[str, str, str], dict[str, Any]] = {}
         edges = select(
             EDGE.c.source_id,
@@ -143,17 +220,18 @@ class LineageGraph:
             if source is None or target is None:
                 continue
             key = (source, target, kind)
-            parsed = json.loads(fields) if fields and fields not in ("{}", "null") else {}
-            if key in merged:
-                merged[key].update(parsed)
-            else:
-                merged[key] = parsed
+            parsed = json.loads(fields) if fields and fields not in ("{}", "null") else None
+            before = merged.get(key)
+            if before is not None and parsed:
+                before.update(parsed)
+            elif before is None:
+                merged[key] = parsed or None
             if kinds and kinds not in ("{}", "null"):
                 how.setdefault(key, {}).update(json.loads(kinds))
-        graph._g.add_edges_from(
-            (s, t, k, {"fields": f, **({"how": how[s, t, k]} if (s, t, k) in how else {})})
-            for (s, t, k), f in merged.items()
-        )
+        for (s, t, k), f in merged.items():
+            h = how.get((s, t, k)) or None
+            graph._put(s, t, k, _BARE if f is None and h is None else (f, h))
+        del merged, how
         # Which embedding model built which index: an edge from the model.
         model = ASSET.alias("model")
         built = (
@@ -161,11 +239,9 @@ class LineageGraph:
             .join(model, (model.c.name == BINDING.c.model) & (model.c.kind == "embedding_model"))
             .distinct()
         )
-        graph._g.add_edges_from(
-            (by_id[model_id], by_id[asset_id], "embedded_by_model", {"fields": {}})
-            for asset_id, model_id in rows_among(conn, built, BINDING.c.asset_id, found)
-            if asset_id in by_id and model_id in by_id
-        )
+        for asset_id, model_id in rows_among(conn, built, BINDING.c.asset_id, found):
+            if asset_id in by_id and model_id in by_id:
+                graph._replace(by_id[model_id], by_id[asset_id], "embedded_by_model")
         aliases = select(ALIAS.c.uri, ALIAS.c.asset_id)
         for alias_uri, asset_id in rows_among(conn, aliases, ALIAS.c.asset_id, found):
             if asset_id in by_id:
@@ -206,7 +282,7 @@ class LineageGraph:
                 ):
                     if not deleted:
                         graph._by_id[asset_id] = uri
-                        graph._g.add_node(uri, node=Node(uri, kind, version, deleted, unresolved))
+                        graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
                         live.append(asset_id)
                 for batch in id_batches(live):
                     found: list[tuple[int, int, str]] = [
@@ -232,57 +308,72 @@ class LineageGraph:
             frontier = reached - seen
             seen |= frontier
         by_id = graph._by_id
-        graph._g.add_edges_from(
-            (by_id[s], by_id[t], k, {"fields": {}})
-            for s, t, k in edges
-            if s in by_id and t in by_id
-        )
+        for s, t, k in edges:
+            if s in by_id and t in by_id:
+                graph._replace(by_id[s], by_id[t], k)
         return graph
 
+    def _replace(self, source: str, target: str, kind: str) -> None:
+        """An edge with no fields (its transformations, if it had any, are kept)."""
+        before = self._detail(source, target, kind)
+        how = before[1] if before is not None else None
+        self._put(source, target, kind, _BARE if how is None else (None, how))
+
     def add_node(self, node: Node, asset_id: int | None = None) -> None:
-        self._g.add_node(node.uri, node=node)
+        self._nodes[node.uri] = node
         if asset_id is not None:
             self._by_id[asset_id] = node.uri
 
     def add_edge(
         self, source: str, target: str, kind: str, fields: dict[str, list[str]] | None = None
     ) -> None:
-        if self._g.has_edge(source, target, key=kind):
-            merged = dict(self._g.edges[source, target, kind]["fields"])
-            merged.update(fields or {})
-            self._g.edges[source, target, kind]["fields"] = merged
+        before = self._detail(source, target, kind)
+        if before is not None:
+            merged = {**(before[0] or {}), **(fields or {})}
+            self._put(source, target, kind, (merged or None, before[1]))
             return
-        self._g.add_edge(source, target, key=kind, fields=dict(fields or {}))
+        self._put(source, target, kind, (dict(fields) if fields else None, None))
 
     # -- lookups --------------------------------------------------------------
 
     def __contains__(self, uri: object) -> bool:
-        return uri in self._g or uri in self._aliases
+        return uri in self._nodes or uri in self._aliases
 
     def __len__(self) -> int:
-        return int(self._g.number_of_nodes())
+        return len(self._nodes)
 
     @property
     def edge_count(self) -> int:
-        return int(self._g.number_of_edges())
+        return self._edges
+
+    def uri_of(self, asset_id: int) -> str | None:
+        """The URI of the asset of this id, when it is in the graph."""
+        return self._by_id.get(asset_id)
 
     def canonical(self, uri: str) -> str:
         return self._aliases.get(uri, uri)
 
     def node(self, uri: str) -> Node:
-        node: Node = self._g.nodes[self.canonical(uri)]["node"]
+        node = self._nodes[self.canonical(uri)]
+        if node is None:  # named by an edge only
+            raise KeyError(uri)
         return node
 
     def nodes(self) -> Iterator[Node]:
-        for _, data in self._g.nodes(data=True):
-            yield data["node"]
+        for uri, node in self._nodes.items():
+            if node is None:
+                raise KeyError(uri)
+            yield node
 
-    def edges_into(self, uri: str) -> list[EdgeInfo]:
+    def edges_into(self, uri: str, kind: str | None = None) -> list[EdgeInfo]:
+        """The edges into `uri` (of `kind` only, when given), by source."""
         uri = self.canonical(uri)
         return sorted(
             (
-                EdgeInfo(s, t, k, d["fields"], d.get("how") or {})
-                for s, t, k, d in self._g.in_edges(uri, keys=True, data=True)
+                EdgeInfo(s, uri, k, fields or {}, how or {})
+                for s, kinds in self._in(uri).items()
+                for k, (fields, how) in _kinds(kinds)
+                if kind is None or k == kind
             ),
             key=lambda e: (e.source, e.kind),
         )
@@ -291,8 +382,9 @@ class LineageGraph:
         uri = self.canonical(uri)
         return sorted(
             (
-                EdgeInfo(s, t, k, d["fields"], d.get("how") or {})
-                for s, t, k, d in self._g.out_edges(uri, keys=True, data=True)
+                EdgeInfo(uri, t, k, fields or {}, how or {})
+                for t, kinds in self._out(uri).items()
+                for k, (fields, how) in _kinds(kinds)
             ),
             key=lambda e: (e.target, e.kind),
         )
@@ -301,7 +393,7 @@ class LineageGraph:
 
     def _start(self, uri: str) -> str:
         uri = self.canonical(uri)
-        if uri not in self._g:
+        if uri not in self._nodes:
             raise NotFound(f"no live asset {uri!r} in the lineage graph")
         return uri
 
@@ -316,14 +408,14 @@ class LineageGraph:
         """Hop after hop from `start`; whole hops only, up to `limit` nodes."""
         start = self._start(start)
         walk = Walk(start, direction)
-        neighbours = self._g.pred if direction == "upstream" else self._g.succ
+        neighbours = self._in if direction == "upstream" else self._out
         deadline = time.monotonic() + budget if budget else None
         seen = {start: 0}
         level, distance = [start], 0
         edges: list[EdgeInfo] = []
         while level and not walk.partial:
             if depth is not None and distance >= depth:
-                if any(neighbours[u] for u in level):
+                if any(neighbours(u) for u in level):
                     walk.partial, walk.reason = True, f"depth limit {depth} reached"
                 break
             found: dict[str, None] = {}
@@ -331,14 +423,12 @@ class LineageGraph:
                 if deadline is not None and time.monotonic() > deadline:
                     walk.partial, walk.reason = True, f"time budget of {budget} s reached"
                     break
-                for other, by_kind in neighbours[current].items():
-                    for kind, data in by_kind.items():
+                for other, by_kind in neighbours(current).items():
+                    for kind, (fields, how) in _kinds(by_kind):
                         source, target = (
                             (other, current) if direction == "upstream" else (current, other)
                         )
-                        edges.append(
-                            EdgeInfo(source, target, kind, data["fields"], data.get("how") or {})
-                        )
+                        edges.append(EdgeInfo(source, target, kind, fields or {}, how or {}))
                     if other not in seen:
                         found[other] = None
             if not walk.partial and limit is not None and len(seen) - 1 + len(found) > limit:
@@ -386,7 +476,7 @@ class LineageGraph:
         queue = deque([target])
         while queue and source not in to_target:
             current = queue.popleft()
-            for other in self._g.pred[current]:
+            for other in self._in(current):
                 if other not in to_target:
                     to_target[other] = to_target[current] + 1
                     queue.append(other)
@@ -395,7 +485,7 @@ class LineageGraph:
         found = [source]
         while found[-1] != target:
             step = to_target[found[-1]] - 1
-            found.append(min(v for v in self._g.succ[found[-1]] if to_target.get(v) == step))
+            found.append(min(v for v in self._out(found[-1]) if to_target.get(v) == step))
         return found
 
     def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
@@ -403,15 +493,20 @@ class LineageGraph:
         parents: dict[str, str | None] = {}
         queue: deque[str] = deque()
         for uri in sorted(set(map(self.canonical, uris))):
-            if uri in self._g and uri not in parents:
+            if uri in self._nodes and uri not in parents:
                 parents[uri] = None
                 queue.append(uri)
         starts = set(parents)
+        ordered = self._ordered
         while queue:
             current = queue.popleft()
             # In name order: the same path whatever order the edges were loaded in
-            # (a whole catalog's graph or an incremental check's part of it).
-            for other in sorted(self._g.succ[current]):
+            # (a whole catalog's graph or an incremental check's part of it). Sorted
+            # once a graph: a check walks down from every error.
+            following = ordered.get(current)
+            if following is None:
+                following = ordered[current] = tuple(sorted(self._out(current)))
+            for other in following:
                 if other not in parents:
                     parents[other] = current
                     queue.append(other)

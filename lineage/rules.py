@@ -391,9 +391,7 @@ def source_newer_than_index(facts: Facts, settings: Settings) -> list[Finding]:
     for asset in sorted(facts.assets.values(), key=lambda a: a.uri):
         if asset.unresolved or asset.version_created_at is None or asset.uri not in facts.graph:
             continue
-        for edge in facts.graph.edges_into(asset.uri):
-            if edge.kind != "embedded_from":
-                continue
+        for edge in facts.graph.edges_into(asset.uri, "embedded_from"):
             source = facts.assets.get(edge.source)
             if source is None or source.unresolved or source.version_created_at is None:
                 continue

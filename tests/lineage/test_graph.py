@@ -89,6 +89,38 @@ def test_path_and_at_risk_paths() -> None:
     assert paths == {"c": ["b", "c"], "d": ["b", "c", "d"]}
 
 
+def test_edges_of_several_kinds_between_two_assets() -> None:
+    """One pair, several kinds: each edge is kept with its own fields, a second
+    `add_edge` of a kind merges its fields, and paths see the pair once."""
+    graph = LineageGraph()
+    for name in "abc":
+        graph.add_node(Node(name, "dataset", 1, False, False))
+    graph.add_edge("a", "b", "reads")
+    graph.add_edge("a", "b", "column_lineage", {"x": ["y"]})
+    graph.add_edge("a", "b", "column_lineage", {"z": ["w"]})
+    graph.add_edge("a", "b", "reads")
+    graph.add_edge("c", "b", "reads", {"q": ["r"]})
+    graph.add_edge("c", "b", "reads", {"s": ["t"]})
+    assert graph.edge_count == 3
+    into = [(e.source, e.kind, e.fields) for e in graph.edges_into("b")]
+    assert into == [
+        ("a", "column_lineage", {"x": ["y"], "z": ["w"]}),
+        ("a", "reads", {}),
+        ("c", "reads", {"q": ["r"], "s": ["t"]}),
+    ]
+    assert [(e.kind, e.fields) for e in graph.edges_into("b", "reads")] == [
+        ("reads", {}),
+        ("reads", {"q": ["r"], "s": ["t"]}),
+    ]
+    assert [(e.target, e.kind) for e in graph.edges_out_of("a")] == [
+        ("b", "column_lineage"),
+        ("b", "reads"),
+    ]
+    walk = graph.upstream("b")
+    assert [n.uri for n, _ in walk.nodes] == ["a", "c"] and len(walk.edges) == 3
+    assert graph.paths_downstream(["a"]) == {"b": ["a", "b"]}
+
+
 def test_time_budget_cuts_the_walk() -> None:
     graph = LineageGraph()
     for i in range(2000):

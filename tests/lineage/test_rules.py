@@ -53,6 +53,7 @@ def collection(
     metadata: dict[str, Any] | None = None,
     payloads: list[dict[str, Any]] | None = None,
     size: int | None = None,
+    on_disk: bool | None = None,
 ) -> None:
     client = QdrantClient(path=str(path))
     try:
@@ -60,7 +61,9 @@ def collection(
             client.delete_collection(name)
         client.create_collection(
             name,
-            vectors_config=VectorParams(size=size or vectors.shape[1], distance=Distance.COSINE),
+            vectors_config=VectorParams(
+                size=size or vectors.shape[1], distance=Distance.COSINE, on_disk=on_disk
+            ),
             metadata=metadata,
         )
         client.upsert(
@@ -160,6 +163,20 @@ def test_embedding_drift(steward: Catalog, tmp_path: Path) -> None:
     (f,) = steward.check("embedding_drift")
     assert f["severity"] in ("warning", "error")
     assert f["evidence"]["p_value"] < 0.01
+
+
+def test_drift_says_what_the_new_version_changed(steward: Catalog, tmp_path: Path) -> None:
+    """The diff of a drifting index's version is read for it alone (a check keeps no
+    diff of versions that break nothing)."""
+    store = tmp_path / "qdrant"
+    collection(store, "docs", vectors(400, seed=1))
+    steward.ok("scan", f"qdrant+local://{store}", "--profile")
+    collection(store, "docs", vectors(400, shift=3.0, seed=3), on_disk=True)
+    steward.ok("scan", f"qdrant+local://{store}", "--profile")
+    (f,) = steward.check("embedding_drift")
+    assert f["evidence"]["baseline_version"] == 1 and f["evidence"]["current_version"] == 2
+    assert f["evidence"]["version_changes"].startswith("vector.on_disk: False -> True")
+    assert "v2 changed" in f["title"]
 
 
 # -- source newer than index: a PostgreSQL table and the collection embedded from it ----------

@@ -70,7 +70,7 @@ class _Counter:
 @click.option(
     "--chunk-size",
     envvar="STEWARD_INGEST_CHUNK",
-    default="2MB",
+    default="4MB",
     show_default=True,
     show_envvar=True,
     help="Events (as text) written in one transaction, at most (and 10,000 events). What "

@@ -90,7 +90,7 @@ CHUNK_SIZE = 10000
 #: Characters of events (as received) a chunk holds at most, by default: what bounds
 #: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
 #: several times their text; the reading process holds the next one meanwhile).
-CHUNK_BYTES = 2 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 #: Bytes the projection caches of one ingester may hold, by default.
 CACHE_SIZE = 64 * 1024 * 1024
 #: The largest document read from a file or stdin (decompressed), by default.

@@ -33,7 +33,7 @@ import orjson
 from lineage.openlineage import DatasetRef, ParentRef, ParsedEvent
 
 #: Bytes of refs (estimated) each end keeps, by default.
-BUDGET = 16 * 1024 * 1024
+BUDGET = 8 * 1024 * 1024
 #: What a ref costs beside the JSON of its facets (its objects, measured roughly).
 REF_OVERHEAD = 1024
 
@@ -71,10 +71,10 @@ class RefSender:
         self.free: list[int] = []
         self.slots = 0
 
-    def dumps(self, value: Any) -> bytes:
+    def dumps(self, value: Any) -> memoryview:
         buffer = io.BytesIO()
         _Pickler(buffer, self).dump(value)
-        return buffer.getvalue()
+        return buffer.getbuffer()  # not a copy of it
 
     def reduce(self, ref: DatasetRef) -> Any:
         key = id(ref.facets)
@@ -108,7 +108,7 @@ class RefReceiver:
         #: slot -> (the ref, its fields before and after its input/output facets)
         self.table: dict[int, tuple[DatasetRef, tuple[Any, ...], tuple[Any, ...]]] = {}
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes | memoryview) -> Any:
         return _Unpickler(io.BytesIO(data), self).load()
 
     def sent(self, slot: int, *fields: Any) -> DatasetRef:

@@ -63,7 +63,7 @@ ASSETS_BY_HASH = select(*_ASSET_COLUMNS).where(_any(ASSET.c.key_hash))
 ASSETS_BY_ID = select(*_ASSET_COLUMNS).where(_any(ASSET.c.id))
 ALIASES_BY_HASH = select(ALIAS.c.key_hash, ALIAS.c.asset_id).where(_any(ALIAS.c.key_hash))
 CURRENT_DEFINITIONS = (
-    select(VERSION.c.asset_id, VERSION.c.definition)
+    select(VERSION.c.asset_id, VERSION.c.definition, VERSION.c.fingerprint)
     .join(ASSET, ASSET.c.id == VERSION.c.asset_id)
     .where(_any(VERSION.c.asset_id))
     .where(VERSION.c.version == ASSET.c.current_version)
@@ -226,6 +226,7 @@ class Caches(Protocol):
     version_ids: ByteLRU[tuple[int, str], int]
     fingerprints: ByteLRU[Any, str]
     known: KnownRows
+    job_definitions: ByteLRU[str, tuple[dict[str, Any], str]]
 
 
 class ChunkState:
@@ -303,11 +304,24 @@ class ChunkState:
             for a in self.assets.values()
             if a.kind == "job" and a.version > 0 and a.props is None
         }
-        for part in chunks(list(jobs)):
+        # A definition never changes: known by its fingerprint, it is not read again (its
+        # properties are never changed in place: a new version builds new ones).
+        known = self.projector.job_definitions
+        unread = {}
+        for job_id, job in jobs.items():
+            found = known.get(job.fingerprint) if job.fingerprint else None
+            if found is None:
+                unread[job_id] = job
+            else:
+                job.props, job.props_json = found
+        for part in chunks(list(unread)):
             for row in self.conn.execute(CURRENT_DEFINITIONS, {"keys": part}):
                 job = jobs[row.asset_id]
                 job.props = dict((row.definition or {}).get("properties") or {})
                 job.props_json = canonical(job.props)
+                if row.fingerprint == job.fingerprint and job.fingerprint:
+                    size = len(job.props_json) * 4 + len(job.fingerprint)
+                    known.put(job.fingerprint, (job.props, job.props_json), size)
         # Inputs and outputs of the current versions: needed to re-version these jobs.
         named: set[str] = set()
         for job in jobs.values():

@@ -68,6 +68,8 @@ class Projector:
         self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 2)
         self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
         self.known = KnownRows(cache_size // 4)
+        #: A job's properties (and their canonical JSON) by its definition's fingerprint.
+        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 8)
 
     def clear(self) -> None:
         self.version_ids.clear()

@@ -4,8 +4,10 @@ this one, is seen by the next chunk."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -128,3 +130,46 @@ def test_rows_are_kept_only_by_a_file_ingest_on_sqlite(tmp_path: Path) -> None:
         known.commit(known.begin(conn), {uri: _row(uri)})
         assert known.rows.get(uri) is None
     store.dispose()
+
+
+def _job_event(inputs: list[str], when: datetime) -> str:
+    """A completed run of one job that read `inputs` and wrote `shop.public.daily`."""
+    event = RunEvent(
+        eventType=RunState.COMPLETE,
+        eventTime=when.isoformat(),
+        run=Run(runId=str(uuid4())),
+        job=Job(namespace="dbt", name="daily"),
+        producer=PRODUCER,
+        inputs=[InputDataset(namespace=NS, name=f"shop.public.{n}") for n in inputs],
+        outputs=[OutputDataset(namespace=NS, name="shop.public.daily")],
+    )
+    return str(Serde.to_json(event))
+
+
+def test_a_job_versioned_in_one_chunk_is_read_as_it_is_by_the_next(store: Store) -> None:
+    """One ingester, one chunk after another: a job reads orders, then orders and items, then
+    orders again. Each run's inputs are the job's exactly, so each is a version: a chunk
+    that took the job's definition of two chunks before (kept from chunk to chunk) would
+    see the third run as no change."""
+    ingester = Ingester(store)
+    for n, inputs in enumerate((["orders"], ["orders", "items"], ["orders"])):
+        body = _job_event(inputs, T0 + timedelta(hours=n))
+        (result,) = ingester.ingest([(body, json.loads(body), None)])
+        assert result.status == "accepted", result.error
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT v.version, v.definition FROM asset_version v JOIN asset a"
+                " ON a.id = v.asset_id WHERE a.name = 'daily' AND a.kind = 'job' ORDER BY v.version"
+            )
+        ).all()
+    versions = [sorted(_definition(d)["properties"]["inputs"]) for _, d in rows]
+    assert versions == [
+        [f"{NS}/shop.public.orders"],
+        [f"{NS}/shop.public.items", f"{NS}/shop.public.orders"],
+        [f"{NS}/shop.public.orders"],
+    ]
+
+
+def _definition(value: object) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]

@@ -69,7 +69,7 @@ class Projector:
         self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
         self.known = KnownRows(cache_size // 4)
         #: A job's properties (and their canonical JSON) by its definition's fingerprint.
-        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 8)
+        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 32)
 
     def clear(self) -> None:
         self.version_ids.clear()

@@ -241,7 +241,7 @@ class RawEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    digest: str = Field(max_length=64, index=True)
+    digest: str = Field(max_length=64)  # looked up by the unique index on accepted ones
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     body: str = Field(sa_type=Text)
     #: accepted | rejected | duplicate

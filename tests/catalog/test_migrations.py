@@ -6,15 +6,18 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
-from catalog.db import Store, head_revision
+from catalog.db import Store, _alembic_config, head_revision
 from catalog.models import Asset
 from catalog.queries import history, list_assets, resolve, show_asset
 from catalog.textsearch import UNMODELLED
+from lineage.ingest import Ingester
+from lineage.openlineage import loads
 
 FIXTURE_CATALOGS = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs"
 
@@ -151,3 +154,34 @@ def test_an_upgraded_catalog_checks_in_full_once_then_incrementally(tmp_path: Pa
     assert then.incremental and then.evaluated >= 2
     assert [f.evidence["version"] for f in then.findings] == [3]
     store.dispose()
+
+
+def test_a_catalog_of_0009_loses_the_plain_digest_index_and_keeps_claiming(
+    tmp_path: Path,
+) -> None:
+    """0009 -> head drops the plain index on raw event digests; an event sent twice is still
+    accepted once (the unique index on accepted digests decides); downgrade restores it."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    old = Store(url, migrate=False)
+    with old.write() as conn:
+        command.upgrade(_alembic_config(conn), "0009")
+    old.dispose()
+    store = Store(url)
+    indexes = text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'raw_event'")
+    try:
+        with store.engine.connect() as conn:
+            assert "ix_raw_event_digest" not in set(conn.execute(indexes).scalars())
+        body = (
+            '{"eventType": "COMPLETE", "eventTime": "2026-12-01T08:00:00Z", "producer": "p",'
+            ' "run": {"runId": "3f5e8b52-9d3c-4bd7-9c2e-2f0b5f0a6a11"},'
+            ' "job": {"namespace": "dbt", "name": "daily"}}'
+        )
+        ingester = Ingester(store)
+        first, again = (ingester.ingest([(body, loads(body), None)])[0] for _ in range(2))
+        assert (first.status, again.status) == ("accepted", "duplicate")
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0009")
+        with store.engine.connect() as conn:
+            assert "ix_raw_event_digest" in set(conn.execute(indexes).scalars())
+    finally:
+        store.dispose()

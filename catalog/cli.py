@@ -1,7 +1,7 @@
 """The `steward` command: one root group, subcommands imported only when run.
 
 `steward --help` imports click and this module only; each subcommand's module
-(and its heavy dependencies: networkx, qdrant-client, psycopg) is imported when
+(and its heavy dependencies: SQLAlchemy, qdrant-client, psycopg) is imported when
 that subcommand is used. Commands of the upper layers are named here by string,
 so this module does not import them.
 """

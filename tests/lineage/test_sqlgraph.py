@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -290,3 +292,52 @@ def test_marquez_lineage_equals_the_graphs(
             assert len(nodes) == max_nodes and start in nodes
             assert max(hops[i] for i in nodes) <= min(hops[i] for i in set(hops) - nodes)
             assert found_edges == {(a, b) for a, b in edges if a in nodes and b in nodes}
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cat=catalogs())
+def test_the_graphs_walks_equal_networkx(shared_store: Store, cat: Catalog) -> None:
+    """The in-memory graph is hand-written (plain adjacency maps, for its memory at a million
+    assets): its walks and paths are held to networkx's on the same generated catalogs.
+    Deleted assets are left out, aliases stand for their asset, and an embedding model
+    feeds the indexes bound to it."""
+    write(shared_store, cat)
+    live = [i for i, (_, deleted, _) in enumerate(cat.nodes) if not deleted]
+    reference = nx.DiGraph()
+    reference.add_nodes_from(uri(i) for i in live)
+    reference.add_edges_from(
+        (uri(s), uri(t)) for s, t, *_ in cat.edges if s in live and t in live and s != t
+    )
+    reference.add_edges_from(
+        (uri(m), uri(a))
+        for a, m in cat.bindings
+        if a in live and m in live and cat.nodes[m][0] == "embedding_model" and a != m
+    )
+    names = {uri(i): uri(i) for i in live} | {
+        f"alias://h:1/a{i}": uri(i) for i in cat.aliases if i in live
+    }
+    with shared_store.engine.connect() as conn:
+        graph = LineageGraph.from_connection(conn)
+    for name, start in names.items():
+        for direction, walk in (("downstream", graph.downstream), ("upstream", graph.upstream)):
+            seen = reference if direction == "downstream" else reference.reverse()
+            for depth in (None, 1, 2):
+                found = {node.uri: hop for node, hop in walk(name, depth).nodes}
+                expected = nx.single_source_shortest_path_length(seen, start, cutoff=depth)
+                assert found == {u: h for u, h in expected.items() if u != start}, (
+                    name,
+                    direction,
+                    depth,
+                )
+        for other, target in names.items():
+            path = graph.path(name, other)
+            if not nx.has_path(reference, start, target):
+                assert path is None, (name, other)
+                continue
+            assert path is not None, (name, other)
+            assert len(path) - 1 == nx.shortest_path_length(reference, start, target)
+            assert all(reference.has_edge(a, b) for a, b in itertools.pairwise(path))

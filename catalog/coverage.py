@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from catalog.db import id_batches
+from catalog.db import rows_among
 from catalog.models import (
     Asset,
     AssetVersion,
@@ -259,7 +259,8 @@ def coverage(data: CoverageData, gaps: list[Gap] | None = None) -> dict[str, dic
 # -- the catalog ---------------------------------------------------------------------------
 
 
-#: The current version of every live asset, and what coverage reads of it.
+#: The current version of every live asset, and what coverage reads of it (the rules'
+#: facts add their columns to it: `lineage.facts`).
 ASSET_ROWS = (
     select(
         ASSET.c.id,
@@ -279,12 +280,6 @@ ASSET_ROWS = (
 )
 
 
-def _batched(conn: Connection, query: Any, column: Any, only: Collection[int] | None) -> Any:
-    if only is None:
-        return conn.execute(query)
-    return (r for ids in id_batches(only) for r in conn.execute(query.where(column.in_(ids))))
-
-
 class Loader:
     """Builds a `CoverageData` from asset rows handed to it (`add`), then the edges and
     runs it reads itself (`finish`): `lineage.facts` reads the assets once for the rules
@@ -296,7 +291,7 @@ class Loader:
     def __init__(self, conn: Connection, only: Collection[int] | None = None) -> None:
         self.conn, self.only = conn, only
         query = select(BINDING.c.asset_id).distinct()
-        self.bound = {row[0] for row in _batched(conn, query, BINDING.c.asset_id, only)}
+        self.bound = {row[0] for row in rows_among(conn, query, BINDING.c.asset_id, only)}
         self.assets: dict[str, AssetInfo] = {}
         self.by_id: dict[int, str] = {}
 
@@ -326,7 +321,7 @@ class Loader:
         by_id = self.by_id
         upstream: dict[str, set[str]] = defaultdict(set)
         edges = select(EDGE.c.source_id, EDGE.c.target_id)
-        for source_id, target_id in _batched(self.conn, edges, EDGE.c.target_id, self.only):
+        for source_id, target_id in rows_among(self.conn, edges, EDGE.c.target_id, self.only):
             if source_id in by_id and target_id in by_id and source_id != target_id:
                 upstream[by_id[target_id]].add(by_id[source_id])
         wanted = run_ids(
@@ -342,7 +337,7 @@ def load(conn: Connection, only: Collection[int] | None = None) -> CoverageData:
     asset need its own row and its neighbours'; the figures need everything).
     """
     loader = Loader(conn, only)
-    for r in _batched(conn, ASSET_ROWS, ASSET.c.id, only):
+    for r in rows_among(conn, ASSET_ROWS, ASSET.c.id, only):
         loader.add(r.id, r.uri, r.name, r.kind, r.unresolved, r.observed, r.definition)
     return loader.finish()
 

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from catalog.coverage import CoverageData, Loader
-from catalog.db import id_batches
+from catalog.coverage import ASSET_ROWS, CoverageData, Loader
+from catalog.db import id_batches, rows_among
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.embeddings import strongest
 from catalog.models import Asset, AssetVersion, Edge, ModelBinding, ModelInUse, Profile
@@ -129,29 +129,12 @@ def load_facts(
     graph = LineageGraph.from_connection(conn, only=only)
     cover = Loader(conn, only)
     assets: dict[str, AssetFacts] = {}
-    query = (
-        select(
-            ASSET.c.id,
-            ASSET.c.uri,
-            ASSET.c.name,
-            ASSET.c.kind,
-            ASSET.c.current_version,
-            ASSET.c.deleted,
-            ASSET.c.unresolved,
-            ASSET.c.observed,
-            VERSION.c.definition,
-            VERSION.c.diff,
-            VERSION.c.created_at,
-        )
-        .join(
-            VERSION,
-            (VERSION.c.asset_id == ASSET.c.id) & (VERSION.c.version == ASSET.c.current_version),
-            isouter=True,
-        )
-        .where(ASSET.c.deleted.is_(False))
+    # What coverage reads of each live asset's current version, and what the rules read.
+    query = ASSET_ROWS.add_columns(
+        ASSET.c.current_version, ASSET.c.deleted, VERSION.c.diff, VERSION.c.created_at
     )
     by_id: dict[int, AssetFacts] = {}
-    for r in _batched(conn, query.execution_options(yield_per=YIELD_PER), ASSET.c.id, only):
+    for r in rows_among(conn, query.execution_options(yield_per=YIELD_PER), ASSET.c.id, only):
         uri = graph.uri_of(r.id) or r.uri  # one string for the graph, the rules and coverage
         definition, observed = r.definition or {}, r.observed or {}
         cover.add(r.id, uri, r.name, r.kind, r.unresolved, observed, definition)
@@ -191,13 +174,6 @@ def load_facts(
     return out
 
 
-def _batched(conn: Connection, query: Any, column: Any, only: Collection[int] | None) -> Any:
-    """The rows of `query`, or of it for `column` in `only`, a batch of ids at a time."""
-    if only is None:
-        return conn.execute(query)
-    return (row for ids in id_batches(only) for row in conn.execute(query.where(column.in_(ids))))
-
-
 def _load_dropped_readers(conn: Connection, out: Facts, only: Collection[int] | None) -> None:
     source, reader = ASSET.alias("source"), ASSET.alias("reader")
     query = (
@@ -209,7 +185,7 @@ def _load_dropped_readers(conn: Connection, out: Facts, only: Collection[int] | 
         .where(reader.c.deleted.is_(False))
         .where(EDGE.c.origin_id != EDGE.c.source_id)
     )
-    rows = _batched(conn, query, EDGE.c.source_id, only)
+    rows = rows_among(conn, query, EDGE.c.source_id, only)
     found: dict[str, set[str]] = defaultdict(set)
     for dropped, user in rows:
         found[dropped].add(user)
@@ -269,20 +245,19 @@ def _load_trained_on(conn: Connection, out: Facts) -> None:
     # What a feature set changed since is its whole definition then and now.
     for uri in sorted(ids):
         asset = out.assets[uri]
-        row = conn.execute(
-            select(VERSION.c.definition)
-            .where(VERSION.c.asset_id == asset.id)
-            .where(VERSION.c.version == asset.version)
-        ).first()
+        row = _version_row(conn, VERSION.c.definition, asset.id, asset.version)
         asset.definition = (row.definition if row is not None else None) or {}
     for uri, version in sorted(wanted):
-        row = conn.execute(
-            select(VERSION.c.definition)
-            .where(VERSION.c.asset_id == ids[uri])
-            .where(VERSION.c.version == version)
-        ).first()
+        row = _version_row(conn, VERSION.c.definition, ids[uri], version)
         if row is not None:
             out.old_definitions[(uri, version)] = row.definition or {}
+
+
+def _version_row(conn: Connection, column: Any, asset_id: int, version: int) -> Any:
+    """One column of an asset's version, as a row (None: no such version)."""
+    return conn.execute(
+        select(column).where(VERSION.c.asset_id == asset_id).where(VERSION.c.version == version)
+    ).first()
 
 
 def _load_drifting_diffs(conn: Connection, out: Facts) -> None:
@@ -292,11 +267,7 @@ def _load_drifting_diffs(conn: Connection, out: Facts) -> None:
         asset = out.assets.get(uri)
         if asset is None:
             continue
-        row = conn.execute(
-            select(VERSION.c.diff)
-            .where(VERSION.c.asset_id == asset.id)
-            .where(VERSION.c.version == asset.version)
-        ).first()
+        row = _version_row(conn, VERSION.c.diff, asset.id, asset.version)
         asset.diff = (row.diff if row is not None else None) or {}
 
 
@@ -309,7 +280,7 @@ def _load_samples(
 ) -> None:
     counts: dict[tuple[int, str], int] = defaultdict(int)
     query = select(PROFILE.c.asset_id, PROFILE.c.kind)
-    for row in _batched(conn, query, PROFILE.c.asset_id, only):
+    for row in rows_among(conn, query, PROFILE.c.asset_id, only):
         counts[(row.asset_id, row.kind)] += 1
     for (asset_id, kind), count in sorted(counts.items()):
         asset = by_id.get(asset_id)

@@ -252,6 +252,8 @@ class ChunkState:
         self.from_known: set[str] = set()
         #: Version ids found in this chunk, by (asset id, fingerprint).
         self.chunk_version_ids: dict[tuple[int, str], int] = {}
+        #: What a `schema` facet alone gives, fingerprinted in this chunk, by (URI, schema).
+        self.own_fingerprints: dict[tuple[str, Any], str] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}

@@ -105,8 +105,6 @@ class _Chunk(ChunkWriter):
         uris: set[str] = set()
         run_ids: set[str] = set()
         tied = False
-        #: Fingerprints of what a `schema` facet alone says, for this chunk (`_own_fingerprint`).
-        self.own_fingerprints: dict[tuple[str, Any], str] = {}
         for e in events:
             for ref in (*e.inputs, *e.outputs):
                 uris.add(ref.uri)

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, delete, func, select, true, update
 
 from catalog import coverage
 from catalog.changelog import named
-from catalog.db import id_batches, take_projection_lock
+from catalog.db import id_batches, rows_among, take_projection_lock
 from catalog.embeddings import KIND as MODEL_KIND
 from catalog.models import (
     Asset,
@@ -276,9 +276,7 @@ def ids_of_uris(conn: Connection, uris: Iterable[str]) -> dict[str, int]:
 
 def _rows(conn: Connection, ids: Collection[int]) -> list[Any]:
     query = select(ASSET.c.id, ASSET.c.uri, ASSET.c.name, ASSET.c.kind, ASSET.c.unresolved)
-    return [
-        r for batch in id_batches(ids) for r in conn.execute(query.where(ASSET.c.id.in_(batch)))
-    ]
+    return list(rows_among(conn, query, ASSET.c.id, ids))
 
 
 def _named(conn: Connection, names: Collection[str]) -> list[Any]:

@@ -309,6 +309,8 @@ class Ingester:
                 summary.add(item.result, item.source)
                 if on_result is not None:
                     on_result(item.result, item.source)
+            # Let the chunk go before the next is read: two at once were the peak.
+            batch.clear()
         return summary
 
     def _write(self, batch: list[_Item], alone: bool = False) -> None:
@@ -665,7 +667,11 @@ def _reader(
             documents = read_path(path, None, max_document)
             refs = RefSender()
             for chunk in _evaluated(documents, size[0], max_datasets, size[1]):
-                sending.send_bytes(refs.dumps(chunk))
+                data = refs.dumps(chunk)
+                # The chunk is let go while the writer is still busy with the one before.
+                chunk.clear()
+                sending.send_bytes(data)
+                del data
         except (BrokenPipeError, KeyboardInterrupt):
             return
         except BaseException as err:  # raised again in the writing process

@@ -40,7 +40,7 @@ from sqlalchemy import insert
 from benchmarks.common import scratch_catalog
 from catalog import reads
 from catalog.db import Store
-from catalog.identity import asset_uri
+from catalog.identity import asset_uri, job_uri
 from catalog.models import key_hash
 from catalog.queries import count_assets, list_assets
 from lineage.server import create_app
@@ -110,9 +110,7 @@ def populate(store: Store, assets: int, seed: int = 0) -> list[tuple[str, str]]:
     for j in range(jobs):
         job_id = datasets + j + 1
         namespace, name = f"bench-jobs-{j % NAMESPACES}", f"etl.job_{j}"
-        asset_rows.append(
-            _asset(job_id, namespace, name, asset_uri(namespace, name), "job", 1, now)
-        )
+        asset_rows.append(_asset(job_id, namespace, name, job_uri(namespace, name), "job", 1, now))
         version_id += 1
         version_rows.append(
             {

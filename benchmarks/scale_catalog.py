@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import psycopg
 
-from catalog.identity import asset_uri
+from catalog.identity import asset_uri, job_uri
 
 PRODUCER = "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -88,7 +88,7 @@ class Shape:
         return asset_uri(*dataset_key(i))
 
     def job_uri(self, j: int) -> str:
-        return asset_uri(*job_key(j))
+        return job_uri(*job_key(j))
 
 
 def dataset_key(i: int) -> tuple[str, str]:
@@ -178,7 +178,7 @@ def _asset_rows(shape: Shape, now: datetime) -> Iterator[tuple]:
         )  # fmt: skip
     for j in range(shape.jobs):
         ns, name = job_key(j)
-        uri = asset_uri(ns, name)
+        uri = job_uri(ns, name)
         yield (
             shape.job_id(j), _sha(uri), ns, name, uri, "job", 1, _sha(f"v1 {uri}"),
             False, False, "openlineage", "{}", now, now, now,

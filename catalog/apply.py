@@ -26,7 +26,7 @@ from sqlmodel import col
 from catalog.db import CHUNK, Store, db_time, insert_rows, update_by_id
 from catalog.errors import InvalidInput
 from catalog.evidence import Assertion, Merged, merge, restate, supersedes
-from catalog.identity import AssetKey, asset_uri
+from catalog.identity import AssetKey, asset_uri, kind_uri
 from catalog.merge import keeper, merge_assets
 from catalog.models import (
     Alias,
@@ -899,9 +899,10 @@ def ensure_assets(
     """Ids of the assets with these keys, creating unresolved placeholders for unseen ones.
 
     A reference to something never described is kept as an explicit
-    unresolved asset (version 0), never dropped: the checks report it.
+    unresolved asset (version 0), never dropped: the checks report it. The ids
+    are by URI, a job's its own (`kind_uri`).
     """
-    uris = {asset_uri(k.namespace, k.name): k for k in keys}
+    uris = {kind_uri(k.namespace, k.name, kind): k for k in keys}
     existing = _load_existing(conn, list(uris))
     ids = {uri: old.id for uri, old in existing.items()}
     now = utcnow()
@@ -981,10 +982,10 @@ def _merge_fields(
 
 def _add_aliases(conn: Connection, work: _Work, ids: dict[str, int], now: Any) -> None:
     wanted = {
-        key.uri: (ids[uri], key)
+        kind_uri(*key, spec.kind): (ids[uri], key)
         for uri, spec in work.specs.items()
         for key in spec.aliases
-        if key.uri != uri
+        if kind_uri(*key, spec.kind) != uri
     }
     if not wanted:
         return

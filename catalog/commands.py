@@ -84,7 +84,9 @@ def assets(app: AppContext, kind: str | None, text: str | None, live: bool, as_j
 def show(app: AppContext, asset: str, as_json: bool) -> None:
     """Show ASSET: its fields, properties, observations and direct lineage.
 
-    ASSET is a URI (NAMESPACE/NAME) or any unambiguous suffix of one.
+    ASSET is a URI (NAMESPACE/NAME, a job's job:NAMESPACE/NAME) or any
+    unambiguous suffix of one; job:ASSET or dataset:ASSET chooses between a
+    job and a dataset named alike.
     """
     with app.reading_store().session() as session:
         data = show_asset(session, resolve(session, asset))

@@ -33,13 +33,16 @@ class NotFound(StewardError):
 class Ambiguous(StewardError):
     """A reference that matches more than one asset."""
 
-    def __init__(self, reference: str, candidates: list[str]) -> None:
+    def __init__(self, reference: str, candidates: list[str], message: str | None = None) -> None:
         shown = ", ".join(candidates[:10])
         more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
-        super().__init__(
-            f"'{reference}' is ambiguous: it matches {shown}{more}",
-            hint="give more of the URI",
-        )
+        if message is None:
+            super().__init__(
+                f"'{reference}' is ambiguous: it matches {shown}{more}",
+                hint="give more of the URI",
+            )
+        else:
+            super().__init__(message)
         self.candidates = candidates
 
 

@@ -60,8 +60,27 @@ class AssetKey(NamedTuple):
         return cls(normalize_namespace(namespace), name)
 
 
+#: What a job's URI starts with. Jobs and datasets are separate key spaces (as in
+#: OpenLineage and Marquez): a job and a dataset with the same namespace and name
+#: are two assets, the job's URI `job:NAMESPACE/NAME`, the dataset's `NAMESPACE/NAME`.
+JOB_PREFIX = "job:"
+#: What a reference may start with to name the dataset (any asset but a job) only.
+DATASET_PREFIX = "dataset:"
+
+
+def job_uri(namespace: str, name: str) -> str:
+    """The URI of the job `(namespace, name)`: `job:NAMESPACE/NAME`."""
+    return JOB_PREFIX + asset_uri(namespace, name)
+
+
+def kind_uri(namespace: str, name: str, kind: str) -> str:
+    """The URI of an asset of `kind`: a job's (`job_uri`), or any other asset's."""
+    return job_uri(namespace, name) if kind == "job" else asset_uri(namespace, name)
+
+
 def asset_uri(namespace: str, name: str) -> str:
-    """The URI an asset is shown and referred to by: `NAMESPACE/NAME`.
+    """The URI an asset (any but a job: see `job_uri`) is shown and referred to by:
+    `NAMESPACE/NAME`.
 
     A local file (OpenLineage namespace `file`, name its absolute path) is
     shown as the `file://` URL it is.

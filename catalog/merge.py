@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from catalog.evidence import is_declared
-from catalog.identity import asset_uri
+from catalog.identity import kind_uri
 from catalog.models import (
     Alias,
     Asset,
@@ -188,7 +188,7 @@ def _move_unique(
 def rename_asset(conn: Connection, asset_id: int, namespace: str, name: str, now: datetime) -> None:
     """Give an asset a new name (a RENAME); its old name becomes an alias of it."""
     row = conn.execute(select(ASSET).where(ASSET.c.id == asset_id)).one()
-    uri = asset_uri(namespace, name)
+    uri = kind_uri(namespace, name, row.kind)
     conn.execute(
         update(ASSET)
         .where(ASSET.c.id == asset_id)

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from catalog import textsearch
 from catalog.errors import Ambiguous, NotFound
 from catalog.evidence import Assertion, assertion_json
+from catalog.identity import DATASET_PREFIX, JOB_PREFIX
 from catalog.models import Alias, Asset, AssetEvidence, AssetField, AssetVersion, Edge, key_hash
 from catalog.versioning import diff_definitions
 
@@ -32,24 +33,44 @@ def resolve(session: Session, reference: str, *, include_deleted: bool = True) -
 
     A suffix must end the URI at a boundary: `shop.public.orders` and
     `orders` both name `postgres://localhost:5432/shop.public.orders`.
+    Jobs and datasets are separate key spaces: `job:REF` names a job only,
+    `dataset:REF` any asset but a job; a plain reference naming both a job and
+    a dataset is `Ambiguous`, with a message saying how to name either.
     """
     ref = reference  # names may end in white space: match them exactly
     if not ref.strip():
         raise NotFound("empty asset reference", hint="give an asset URI or name")
-    exact = session.exec(select(Asset).where(Asset.key_hash == key_hash(ref))).first()
+    jobs: bool | None = None  # True: jobs only; False: all but jobs; None: either
+    bare = ref
+    if ref.startswith(JOB_PREFIX):
+        jobs, bare = True, ref[len(JOB_PREFIX) :]
+    elif ref.startswith(DATASET_PREFIX):
+        jobs, bare = False, ref[len(DATASET_PREFIX) :]
+    exact = _named(session, ref)
+    if exact is None and jobs is False:
+        exact = _named(session, bare)
     if exact is not None:
+        if jobs is None and exact.kind != "job":
+            job = _named(session, JOB_PREFIX + ref)
+            if job is not None and job.id != exact.id:
+                raise _both(ref, job, exact)
         return exact
-    alias = session.exec(select(Alias).where(Alias.key_hash == key_hash(ref))).first()
-    if alias is not None:
-        return session.get_one(Asset, alias.asset_id)
-    pattern = _escape_like(ref)
+    if jobs is None:
+        job = _named(session, JOB_PREFIX + ref)
+        if job is not None:
+            return job
+    if not bare.strip():
+        raise NotFound(f"no asset matches '{ref}'", hint="see `steward assets`")
+    pattern = _escape_like(bare)
     query = select(Asset).where(
         or_(
             col(Asset.uri).like(f"%/{pattern}", escape="\\"),
             col(Asset.uri).like(f"%.{pattern}", escape="\\"),
-            col(Asset.name) == ref,
+            col(Asset.name) == bare,
         )
     )
+    if jobs is not None:
+        query = query.where((col(Asset.kind) == "job") == jobs)
     matches = [a for a in session.exec(query).all() if include_deleted or not a.deleted]
     # A live asset wins over deleted namesakes, and a resolved one over placeholders.
     if len(matches) > 1:
@@ -58,12 +79,38 @@ def resolve(session: Session, reference: str, *, include_deleted: bool = True) -
     if not matches:
         from catalog.search import suggestions
 
-        close = suggestions(session, ref)
+        close = suggestions(session, bare)
         hint = f"did you mean {', '.join(close)}?" if close else "see `steward assets`"
         raise NotFound(f"no asset matches '{ref}'", hint=hint)
     if len(matches) > 1:
+        if len(matches) == 2 and len({(a.namespace, a.name) for a in matches}) == 1:
+            job, other = sorted(matches, key=lambda a: a.kind != "job")
+            if job.kind == "job" and other.kind != "job":
+                raise _both(ref, job, other)
         raise Ambiguous(ref, sorted(a.uri for a in matches))
     return matches[0]
+
+
+def _named(session: Session, uri: str) -> Asset | None:
+    """The asset whose URI (or one of whose aliases) is exactly `uri`."""
+    exact = session.exec(select(Asset).where(Asset.key_hash == key_hash(uri))).first()
+    if exact is not None:
+        return exact
+    alias = session.exec(select(Alias).where(Alias.key_hash == key_hash(uri))).first()
+    if alias is not None:
+        return session.get_one(Asset, alias.asset_id)
+    return None
+
+
+def _both(ref: str, job: Asset, other: Asset) -> Ambiguous:
+    """A reference that names a job and a dataset (any asset but a job) alike."""
+    plain = other.uri
+    return Ambiguous(
+        ref,
+        [job.uri, other.uri],
+        f"'{ref}' names both a job and a {other.kind}: write {JOB_PREFIX}{plain} for the job"
+        f" or {DATASET_PREFIX}{plain} for the {other.kind}",
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, literal, or_, select, union_all
 from catalog import textsearch
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput
-from catalog.identity import asset_uri, normalize_namespace
+from catalog.identity import asset_uri, job_uri, normalize_namespace
 from catalog.models import (
     COLLECTED,
     Alias,
@@ -102,17 +102,19 @@ def namespace_exists(conn: Connection, name: str) -> bool:
     return found is not None
 
 
-def key_candidates(namespace: str, name: str) -> list[str]:
-    """Key hashes an API's (namespace, name) may be stored under: as given and normalised."""
-    uris = {asset_uri(namespace, name)}
+def key_candidates(namespace: str, name: str, *, job: bool = False) -> list[str]:
+    """Key hashes an API's (namespace, name) may be stored under: as given and normalised,
+    in the jobs' key space or the datasets'."""
+    uri = job_uri if job else asset_uri
+    uris = {uri(namespace, name)}
     with contextlib.suppress(InvalidInput):
-        uris.add(asset_uri(normalize_namespace(namespace), name))
+        uris.add(uri(normalize_namespace(namespace), name))
     return [key_hash(u) for u in sorted(uris)]
 
 
 def asset_by_key(conn: Connection, namespace: str, name: str, *, job: bool) -> Any | None:
     """The job (or dataset) named (namespace, name) directly or by an alias; None if unknown."""
-    hashes = key_candidates(namespace, name)
+    hashes = key_candidates(namespace, name, job=job)
     row = conn.execute(
         select(ASSET).where(ASSET.c.key_hash.in_(hashes)).where(_is_job(job))
     ).first()

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from catalog.apply import ensure_assets
 from catalog.db import CHUNK, update_by_id
-from catalog.identity import AssetKey
+from catalog.identity import AssetKey, job_uri, kind_uri
 from catalog.models import Asset, Run, RunDataset, utcnow
 from catalog.specs import RunIOSpec, RunSpec
 
@@ -62,8 +62,8 @@ def run_marks(conn: Connection, namespace: str) -> RunMarks:
     return RunMarks(max(times) if times else None, sorted(open_runs), int(row[2]))
 
 
-def _io_key(io: RunIOSpec) -> tuple[str, str]:
-    return io.key.uri, io.kind
+def _io_uri(io: RunIOSpec) -> str:
+    return kind_uri(io.namespace, io.name, io.kind)
 
 
 def record_runs(conn: Connection, runs: Sequence[RunSpec]) -> int:
@@ -76,9 +76,9 @@ def record_runs(conn: Connection, runs: Sequence[RunSpec]) -> int:
         return 0
     by_kind: dict[str, dict[str, AssetKey]] = defaultdict(dict)
     for run in runs:
-        by_kind["job"][run.job.uri] = run.job
+        by_kind["job"][job_uri(*run.job)] = run.job
         for io in (*run.inputs, *run.outputs):
-            by_kind[io.kind][io.key.uri] = io.key
+            by_kind[io.kind][_io_uri(io)] = io.key
     ids: dict[str, int] = {}
     for kind, keys in sorted(by_kind.items()):
         ids.update(ensure_assets(conn, keys.values(), kind=kind))
@@ -100,7 +100,7 @@ def record_runs(conn: Connection, runs: Sequence[RunSpec]) -> int:
     new_ids: dict[str, int] = {}
     for run in runs:
         values = {
-            "job_id": ids[run.job.uri],
+            "job_id": ids[job_uri(*run.job)],
             "state": run.state,
             "state_time": run.ended_at or run.started_at,
             "started_at": run.started_at,
@@ -157,7 +157,7 @@ def _wanted_links(run: RunSpec, ids: dict[str, int]) -> list[tuple[int, str, dic
     out: dict[tuple[int, str], dict[str, Any]] = {}
     for direction, ios in (("input", run.inputs), ("output", run.outputs)):
         for io in ios:
-            out.setdefault((ids[io.key.uri], direction), {}).update(io.facets)
+            out.setdefault((ids[_io_uri(io)], direction), {}).update(io.facets)
     return [(a, d, f) for (a, d), f in sorted(out.items())]
 
 

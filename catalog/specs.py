@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog.identity import AssetKey, asset_uri, read_namespace
+from catalog.identity import AssetKey, asset_uri, kind_uri, read_namespace
 
 #: Asset kinds the catalog knows. Connectors may use others; these are the
 #: ones the lineage rules and reports understand.
@@ -112,7 +112,8 @@ class AssetSpec(BaseModel):
 
     @property
     def uri(self) -> str:
-        return asset_uri(self.namespace, self.name)
+        """Its URI: a job's is `job:NAMESPACE/NAME` (a key space of its own)."""
+        return kind_uri(self.namespace, self.name, self.kind)
 
     def definition(self) -> dict[str, Any]:
         """Everything that defines the asset; its fingerprint is taken over this.

@@ -97,7 +97,8 @@ def _walk_command(direction: str) -> click.Command:
         name=direction,
         help=f"""List what is {direction} of ASSET, nearest first.
 
-    ASSET is a URI or any unambiguous suffix of one. --depth limits the
+    ASSET is a URI or any unambiguous suffix of one (job:ASSET or
+    dataset:ASSET to choose between a job and a dataset named alike). --depth limits the
     hops, --limit the nodes (whole hops only); --fields shows field-level
     lineage where it is known. An answer cut short by the depth, the node
     limit or the time budget says so (`partial`). The walk runs in the

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 from catalog import reads
 from catalog.db import CHUNK
 from catalog.errors import InvalidInput, NotFound
-from catalog.identity import asset_uri, normalize_namespace
+from catalog.identity import asset_uri, job_uri, normalize_namespace
 from catalog.models import Alias, Asset, key_hash
 from lineage.api import load
 from lineage.api.shapes import node_id
@@ -43,10 +43,11 @@ def resolve_node(conn: Connection, node: str) -> int:
             f"nodeId {node[:200]!r} must be dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"
         )
     candidates: list[str] = []
+    uri = job_uri if kind == "job" else asset_uri
     for i, char in enumerate(rest):
         if char == ":" and 0 < i < len(rest) - 1:
             try:
-                candidates.append(asset_uri(normalize_namespace(rest[:i]), rest[i + 1 :]))
+                candidates.append(uri(normalize_namespace(rest[:i]), rest[i + 1 :]))
             except InvalidInput:
                 continue
     hashes = [key_hash(uri) for uri in candidates]

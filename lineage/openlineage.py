@@ -30,6 +30,7 @@ import orjson
 
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, read_namespace
+from catalog.identity import job_uri as _job_uri
 from catalog.versioning import sha256_held
 from lineage.facets import CACHED_AT_MOST, check_facets, is_text, is_uuid, parse_time
 from lineage.lru import ByteLRU
@@ -97,7 +98,7 @@ class ParentRef:
 
     @property
     def job_uri(self) -> str:
-        return asset_uri(self.job_namespace, self.job_name)
+        return _job_uri(self.job_namespace, self.job_name)
 
 
 @dataclass(slots=True)
@@ -123,7 +124,7 @@ class ParsedEvent:
     def job_uri(self) -> str | None:
         if self.job_namespace is None or self.job_name is None:
             return None
-        return asset_uri(self.job_namespace, self.job_name)
+        return _job_uri(self.job_namespace, self.job_name)
 
 
 # -- reading documents ------------------------------------------------------------

@@ -477,9 +477,9 @@ class _Chunk(ChunkWriter):
 
 
 def event_source(e: ParsedEvent) -> str:
-    """The source an event speaks for: its job (else its producer)."""
-    if e.job_uri is not None:
-        return f"{EVENT_SOURCE} {e.job_uri}"
+    """The source an event speaks for: its job (`NAMESPACE/NAME`), else its producer."""
+    if e.job_namespace is not None and e.job_name is not None:
+        return f"{EVENT_SOURCE} {asset_uri(e.job_namespace, e.job_name)}"
     return f"{EVENT_SOURCE} {e.producer or ''}".rstrip()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -185,3 +188,122 @@ def test_a_catalog_of_0009_loses_the_plain_digest_index_and_keeps_claiming(
             assert "ix_raw_event_digest" in set(conn.execute(indexes).scalars())
     finally:
         store.dispose()
+
+
+def _assets(store: Store) -> list[tuple[str, str]]:
+    """(uri, kind) of every asset, each checked to be stored under the hash of its URI."""
+    with store.engine.connect() as conn:
+        found = conn.execute(text("SELECT uri, kind, key_hash FROM asset ORDER BY uri")).all()
+    assert all(h == hashlib.sha256(u.encode()).hexdigest() for u, _, h in found)
+    return [(u, k) for u, k, _ in found if u.startswith(("analytics/", "job:"))]
+
+
+def _edges(store: Store) -> set[tuple[str, str, str]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT s.uri, e.kind, t.uri FROM edge e JOIN asset s ON s.id = e.source_id"
+                " JOIN asset t ON t.id = e.target_id WHERE s.uri NOT LIKE 'postgres:%'"
+            )
+        )
+        return {(s, k, t) for s, k, t in rows}
+
+
+def test_a_catalog_of_0010_moves_its_jobs_to_a_key_space_of_their_own(tmp_path: Path) -> None:
+    """0010 -> head: every job's URI becomes `job:NAMESPACE/NAME` (its id, runs and edges
+    kept), so its next events land on it; the asset that merged a job and the table named
+    like it stays one until `steward ingest --rebuild` splits it."""
+    from tests.fixtures.make_catalog import events
+
+    copy = tmp_path / "schema-0010.db"
+    shutil.copy(FIXTURE_CATALOGS / "schema-0010.db", copy)
+    with sqlite3.connect(copy) as old:
+        jobs_before = dict(old.execute("SELECT id, uri FROM asset WHERE kind = 'job'").fetchall())
+    assert sorted(jobs_before.values()) == ["analytics/load", "analytics/orders"]
+    store = Store(f"sqlite:///{copy}")
+    try:
+        assert _assets(store) == [
+            ("analytics/clean", "dataset"),
+            ("analytics/raw", "dataset"),
+            ("job:analytics/load", "job"),
+            ("job:analytics/orders", "job"),  # the merged one, a job when last described
+        ]
+        with store.engine.connect() as conn:
+            jobs = dict(conn.execute(text("SELECT id, uri FROM asset WHERE kind = 'job'")).all())
+        assert jobs == {i: f"job:{uri}" for i, uri in jobs_before.items()}
+        assert ("analytics/raw", "reads", "job:analytics/load") in _edges(store)
+        with store.session() as s:
+            assert resolve(s, "analytics/load").uri == "job:analytics/load"
+
+        # the next run of a job lands on it, and names its table apart from it
+        again = events()[1].replace("0a6a11", "0a6a19").replace("08:01", "09:01")
+        result = Ingester(store).ingest([(again, loads(again), None)])[0]
+        assert result.status == "accepted"
+        with store.engine.connect() as conn:
+            runs = conn.execute(
+                text(
+                    "SELECT a.uri, count(*) FROM run r JOIN asset a ON a.id = r.job_id"
+                    " GROUP BY a.uri"
+                )
+            ).all()
+        assert sorted(runs) == [("job:analytics/load", 1), ("job:analytics/orders", 2)]
+        assert ("analytics/orders", "dataset") in _assets(store)
+
+        Ingester(store).rebuild()
+        assert _assets(store) == [
+            ("analytics/clean", "dataset"),
+            ("analytics/orders", "dataset"),
+            ("analytics/raw", "dataset"),
+            ("job:analytics/load", "job"),
+            ("job:analytics/orders", "job"),
+        ]
+        assert _edges(store) == {
+            ("analytics/raw", "reads", "job:analytics/load"),
+            ("job:analytics/load", "writes", "analytics/clean"),
+            ("analytics/clean", "reads", "job:analytics/orders"),
+            ("job:analytics/orders", "writes", "analytics/orders"),
+        }
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_jobs_keys_go_down_to_0010_and_up_again(tmp_path: Path, backend: str) -> None:
+    """Downgrade gives jobs their plain URI back, but one whose dataset twin holds it;
+    upgrade moves them all to `job:` again."""
+    from contextlib import ExitStack
+
+    from tests.fixtures.make_catalog import events
+    from tests.pg import database_url, temporary_database
+
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'c.db'}"
+        else:
+            url = database_url(stack.enter_context(temporary_database("steward_keys")))
+        store = Store(url)
+        stack.callback(store.dispose)
+        Ingester(store).ingest([(body, loads(body), None) for body in events()])
+        both = [
+            ("analytics/clean", "dataset"),
+            ("analytics/orders", "dataset"),
+            ("analytics/raw", "dataset"),
+            ("job:analytics/load", "job"),
+            ("job:analytics/orders", "job"),
+        ]
+        assert _assets(store) == both
+        edges = _edges(store)
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0010")
+        assert _assets(store) == [
+            ("analytics/clean", "dataset"),
+            ("analytics/load", "job"),
+            ("analytics/orders", "dataset"),
+            ("analytics/raw", "dataset"),
+            ("job:analytics/orders", "job"),
+        ]
+        with store.write() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+        assert store.current_revision() == head_revision()
+        assert _assets(store) == both
+        assert _edges(store) == edges

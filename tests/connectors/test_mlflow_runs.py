@@ -218,7 +218,7 @@ def test_runs_are_runs_of_their_experiments(twins: Twins, tmp_path: Path) -> Non
         mlrun = client.get_run(run_id)
         row = runs[run_id]
         experiment = client.get_experiment(mlrun.info.experiment_id).name
-        assert row["job"] == f"{ns}/experiments/{experiment}"
+        assert row["job"] == f"job:{ns}/experiments/{experiment}"
         assert row["state"] == "COMPLETE"
         assert int(row["started_at"].timestamp() * 1000) == mlrun.info.start_time
         assert int(row["ended_at"].timestamp() * 1000) == mlrun.info.end_time

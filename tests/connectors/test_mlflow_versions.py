@@ -170,9 +170,9 @@ def test_quickstart_by_the_teams_mlflow_scanned_by_stewards(
     dataset_uri = f"{namespace}/datasets/iris-train@{logged['dataset']['digest']}"
     model_uri = f"{namespace}/tracking-quickstart"
     assert sorted((c["uri"], c["kind"], c["action"]) for c in scanned["changes"]) == [
+        (f"job:{namespace}/experiments/Default", "job", "create"),
+        (f"job:{namespace}/experiments/MLflow Quickstart", "job", "create"),
         (dataset_uri, "dataset", "create"),
-        (f"{namespace}/experiments/Default", "job", "create"),
-        (f"{namespace}/experiments/MLflow Quickstart", "job", "create"),
         (model_uri, "model", "create"),
     ]
     assert scanned["runs_written"] == 1  # the quickstart's run, a run of its experiment

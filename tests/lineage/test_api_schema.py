@@ -91,13 +91,18 @@ def test_every_asset_answers_as_documented(api_schema: Any, catalog: tuple[str, 
     url, _ = catalog
     assets = steward(url, "assets", "--json")
     assert len(assets) > 20
+    # The client's serde examples name a job and a dataset `openlineage/name`: two assets,
+    # the dataset's URI a name of both, so it is chosen by `dataset:`.
+    twins = {a["uri"].removeprefix("job:") for a in assets if a["kind"] == "job"}
+    assert "openlineage/name" in twins
     seen = set()
     for path in ("/assets/{asset}", "/assets/{asset}/versions", "/assets/{asset}/diff"):
         operation = api_schema[f"/api/steward/v1{path}"]["GET"]
         diff = path.endswith("diff")
         for asset in [a for a in assets if a["version"] or not diff]:
             query = {"v1": "1", "v2": str(asset["version"])} if diff else None
-            segment = quote(asset["uri"], safe="")  # one path segment, as clients send it
+            ref = f"dataset:{asset['uri']}" if asset["uri"] in twins else asset["uri"]
+            segment = quote(ref, safe="")  # one path segment, as clients send it
             case = operation.Case(path_parameters={"asset": segment}, query=query)
             response = case.call_and_validate(headers=AUTH, checks=STEWARD_CHECKS)
             seen.add(response.status_code)

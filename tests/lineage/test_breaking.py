@@ -77,7 +77,7 @@ def test_a_nested_retype_is_breaking_and_names_the_nested_field(store: Store) ->
     (finding,) = _breaking(store)
     assert finding.evidence["broken_fields"] == {"address.zip": "retyped"}
     (who,) = finding.evidence["readers"]
-    assert who["uri"] == "spark/mail_labels"
+    assert who["uri"] == "job:spark/mail_labels"
     assert who["known"] is False  # a whole-asset edge: its use of the field is assumed
 
 
@@ -108,8 +108,8 @@ def test_a_finding_keeps_its_id_while_its_condition_lasts(store: Store) -> None:
     (again,) = _breaking(store)
     assert again.id == first.id
     assert {r["uri"] for r in again.evidence["readers"]} == {
-        "spark/mail_labels",
-        "spark/another_reader",
+        "job:spark/mail_labels",
+        "job:spark/another_reader",
     }
 
 
@@ -139,5 +139,5 @@ def test_a_view_rebuilt_with_the_change_is_not_a_reader_of_the_old_shape(store: 
         scan_apply(store, db)
     (finding,) = _breaking(store)
     readers = {r["uri"] for r in finding.evidence["readers"]}
-    assert readers == {"spark/nightly_report"}  # not the view rebuilt with it
+    assert readers == {"job:spark/nightly_report"}  # not the view rebuilt with it
     assert finding.evidence["broken_fields"] == {"amount": "retyped"}

@@ -123,18 +123,18 @@ def test_apples_chain_edges_follow_the_latest_job_versions(store: Store) -> None
     ingest(store, OL / "marquez/apples")
     k = "grandmas.kitchen"
     got = edges(store)
-    assert (f"{k}/apples", "reads", f"{k}/prepare_apple_filling") in got
-    assert (f"{k}/cinnamon", "reads", f"{k}/prepare_apple_filling") in got
-    assert ("cupboard/sugar", "reads", f"{k}/prepare_apple_filling") in got  # added by step 8
-    assert (f"{k}/prepare_apple_filling", "writes", f"{k}/apple.filling") in got
-    assert (f"{k}/apple.filling", "reads", f"{k}/prepare_apple_pie") in got
-    assert (f"{k}/prepare_apple_pie", "writes", f"{k}/apple.pie") in got
-    assert (f"{k}/apple.cider", "reads", f"{k}/prepare_vinegar") in got
+    assert (f"{k}/apples", "reads", f"job:{k}/prepare_apple_filling") in got
+    assert (f"{k}/cinnamon", "reads", f"job:{k}/prepare_apple_filling") in got
+    assert ("cupboard/sugar", "reads", f"job:{k}/prepare_apple_filling") in got  # added by step 8
+    assert (f"job:{k}/prepare_apple_filling", "writes", f"{k}/apple.filling") in got
+    assert (f"{k}/apple.filling", "reads", f"job:{k}/prepare_apple_pie") in got
+    assert (f"job:{k}/prepare_apple_pie", "writes", f"{k}/apple.pie") in got
+    assert (f"{k}/apple.cider", "reads", f"job:{k}/prepare_vinegar") in got
     # step 7 picked different apples: the job's current version reads crab.apples only
-    assert ("backyard/crab.apples", "reads", f"{k}/gather_apples") in got
+    assert ("backyard/crab.apples", "reads", f"job:{k}/gather_apples") in got
     assert not any(s.endswith("red.delicious") for s, _, _ in got)
     versions = rows(
-        store, "SELECT current_version FROM asset WHERE uri = :u", u=f"{k}/gather_apples"
+        store, "SELECT current_version FROM asset WHERE uri = :u", u=f"job:{k}/gather_apples"
     )
     assert versions == [(2,)]
 
@@ -179,7 +179,7 @@ def test_dbt_parent_links_and_a_failed_run(store: Store) -> None:
     statement = run_state(store, "0bceecc7-f18c-5dd9-b730-86a701bee983")
     assert top.state == "FAIL" and top.parent_run_uuid is None
     assert model.parent_run_uuid == "f9ab4c79-3576-5eb2-8a5a-40e09af4322b"
-    assert model.uri == "dbt-test-namespace/model.jaffle_shop.orders"
+    assert model.uri == "job:dbt-test-namespace/model.jaffle_shop.orders"
     assert statement.parent_run_uuid == "483e44ff-8b42-5dbc-b154-db9ebbe8118c"
     assert statement.state == "FAIL"
     facets = json.loads(statement.facets) if isinstance(statement.facets, str) else statement.facets
@@ -195,7 +195,7 @@ def test_unseen_parent_becomes_a_placeholder_run_and_job(store: Store, tmp_path:
     }
     ingest(store, write_events(tmp_path / "e.jsonl", child))
     parent = run_state(store, RUN_B)
-    assert parent.state == "UNKNOWN" and parent.uri == "airflow/dag.task"
+    assert parent.state == "UNKNOWN" and parent.uri == "job:airflow/dag.task"
     assert run_state(store, RUN_A).parent_run_uuid == RUN_B
 
 
@@ -250,7 +250,7 @@ def test_malformed_facets_are_warnings_kept_raw_not_projected(store: Store) -> N
     for warnings, body in logged:
         warnings = json.loads(warnings) if isinstance(warnings, str) else warnings
         assert warnings and body  # the warning is in the log, with the raw facet
-    job = rows(store, "SELECT observed FROM asset WHERE uri = 'my-scheduler-namespace/myjob'")
+    job = rows(store, "SELECT observed FROM asset WHERE uri = 'job:my-scheduler-namespace/myjob'")
     observed = json.loads(job[0][0]) if isinstance(job[0][0], str) else job[0][0]
     assert "ownership" not in observed.get("openlineage", {})
 
@@ -364,7 +364,7 @@ def test_a_scanned_table_keeps_its_definition(store: Store, tmp_path: Path) -> N
     assert (
         "postgres://db.internal:5432/shop.public.orders",
         "reads",
-        "scheduler/etl.job",
+        "job:scheduler/etl.job",
     ) in edges(store)
     assert rows(store, "SELECT count(*) FROM asset WHERE name = 'shop.public.orders'") == [(1,)]
 

@@ -90,7 +90,7 @@ def test_a_drop_marks_the_dataset_deleted_and_its_readers_at_risk(
     assert shown["deleted"] is True
     (finding,) = _dropped_findings(store)
     assert finding.severity == "error"
-    assert finding.evidence["readers"] == ["spark/report"]
+    assert finding.evidence["readers"] == ["job:spark/report"]
     assert "file:///tmp/report" in {r["uri"] for r in finding.at_risk}
 
 
@@ -121,7 +121,7 @@ def test_a_rename_ties_the_previous_name_to_the_new_one(store: Store, catalog_ur
     assert shown["uri"] == NEW
     assert OLD in shown["aliases"]
     # The old name's lineage is the new name's: what read it reads the renamed table.
-    assert "spark/report" in {e["uri"] for e in shown["downstream"]}
+    assert "job:spark/report" in {e["uri"] for e in shown["downstream"]}
     assert steward(catalog_url, "show", "--json", OLD)["uri"] == NEW
     datasets = [a["uri"] for a in steward(catalog_url, "assets", "--json") if a["kind"] != "job"]
     assert OLD not in datasets

@@ -58,8 +58,8 @@ def test_two_azure_containers_stay_two_datasets(store: Store) -> None:
     result = ingest(store, event([(RAW, "orders")], [(CURATED, "orders")]))
     assert result.status == "accepted" and result.warnings == []
     assert edges(store) == {
-        (f"{RAW}/orders", "reads", "spark/copy_job"),
-        ("spark/copy_job", "writes", f"{CURATED}/orders"),
+        (f"{RAW}/orders", "reads", "job:spark/copy_job"),
+        ("job:spark/copy_job", "writes", f"{CURATED}/orders"),
     }
     assert [f.title for f in check(store) if f.rule == "breaking_schema_change"] == []
 
@@ -70,7 +70,7 @@ def test_one_container_read_and_written_is_one_dataset(store: Store) -> None:
     ingest(store, event([(RAW, "orders")], [(same, "orders")]))
     assert {s for s, _, _ in edges(store)} | {t for _, _, t in edges(store)} == {
         f"{RAW}/orders",
-        "spark/copy_job",
+        "job:spark/copy_job",
     }
 
 
@@ -81,8 +81,8 @@ def test_multi_host_namespaces_keep_the_event_and_its_lineage(store: Store) -> N
     assert result.status == "accepted", result.error
     assert result.warnings == []
     assert edges(store) == {
-        ("oracle://h1.example:1521,h2.example:1522/SHOP.ORDERS", "reads", "spark/copy_job"),
-        ("spark/copy_job", "writes", "kafka://broker1:9092,broker2:9093/orders-topic"),
+        ("oracle://h1.example:1521,h2.example:1522/SHOP.ORDERS", "reads", "job:spark/copy_job"),
+        ("job:spark/copy_job", "writes", "kafka://broker1:9092,broker2:9093/orders-topic"),
     }
 
 
@@ -90,7 +90,7 @@ def test_a_port_placeholder_is_kept_verbatim_with_a_warning(store: Store) -> Non
     result = ingest(store, event([("database://host:port", "shop.orders")], []))
     assert result.status == "accepted", result.error
     assert any("kept verbatim" in w for w in result.warnings), result.warnings
-    assert edges(store) == {("database://host:port/shop.orders", "reads", "spark/copy_job")}
+    assert edges(store) == {("database://host:port/shop.orders", "reads", "job:spark/copy_job")}
 
 
 def test_a_readable_namespace_gives_no_warning(store: Store) -> None:

@@ -43,7 +43,7 @@ def test_a_plain_event_maps_identity_and_normalises_namespaces() -> None:
     parsed = parse_event(event())
     assert parsed.kind == "run"
     assert parsed.run_id == RUN_ID
-    assert parsed.job_uri == "scheduler/daily.load"
+    assert parsed.job_uri == "job:scheduler/daily.load"
     # the same key the Postgres connector gives that table
     assert parsed.inputs[0].uri == "postgres://db.example.com:5432/shop.public.orders"
     assert parsed.warnings == []
@@ -146,7 +146,7 @@ def test_schema_symlinks_column_lineage_and_parent_are_mapped() -> None:
     assert ref.fields == [{"name": "a", "type": "long", "description": "the a"}]
     assert ref.symlinks == [("hive://meta", "db.tbl")]
     assert ref.column_lineage == {"a": [("file", "/src", "x")]}
-    assert parsed.parent is not None and parsed.parent.job_uri == "airflow/dag"
+    assert parsed.parent is not None and parsed.parent.job_uri == "job:airflow/dag"
 
 
 def test_dataset_and_job_events_are_recognised() -> None:

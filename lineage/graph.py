@@ -488,34 +488,61 @@ class LineageGraph:
             found.append(min(v for v in self._out(found[-1]) if to_target.get(v) == step))
         return found
 
-    def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
-        """For each node reachable from any of `uris`: one shortest path to it."""
+    def _levels_down(self, uris: Iterable[str]) -> tuple[dict[str, str | None], list[list[str]]]:
+        """Breadth first from `uris`: each node's parent on one shortest path (None for a
+        start), and the nodes by hops (the starts first)."""
         parents: dict[str, str | None] = {}
-        queue: deque[str] = deque()
+        level: list[str] = []
         for uri in sorted(set(map(self.canonical, uris))):
             if uri in self._nodes and uri not in parents:
                 parents[uri] = None
-                queue.append(uri)
-        starts = set(parents)
+                level.append(uri)
+        levels = [level]
         ordered = self._ordered
-        while queue:
-            current = queue.popleft()
-            # In name order: the same path whatever order the edges were loaded in
-            # (a whole catalog's graph or an incremental check's part of it). Sorted
-            # once a graph: a check walks down from every error.
-            following = ordered.get(current)
-            if following is None:
-                following = ordered[current] = tuple(sorted(self._out(current)))
-            for other in following:
-                if other not in parents:
-                    parents[other] = current
-                    queue.append(other)
-        out: dict[str, list[str]] = {}
-        for uri in parents:
-            if uri in starts:
-                continue
-            chain = [uri]
-            while (parent := parents[chain[-1]]) is not None:
-                chain.append(parent)
-            out[uri] = list(reversed(chain))
-        return out
+        while level:
+            found: list[str] = []
+            for current in level:
+                # In name order: the same path whatever order the edges were loaded in
+                # (a whole catalog's graph or an incremental check's part of it). Sorted
+                # once a graph: a check walks down from every error.
+                following = ordered.get(current)
+                if following is None:
+                    following = ordered[current] = tuple(sorted(self._out(current)))
+                for other in following:
+                    if other not in parents:
+                        parents[other] = current
+                        found.append(other)
+            level = found
+            if found:
+                levels.append(found)
+        return parents, levels
+
+    @staticmethod
+    def _chain(parents: dict[str, str | None], uri: str) -> list[str]:
+        chain = [uri]
+        while (parent := parents[chain[-1]]) is not None:
+            chain.append(parent)
+        return list(reversed(chain))
+
+    def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
+        """For each node reachable from any of `uris`: one shortest path to it."""
+        parents, levels = self._levels_down(uris)
+        return {uri: self._chain(parents, uri) for level in levels[1:] for uri in level}
+
+    def nearest_downstream(
+        self, uris: Iterable[str], first: int, skip: Collection[str] = ()
+    ) -> tuple[int, list[tuple[str, list[str]]]]:
+        """How many nodes are downstream of `uris` (neither them nor `skip`), and the
+        `first` of them, nearest first (then by URI), each with one shortest path (the
+        one `paths_downstream` gives). Only those paths are made: what lies below an
+        asset can be most of the catalog."""
+        parents, levels = self._levels_down(uris)
+        count = 0
+        nearest: list[tuple[str, list[str]]] = []
+        for level in levels[1:]:
+            kept = [u for u in level if u not in skip] if skip else level
+            count += len(kept)
+            if len(nearest) < first:
+                wanted = sorted(kept)[: first - len(nearest)]
+                nearest += [(u, self._chain(parents, u)) for u in wanted]
+        return count, nearest

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, cast, select
 
-from catalog.db import id_batches, rows_among
+from catalog.db import rows_among
 from catalog.errors import NotFound
 from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
 
@@ -273,39 +273,29 @@ class LineageGraph:
         }
         seen = set(frontier)
         edges: list[tuple[int, int, str]] = []
+        out = select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind)
+        bound = (
+            select(model.c.id, BINDING.c.asset_id)
+            .join(model, model.c.name == BINDING.c.model)
+            .where(model.c.kind == "embedding_model")
+            .distinct()
+        )
         while frontier:
-            reached: set[int] = set()
-            for ids in id_batches(frontier):
-                live = []
-                for asset_id, uri, kind, version, deleted, unresolved in conn.execute(
-                    nodes.where(ASSET.c.id.in_(ids))
-                ):
-                    if not deleted:
-                        graph._by_id[asset_id] = uri
-                        graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
-                        live.append(asset_id)
-                for batch in id_batches(live):
-                    found: list[tuple[int, int, str]] = [
-                        (s, t, k)
-                        for s, t, k in conn.execute(
-                            select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind).where(
-                                EDGE.c.source_id.in_(batch)
-                            )
-                        )
-                    ]
-                    found += [
-                        (model_id, asset_id, "embedded_by_model")
-                        for model_id, asset_id in conn.execute(
-                            select(model.c.id, BINDING.c.asset_id)
-                            .join(model, model.c.name == BINDING.c.model)
-                            .where(model.c.kind == "embedding_model")
-                            .where(model.c.id.in_(batch))
-                            .distinct()
-                        )
-                    ]
-                    edges += found
-                    reached.update(t for _, t, _ in found)
-            frontier = reached - seen
+            live = []
+            for asset_id, uri, kind, version, deleted, unresolved in rows_among(
+                conn, nodes, ASSET.c.id, frontier
+            ):
+                if not deleted:
+                    graph._by_id[asset_id] = uri
+                    graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
+                    live.append(asset_id)
+            found = [tuple(r) for r in rows_among(conn, out, EDGE.c.source_id, live)]
+            found += [
+                (model_id, asset_id, "embedded_by_model")
+                for model_id, asset_id in rows_among(conn, bound, model.c.id, live)
+            ]
+            edges += found
+            frontier = {t for _, t, _ in found} - seen
             seen |= frontier
         by_id = graph._by_id
         for s, t, k in edges:

@@ -2,6 +2,7 @@
 
     python -m benchmarks scale [--assets N] [--edges M] [--events R]
                                [--keep NAME | --reuse NAME] [--starts S] [--timeout SEC]
+                               [--steps lineage,check,incremental,report,gc]
 
 Builds a catalog of 1,000,000 assets, 3,000,000 edges and 10,000,000 raw
 events by default (`benchmarks.scale_catalog`: steward's migrations, then
@@ -25,6 +26,8 @@ long that took. The figures are measured on a copy of it (CREATE DATABASE
 5. the database and `raw_event` on disk before and after `steward gc
    --keep-days 30 --vacuum`, and after VACUUM FULL; baseline for gc's time:
    one scan choosing the same events in SQL.
+
+`--steps` runs some of them (the incremental check needs the full one before it).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ DEPTH = 5
 KEEP_DAYS = 30
 #: Seconds of graph building past which one CLI lineage call is not also run.
 SLOW = 120
+STEPS = ("lineage", "check", "incremental", "report", "gc")
 
 CTE = {
     "downstream": """
@@ -77,6 +81,17 @@ CTE = {
         SELECT a.uri, min(w.depth) FROM walk w JOIN asset a ON a.id = w.id
         WHERE NOT a.deleted GROUP BY a.uri""",
 }
+
+
+#: Everything below an asset, at any depth, counted: what an error about it puts at risk.
+REACH = """
+    WITH RECURSIVE walk(id) AS (
+        SELECT %(start)s::int
+        UNION
+        SELECT e.target_id FROM walk w JOIN edge e ON e.source_id = w.id
+    )
+    SELECT count(*) FROM walk w JOIN asset a ON a.id = w.id
+    WHERE NOT a.deleted AND w.id <> %(start)s"""
 
 
 def url_of(name: str) -> str:
@@ -249,7 +264,24 @@ def bench_check(url: str, timeout: float) -> float:
     report(
         "`steward check` (full, CLI)", run.seconds, baseline, note=f"{run.note}; {found:,} findings"
     )
+    print(f"check: {risk_summary(run.stdout)}", flush=True)
     return baseline
+
+
+def risk_summary(output: str) -> str:
+    """What the errors of a `check --json` put at risk, and the size of that output."""
+    try:
+        findings = json.loads(output)
+    except ValueError:
+        return f"{mb(len(output))} of --json (not a JSON list)"
+    errors = [f for f in findings if f["severity"] == "error"]
+    counts = [f.get("at_risk_count", len(f["at_risk"])) for f in errors]
+    listed = sum(len(f["at_risk"]) for f in errors)
+    return (
+        f"{len(errors):,} errors put {sum(counts):,} assets at risk in all (largest "
+        f"{max(counts, default=0):,}), {listed:,} of them listed with a path; "
+        f"{mb(len(output.encode()))} of --json"
+    )
 
 
 def change_assets(url: str, count: int) -> list[int]:
@@ -322,6 +354,15 @@ def bench_incremental(url: str, timeout: float) -> None:
         f"incremental: baseline {CHANGED} changed assets' downstream in SQL",
         baseline,
         note=f"{reached:,} rows",
+    )
+    with psycopg.connect(url) as conn:
+        whole, below = timed(
+            lambda: sum(conn.execute(REACH, {"start": i}).fetchone()[0] for i in ids)  # type: ignore[index]
+        )
+    report(
+        f"incremental: {CHANGED} changed assets' whole downstream counted in SQL",
+        whole,
+        note=f"{below:,} assets in all (what their errors put at risk: every depth)",
     )
     helped = steward(url, ["check", "--help"], timeout)
     report("CLI start-up alone (`steward check --help`)", helped.seconds, note=helped.note)
@@ -489,7 +530,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--memory-limit", type=float, default=9, help="GB of address space a CLI command may take."
     )
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"The measurements to run, comma-separated (default: {','.join(STEPS)}).",
+    )
     args = parser.parse_args(argv)
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        parser.error(f"--steps: unknown step {unknown[0]!r}; steps: {', '.join(STEPS)}")
+    if "incremental" in steps and "check" not in steps:
+        parser.error("--steps: incremental needs check (the full check it starts from)")
     MEMORY_LIMIT[0] = int(args.memory_limit * 2**30)
     name, _ = prepare(args)
     url = url_of(name)
@@ -513,11 +565,16 @@ def main(argv: list[str]) -> None:
             f"catalog {name}: {counts[0]:,} assets, {counts[1]:,} edges, {counts[2]:,} raw events",
             flush=True,
         )
-        bench_lineage(url, starts, args.timeout)
-        bench_check(url, args.timeout)
-        bench_incremental(url, args.timeout)
-        bench_report(url, starts[0], args.timeout)
-        bench_gc(url, args.timeout)
+        if "lineage" in steps:
+            bench_lineage(url, starts, args.timeout)
+        if "check" in steps:
+            bench_check(url, args.timeout)
+        if "incremental" in steps:
+            bench_incremental(url, args.timeout)
+        if "report" in steps:
+            bench_report(url, starts[0], args.timeout)
+        if "gc" in steps:
+            bench_gc(url, args.timeout)
     finally:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -24,7 +24,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session
@@ -405,14 +416,24 @@ def id_batches(ids: Iterable[int]) -> list[list[int]]:
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
+def among(conn: Connection, column: Any, ids: Iterable[int]) -> list[Any]:
+    """Conditions that `column` is one of `ids`, a query each: on PostgreSQL one
+    `= ANY(array)` with the ids as one parameter (an `IN` of thousands of
+    parameters takes longer to compile than to run), elsewhere `IN` batches."""
+    if conn.dialect.name == "postgresql":
+        ordered = sorted(set(ids))
+        return [column == any_(bindparam(None, ordered, type_=ARRAY(Integer)))] if ordered else []
+    return [column.in_(batch) for batch in id_batches(ids)]
+
+
 def rows_among(
     conn: Connection, query: Any, column: Any, ids: Collection[int] | None
 ) -> Iterable[Any]:
     """The rows of `query`: all of them, or (`ids` given) those whose `column` is one of
-    `ids`, asked in batches of ids."""
+    `ids` (`among`)."""
     if ids is None:
         return conn.execute(query)
-    return (r for batch in id_batches(ids) for r in conn.execute(query.where(column.in_(batch))))
+    return (r for where in among(conn, column, ids) for r in conn.execute(query.where(where)))
 
 
 def update_by_id(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:

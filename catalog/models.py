@@ -264,7 +264,10 @@ class Finding(SQLModel, table=True):
     assets: list[str] = Field(default_factory=list, sa_type=JSON)
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     remedy: str = Field(default="", sa_type=Text)
+    #: The nearest assets an error puts at risk, with a path each (a bounded list).
     at_risk: list[Any] = Field(default_factory=list, sa_type=JSON)
+    #: How many assets it puts at risk in all.
+    at_risk_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

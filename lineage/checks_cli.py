@@ -184,6 +184,13 @@ def _state(row: dict[str, Any]) -> str:
     return "open"
 
 
+def risk_line(at_risk: list[dict[str, Any]], count: int, shown: int = 5) -> str:
+    """`a, b, c, d, e and 1,229 more`: the nearest assets at risk and how many others."""
+    names = [r["uri"] for r in at_risk[:shown]]
+    more = max(count, len(at_risk)) - len(names)
+    return ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _print_findings(rows: list[dict[str, Any]]) -> None:
     echo_table(
         ["ID", "SEVERITY", "RULE", "STATE", "FINDING", "REMEDY"],
@@ -339,7 +346,7 @@ def check(
             )
         for f in findings:
             if f.at_risk:
-                info(f"{f.title}: puts at risk " + ", ".join(r["uri"] for r in f.at_risk[:5]))
+                info(f"{f.title}: puts at risk {risk_line(f.at_risk, f.at_risk_count)}")
     below = [
         f"{kind} {figures[kind]['percent']}% < {floor:g}%"
         for kind, floor in minimum.items()

@@ -28,6 +28,7 @@ from lineage.rules import (
     at_risk,
     evaluate,
     mark_at_risk,
+    shown_at_risk,
     sort_findings,
 )
 
@@ -164,7 +165,7 @@ def _incremental(
         # What errors put at risk: of the errors found, and of the stored errors whose
         # part of the graph holds a change.
         query = (
-            select(TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.at_risk)
+            select(TABLE.c.id, TABLE.c.rule, TABLE.c.assets, TABLE.c.at_risk, TABLE.c.at_risk_count)
             .where(TABLE.c.status == "open")
             .where(TABLE.c.severity == "error")
         )
@@ -178,20 +179,19 @@ def _incremental(
         else:
             rows = list(conn.execute(query))
         errors_stored = {row.id: row for row in rows if row.assets}
-        moved = {
-            i: incr.risk_moved(r.assets, r.at_risk or [], scope.touched)
-            for i, r in errors_stored.items()
-        }
+        moved = incr.risks_moved(conn, list(errors_stored.values()), scope.touched)
         stored = [
-            r for i, r in errors_stored.items() if moved[i] and r.assets[0] not in scope.owners
+            r for i, r in errors_stored.items() if i in moved and r.assets[0] not in scope.owners
         ]
         errors = []
         for f in found:
             if f.severity != "error":
                 continue
             before = errors_stored.get(f.id)
-            if before is not None and not moved[f.id] and list(before.assets) == f.assets:
-                f.at_risk = list(before.at_risk or [])  # the same assets in the same graph
+            if before is not None and f.id not in moved and list(before.assets) == f.assets:
+                # The same assets in the same graph.
+                f.at_risk = shown_at_risk(before.at_risk or [])
+                f.at_risk_count = before.at_risk_count
             else:
                 errors.append(f)
         starts = {a for f in errors for a in f.assets} | {a for r in stored for a in r.assets}
@@ -199,9 +199,9 @@ def _incremental(
     mark_at_risk(errors, below)
     risks = {}
     for row in stored:
-        now = at_risk(Finding(row.rule, "error", list(row.assets), "", {}, ""), below)
-        if now != row.at_risk:
-            risks[row.id] = now
+        count, now = at_risk(Finding(row.rule, "error", list(row.assets), "", {}, ""), below)
+        if now != row.at_risk or count != row.at_risk_count:
+            risks[row.id] = {"at_risk": now, "at_risk_count": count}
     kept = {k: v for k, v in trained_on.items() if int(k) not in changes.assets}
     kept.update(
         incr.trained_on_of(
@@ -211,7 +211,7 @@ def _incremental(
     with store.write() as conn:
         record(conn, found, list(RULES), owners=scope.owners)
         for finding_id, risk in sorted(risks.items()):
-            conn.execute(update(TABLE).where(TABLE.c.id == finding_id).values(at_risk=risk))
+            conn.execute(update(TABLE).where(TABLE.c.id == finding_id).values(**risk))
         acks.reopen_changed(conn, open_digests(conn))
         held = acks.active(conn)
         incr.consume(conn, changes)
@@ -245,7 +245,8 @@ def _open_findings(conn: Connection) -> list[Finding]:
                 title=r.title,
                 evidence=r.evidence,
                 remedy=r.remedy,
-                at_risk=list(r.at_risk or []),
+                at_risk=shown_at_risk(r.at_risk or []),
+                at_risk_count=r.at_risk_count,
                 stored_id=r.id,
             )
             for r in rows
@@ -283,6 +284,7 @@ def record(
             "evidence": f.evidence,
             "remedy": f.remedy,
             "at_risk": f.at_risk,
+            "at_risk_count": f.at_risk_count,
             "last_seen": now,
             "resolved_at": None,
         }
@@ -377,7 +379,8 @@ def finding_json(
         "assets": row.assets,
         "evidence": row.evidence,
         "remedy": row.remedy,
-        "at_risk": row.at_risk,
+        "at_risk": shown_at_risk(row.at_risk or []),
+        "at_risk_count": row.at_risk_count,
         "first_seen": iso(row.first_seen),
         "last_seen": iso(row.last_seen),
         "resolved_at": iso(row.resolved_at),
@@ -390,7 +393,8 @@ def list_findings(
     session: Session, include_resolved: bool = False, naming: Collection[str] | None = None
 ) -> list[dict[str, Any]]:
     """The findings, most important first; `naming`: only those that name one of these
-    asset URIs (about it, citing it, or putting it at risk), chosen by the database."""
+    asset URIs (about it, citing it, or among the nearest it puts at risk: `at_risk`),
+    chosen by the database."""
     query = sm_select(FindingRow)
     if not include_resolved:
         query = query.where(FindingRow.status == "open")
@@ -405,7 +409,7 @@ def list_findings(
 
 
 def _naming(conn: Connection, uris: list[str]) -> TextClause:
-    """A finding names one of `uris` in its assets or in what it puts at risk."""
+    """A finding names one of `uris` in its assets or in its `at_risk` list."""
     if conn.dialect.name == "postgresql":
         return text(
             "EXISTS (SELECT 1 FROM json_array_elements_text(CASE WHEN"

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, cast, select
 
-from catalog.db import id_batches, rows_among
+from catalog.db import rows_among
 from catalog.errors import NotFound
 from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
 
@@ -273,39 +273,29 @@ class LineageGraph:
         }
         seen = set(frontier)
         edges: list[tuple[int, int, str]] = []
+        out = select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind)
+        bound = (
+            select(model.c.id, BINDING.c.asset_id)
+            .join(model, model.c.name == BINDING.c.model)
+            .where(model.c.kind == "embedding_model")
+            .distinct()
+        )
         while frontier:
-            reached: set[int] = set()
-            for ids in id_batches(frontier):
-                live = []
-                for asset_id, uri, kind, version, deleted, unresolved in conn.execute(
-                    nodes.where(ASSET.c.id.in_(ids))
-                ):
-                    if not deleted:
-                        graph._by_id[asset_id] = uri
-                        graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
-                        live.append(asset_id)
-                for batch in id_batches(live):
-                    found: list[tuple[int, int, str]] = [
-                        (s, t, k)
-                        for s, t, k in conn.execute(
-                            select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind).where(
-                                EDGE.c.source_id.in_(batch)
-                            )
-                        )
-                    ]
-                    found += [
-                        (model_id, asset_id, "embedded_by_model")
-                        for model_id, asset_id in conn.execute(
-                            select(model.c.id, BINDING.c.asset_id)
-                            .join(model, model.c.name == BINDING.c.model)
-                            .where(model.c.kind == "embedding_model")
-                            .where(model.c.id.in_(batch))
-                            .distinct()
-                        )
-                    ]
-                    edges += found
-                    reached.update(t for _, t, _ in found)
-            frontier = reached - seen
+            live = []
+            for asset_id, uri, kind, version, deleted, unresolved in rows_among(
+                conn, nodes, ASSET.c.id, frontier
+            ):
+                if not deleted:
+                    graph._by_id[asset_id] = uri
+                    graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
+                    live.append(asset_id)
+            found = [tuple(r) for r in rows_among(conn, out, EDGE.c.source_id, live)]
+            found += [
+                (model_id, asset_id, "embedded_by_model")
+                for model_id, asset_id in rows_among(conn, bound, model.c.id, live)
+            ]
+            edges += found
+            frontier = {t for _, t, _ in found} - seen
             seen |= frontier
         by_id = graph._by_id
         for s, t, k in edges:
@@ -488,34 +478,61 @@ class LineageGraph:
             found.append(min(v for v in self._out(found[-1]) if to_target.get(v) == step))
         return found
 
-    def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
-        """For each node reachable from any of `uris`: one shortest path to it."""
+    def _levels_down(self, uris: Iterable[str]) -> tuple[dict[str, str | None], list[list[str]]]:
+        """Breadth first from `uris`: each node's parent on one shortest path (None for a
+        start), and the nodes by hops (the starts first)."""
         parents: dict[str, str | None] = {}
-        queue: deque[str] = deque()
+        level: list[str] = []
         for uri in sorted(set(map(self.canonical, uris))):
             if uri in self._nodes and uri not in parents:
                 parents[uri] = None
-                queue.append(uri)
-        starts = set(parents)
+                level.append(uri)
+        levels = [level]
         ordered = self._ordered
-        while queue:
-            current = queue.popleft()
-            # In name order: the same path whatever order the edges were loaded in
-            # (a whole catalog's graph or an incremental check's part of it). Sorted
-            # once a graph: a check walks down from every error.
-            following = ordered.get(current)
-            if following is None:
-                following = ordered[current] = tuple(sorted(self._out(current)))
-            for other in following:
-                if other not in parents:
-                    parents[other] = current
-                    queue.append(other)
-        out: dict[str, list[str]] = {}
-        for uri in parents:
-            if uri in starts:
-                continue
-            chain = [uri]
-            while (parent := parents[chain[-1]]) is not None:
-                chain.append(parent)
-            out[uri] = list(reversed(chain))
-        return out
+        while level:
+            found: list[str] = []
+            for current in level:
+                # In name order: the same path whatever order the edges were loaded in
+                # (a whole catalog's graph or an incremental check's part of it). Sorted
+                # once a graph: a check walks down from every error.
+                following = ordered.get(current)
+                if following is None:
+                    following = ordered[current] = tuple(sorted(self._out(current)))
+                for other in following:
+                    if other not in parents:
+                        parents[other] = current
+                        found.append(other)
+            level = found
+            if found:
+                levels.append(found)
+        return parents, levels
+
+    @staticmethod
+    def _chain(parents: dict[str, str | None], uri: str) -> list[str]:
+        chain = [uri]
+        while (parent := parents[chain[-1]]) is not None:
+            chain.append(parent)
+        return list(reversed(chain))
+
+    def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
+        """For each node reachable from any of `uris`: one shortest path to it."""
+        parents, levels = self._levels_down(uris)
+        return {uri: self._chain(parents, uri) for level in levels[1:] for uri in level}
+
+    def nearest_downstream(
+        self, uris: Iterable[str], first: int, skip: Collection[str] = ()
+    ) -> tuple[int, list[tuple[str, list[str]]]]:
+        """How many nodes are downstream of `uris` (neither them nor `skip`), and the
+        `first` of them, nearest first (then by URI), each with one shortest path (the
+        one `paths_downstream` gives). Only those paths are made: what lies below an
+        asset can be most of the catalog."""
+        parents, levels = self._levels_down(uris)
+        count = 0
+        nearest: list[tuple[str, list[str]]] = []
+        for level in levels[1:]:
+            kept = [u for u in level if u not in skip] if skip else level
+            count += len(kept)
+            if len(nearest) < first:
+                wanted = sorted(kept)[: first - len(nearest)]
+                nearest += [(u, self._chain(parents, u)) for u in wanted]
+        return count, nearest

@@ -22,8 +22,9 @@ landing after the claim logs a row of its own for the next check.
 
 The findings of the assets in scope are found again and replace their stored
 ones; the stored findings of the other assets stand. What an error puts at risk
-is everything downstream of it: the stored errors that reached a change get their
-`at_risk` computed again, over the part of the graph below them.
+is everything downstream of it (counted, the nearest listed): the stored errors
+that reach a change get their `at_risk` computed again, over the part of the
+graph below them.
 """
 
 from __future__ import annotations
@@ -338,7 +339,8 @@ def trained_on_of(definitions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str
 
 
 def risk_moved(assets: list[str], at_risk: list[dict[str, Any]], touched: set[str]) -> bool:
-    """Whether what a stored error puts at risk may have changed.
+    """Whether what a stored error puts at risk may have changed, as far as its stored
+    list shows (all of it when the list holds every asset at risk: `risks_moved`).
 
     What it reaches (its assets and what it put at risk) is all it depends on:
     a changed edge or binding shows at its source, an asset added, deleted,
@@ -347,3 +349,35 @@ def risk_moved(assets: list[str], at_risk: list[dict[str, Any]], touched: set[st
     `at_risk` (a new version of an asset changes no edge).
     """
     return any(a in touched for a in assets) or any(r.get("uri") in touched for r in at_risk)
+
+
+def risks_moved(conn: Connection, errors: list[Any], touched: set[str]) -> set[str]:
+    """The ids of the stored errors (rows with `id`, `assets`, `at_risk`,
+    `at_risk_count`) whose at-risk assets may have changed (`risk_moved`).
+
+    An error lists only the nearest assets it puts at risk: whether a touched
+    asset lies beyond them is asked of the catalog the other way round, from
+    the touched assets up (is what the error is about upstream of one?). A
+    path that a change cut still runs, in the catalog now, as far as the source
+    of the cut edge or the neighbour of the deleted asset, which are touched.
+    """
+    moved = {e.id for e in errors if risk_moved(e.assets, e.at_risk or [], touched)}
+    cut = [e for e in errors if e.id not in moved and e.at_risk_count > len(e.at_risk or [])]
+    if not cut or not touched:
+        return moved
+    ids = ids_of_uris(conn, {a for e in cut for a in e.assets})
+    above = upstream_among(conn, set(ids_of_uris(conn, touched).values()), set(ids.values()))
+    return moved | {e.id for e in cut if any(ids.get(a) in above for a in e.assets)}
+
+
+def upstream_among(conn: Connection, start: set[int], wanted: set[int]) -> set[int]:
+    """Those of `wanted` that are among `start` or upstream of them (through deleted
+    assets too), walked a level at a time until all of them are found."""
+    seen = set(start)
+    found = wanted & seen
+    frontier = set(start)
+    while frontier and found != wanted:
+        frontier = neighbours(conn, frontier, "up") - seen
+        seen |= frontier
+        found |= wanted & frontier
+    return found

@@ -41,6 +41,10 @@ DISTANCE_ALIASES = {
     "l1": "manhattan",
 }
 VECTOR_KINDS = ("collection", "table", "view", "materialized_view", "dataset")
+#: The assets an error's `at_risk` lists at most, nearest first, each with its path;
+#: `at_risk_count` says how many are at risk in all. What lies below an asset can be
+#: most of a catalog: a million assets' paths for each error would not fit in memory.
+AT_RISK_SHOWN = 50
 
 
 @dataclass
@@ -53,7 +57,10 @@ class Finding:
     remedy: str
     #: What distinguishes this finding from others of its rule on the same assets.
     key: str = ""
+    #: The nearest of the assets it puts at risk (`AT_RISK_SHOWN` at most), with a path each.
     at_risk: list[dict[str, Any]] = field(default_factory=list)
+    #: How many assets it puts at risk in all.
+    at_risk_count: int = 0
     #: The acknowledgement that holds for it (who, when, why, until), once recorded.
     acknowledged: dict[str, Any] | None = None
     #: The assets that identify the finding, when not all of `assets` do (a breaking
@@ -76,6 +83,7 @@ class Finding:
             "evidence": self.evidence,
             "remedy": self.remedy,
             "at_risk": self.at_risk,
+            "at_risk_count": self.at_risk_count,
             "acknowledged": self.acknowledged,
         }
 
@@ -779,19 +787,28 @@ def risk_starts(finding: Finding, graph: LineageGraph) -> list[str]:
     return [a for a in start if a in graph]
 
 
-def at_risk(finding: Finding, graph: LineageGraph) -> list[dict[str, Any]]:
-    paths = graph.paths_downstream(risk_starts(finding, graph))
-    return [
-        {"uri": uri, "path": path}
-        for uri, path in sorted(paths.items())
-        if uri not in finding.assets
-    ]
+def at_risk(finding: Finding, graph: LineageGraph) -> tuple[int, list[dict[str, Any]]]:
+    """How many assets an error puts at risk, and the nearest of them (then by URI),
+    `AT_RISK_SHOWN` at most, each with a shortest path from what the error is about."""
+    count, nearest = graph.nearest_downstream(
+        risk_starts(finding, graph), AT_RISK_SHOWN, skip=finding.assets
+    )
+    return count, [{"uri": uri, "path": path} for uri, path in nearest]
+
+
+def shown_at_risk(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An `at_risk` list as it is shown: nearest first, `AT_RISK_SHOWN` at most (a
+    finding recorded before the list was bounded lists every asset, by URI)."""
+    if len(entries) <= 1:
+        return list(entries)
+    ordered = sorted(entries, key=lambda r: (len(r.get("path") or []), r.get("uri") or ""))
+    return ordered[:AT_RISK_SHOWN]
 
 
 def mark_at_risk(findings: list[Finding], graph: LineageGraph) -> None:
     for finding in findings:
         if finding.severity == "error":
-            finding.at_risk = at_risk(finding, graph)
+            finding.at_risk_count, finding.at_risk = at_risk(finding, graph)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

@@ -46,6 +46,11 @@ RULE_ORDER = (
 )
 
 
+def risk_count(finding: dict[str, Any]) -> int:
+    """How many assets a finding puts at risk (its `at_risk` lists the nearest)."""
+    return max(int(finding.get("at_risk_count") or 0), len(finding.get("at_risk") or []))
+
+
 def importance(finding: dict[str, Any]) -> tuple[Any, ...]:
     """Sort key of a finding: unacknowledged first, then severity, rule, what it puts at risk."""
     rule = RULE_ORDER.index(finding["rule"]) if finding["rule"] in RULE_ORDER else len(RULE_ORDER)
@@ -53,7 +58,7 @@ def importance(finding: dict[str, Any]) -> tuple[Any, ...]:
         bool(finding.get("acknowledged")),  # accepted conditions after the ones that are not
         -SEVERITY_RANK.get(finding["severity"], 0),
         rule,
-        -len(finding.get("at_risk") or []),
+        -risk_count(finding),
         finding["title"],
         finding["id"],
     )
@@ -201,7 +206,7 @@ def _finding_rows(
                 "acknowledged": _acknowledged(f.get("acknowledged")),
                 "assets": [ref(uri) for uri in f["assets"]],
                 "evidence": [(k, _text(v)) for k, v in sorted(f["evidence"].items())],
-                "at_risk": len(at_risk),
+                "at_risk": risk_count(f),
                 "risk_paths": [
                     [ref(uri) for uri in r.get("path", [r["uri"]])] for r in at_risk[:3]
                 ],
@@ -434,6 +439,7 @@ def build_context(
                 "remedy": row["remedy"],
                 "evidence": f["evidence"],
                 "at_risk": f.get("at_risk") or [],
+                "at_risk_count": risk_count(f),
                 "acknowledged": row["acknowledged"],
             }
             for f, row in zip(snap.findings, findings, strict=True)

@@ -147,7 +147,13 @@ class Finding(Shape):
     assets: list[str]
     evidence: dict[str, Any]
     remedy: str
-    at_risk: list[Any]
+    at_risk: list[Any] = Field(
+        description="Of an error: the nearest assets it puts at risk downstream (50 at most,"
+        " nearest first), each `{uri, path}` with a shortest path from what it is about."
+    )
+    at_risk_count: int = Field(
+        description="How many assets it puts at risk in all (`at_risk` lists the nearest)."
+    )
     first_seen: str | None
     last_seen: str | None
     resolved_at: str | None

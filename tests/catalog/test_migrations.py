@@ -7,12 +7,13 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import column, func, insert, select, table, text
 from sqlmodel import SQLModel
 
 from catalog.db import Store, _alembic_config, head_revision
@@ -62,6 +63,14 @@ def test_every_released_schema_upgrades_in_place(tmp_path: Path) -> None:
         store.dispose()
 
 
+def _finding_table_before_0012() -> Any:
+    """The finding table as schemas before 0012 have it (no `at_risk_count`)."""
+    from catalog.models import Finding
+
+    columns = Finding.__table__.columns  # type: ignore[attr-defined]
+    return table("finding", *(column(c.name, c.type) for c in columns if c.name != "at_risk_count"))
+
+
 def test_a_catalog_with_findings_upgrades_and_takes_acknowledgements(tmp_path: Path) -> None:
     """Findings written under the first schema can be acknowledged after the upgrade."""
     from alembic import command
@@ -69,14 +78,13 @@ def test_a_catalog_with_findings_upgrades_and_takes_acknowledgements(tmp_path: P
 
     from catalog.acks import acknowledge, active
     from catalog.db import _alembic_config
-    from catalog.models import Finding
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = Store(url, migrate=False)
     with old.write() as conn:
         command.upgrade(_alembic_config(conn), "0001")
         conn.execute(
-            insert(Finding.__table__).values(  # type: ignore[attr-defined]
+            insert(_finding_table_before_0012()).values(
                 id="0123456789abcdef",
                 rule="stale_embeddings",
                 severity="error",
@@ -307,3 +315,41 @@ def test_jobs_keys_go_down_to_0010_and_up_again(tmp_path: Path, backend: str) ->
         assert store.current_revision() == head_revision()
         assert _assets(store) == both
         assert _edges(store) == edges
+
+
+def test_findings_of_0010_keep_their_whole_at_risk_list_and_count_it(catalog_url: str) -> None:
+    """0010 -> head: a finding recorded when `at_risk` listed every asset below it reads
+    with `at_risk_count` the length of that list, and shows the nearest of them."""
+    from lineage.findings import list_findings
+    from lineage.rules import AT_RISK_SHOWN
+
+    store = Store(catalog_url)
+    below = [f"postgres://db:5432/v{i:03}" for i in range(AT_RISK_SHOWN + 20)]
+    at_risk = [{"uri": u, "path": ["postgres://db:5432/t", u]} for u in reversed(below)]
+    at_risk[-1]["path"] = ["postgres://db:5432/t", below[1], below[0]]  # two hops away
+    try:
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0010")
+            values = {
+                "rule": "breaking_schema_change",
+                "severity": "error",
+                "status": "open",
+                "title": "t changed",
+                "assets": ["postgres://db:5432/t"],
+                "evidence": {},
+                "remedy": "",
+                "first_seen": datetime(2026, 1, 1, tzinfo=UTC),
+                "last_seen": datetime(2026, 1, 1, tzinfo=UTC),
+            }
+            old = _finding_table_before_0012()
+            conn.execute(insert(old).values(id="a" * 16, at_risk=at_risk, **values))
+            conn.execute(insert(old).values(id="b" * 16, at_risk=[], **values))
+        store.migrate()
+        assert store.current_revision() == head_revision()
+        with store.session() as s:
+            found = {f["id"][0]: f for f in list_findings(s)}
+        assert found["a"]["at_risk_count"] == AT_RISK_SHOWN + 20
+        assert [r["uri"] for r in found["a"]["at_risk"]] == below[1:][:AT_RISK_SHOWN]
+        assert (found["b"]["at_risk_count"], found["b"]["at_risk"]) == (0, [])
+    finally:
+        store.dispose()

@@ -328,6 +328,7 @@ def stored_findings(store: Store) -> dict[str, str]:
                     "evidence": r.evidence,
                     "remedy": r.remedy,
                     "at_risk": r.at_risk,
+                    "at_risk_count": r.at_risk_count,
                 }
             )
             for r in rows
@@ -337,6 +338,7 @@ def stored_findings(store: Store) -> dict[str, str]:
 
 def _comparable(finding: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "rule", "severity", "title", "assets", "evidence", "remedy", "at_risk")
+    keys += ("at_risk_count",)
     return json.loads(json.dumps({k: finding[k] for k in keys}, default=str))
 
 

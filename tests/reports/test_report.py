@@ -317,3 +317,23 @@ def test_report_command(demo: tuple[Store, str], tmp_path: Path) -> None:
 def test_report_has_help_in_root_listing() -> None:
     run = CliRunner().invoke(cli, ["--help"])
     assert "report" in run.stdout and "self-contained HTML" in run.stdout
+
+
+def test_a_finding_shows_how_many_it_puts_at_risk_beyond_its_list(store: Store) -> None:
+    """An error listing the nearest of the assets it puts at risk shows the count of them
+    all (in the finding's card, the findings table and the page's data), and draws the
+    paths of the listed ones."""
+    from lineage.findings import run_check
+    from lineage.rules import AT_RISK_SHOWN
+    from tests.lineage.test_at_risk_bound import WIDE, wide
+
+    wide(store)
+    run_check(store)
+    context = build_context(load_snapshot(store))
+    (row,) = [f for f in context["findings"] if f["rule"] == "breaking_schema_change"]
+    assert row["at_risk"] == WIDE
+    html = render_html(context)
+    assert f"puts at risk {WIDE} downstream" in html
+    assert f'<td class="num">{WIDE}</td>' in html
+    (data,) = [f for f in json.loads(context["data"])["findings"] if f["at_risk"]]
+    assert (data["at_risk_count"], len(data["at_risk"])) == (WIDE, AT_RISK_SHOWN)

@@ -13,7 +13,7 @@ from catalog.errors import InvalidInput
 from catalog.output import echo, echo_json, echo_json_items, echo_table, info
 from catalog.queries import resolve
 from lineage.findings import fails, list_findings, run_check
-from lineage.rules import RULES, SEVERITIES
+from lineage.rules import RULES, SEVERITIES, at_risk_total
 from lineage.sqlgraph import DEFAULT_LIMIT, SqlGraph
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -187,7 +187,7 @@ def _state(row: dict[str, Any]) -> str:
 def risk_line(at_risk: list[dict[str, Any]], count: int, shown: int = 5) -> str:
     """`a, b, c, d, e and 1,229 more`: the nearest assets at risk and how many others."""
     names = [r["uri"] for r in at_risk[:shown]]
-    more = max(count, len(at_risk)) - len(names)
+    more = at_risk_total(count, at_risk) - len(names)
     return ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
 
 

@@ -796,6 +796,12 @@ def at_risk(finding: Finding, graph: LineageGraph) -> tuple[int, list[dict[str, 
     return count, [{"uri": uri, "path": path} for uri, path in nearest]
 
 
+def at_risk_total(count: int | None, entries: list[Any] | None) -> int:
+    """How many assets a finding puts at risk: its `at_risk_count`, or the length of its
+    `at_risk` list where that is longer (the list lists the nearest of them)."""
+    return max(int(count or 0), len(entries or []))
+
+
 def shown_at_risk(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An `at_risk` list as it is shown: nearest first, `AT_RISK_SHOWN` at most (a
     finding recorded before the list was bounded lists every asset, by URI)."""

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from catalog.evidence import is_declared
 from catalog.querying import resolve_query
+from lineage.rules import at_risk_total
 from reports.coverage_panel import panel as coverage_panel
 from reports.load import Snapshot
 from reports.names import display_names
@@ -48,7 +49,7 @@ RULE_ORDER = (
 
 def risk_count(finding: dict[str, Any]) -> int:
     """How many assets a finding puts at risk (its `at_risk` lists the nearest)."""
-    return max(int(finding.get("at_risk_count") or 0), len(finding.get("at_risk") or []))
+    return at_risk_total(finding.get("at_risk_count"), finding.get("at_risk"))
 
 
 def importance(finding: dict[str, Any]) -> tuple[Any, ...]:

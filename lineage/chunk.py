@@ -58,6 +58,7 @@ _ASSET_COLUMNS = (
     ASSET.c.current_version,
     ASSET.c.fingerprint,
     ASSET.c.origin,
+    ASSET.c.deleted,
 )
 ASSETS_BY_HASH = select(*_ASSET_COLUMNS).where(_any(ASSET.c.key_hash))
 ASSETS_BY_ID = select(*_ASSET_COLUMNS).where(_any(ASSET.c.id))
@@ -122,6 +123,8 @@ class AssetState:
     #: True once an event dropped it (`lifecycleStateChange: DROP`), False once one wrote
     #: it after that, None while no event of the chunk said either.
     dropped: bool | None = None
+    #: Whether the catalog had it deleted when the chunk loaded it.
+    deleted: bool = False
 
     @property
     def ours(self) -> bool:
@@ -167,6 +170,7 @@ class AssetRow(NamedTuple):
     current_version: int
     fingerprint: str | None
     origin: str | None
+    deleted: bool = False
 
 
 class KnownRows:
@@ -254,6 +258,9 @@ class ChunkState:
         self.chunk_version_ids: dict[tuple[int, str], int] = {}
         #: What a `schema` facet alone gives, fingerprinted in this chunk, by (URI, schema).
         self.own_fingerprints: dict[tuple[str, Any], str] = {}
+        #: Refs (by id) whose `schema` facet says what their asset's current version is,
+        #: while no assertion of the chunk has been played for it (`evidence` is None).
+        self.agrees: dict[int, AssetState] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}
@@ -270,6 +277,7 @@ class ChunkState:
                     row.current_version,
                     row.fingerprint,
                     row.origin,
+                    deleted=bool(row.deleted),
                 )
                 by_id[row.id] = found
                 self.assets.setdefault(row.uri, found)

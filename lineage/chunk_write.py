@@ -53,7 +53,11 @@ class ChunkWriter(ChunkState):
         dropped = {a.id for a in self.assets.values() if a.dropped and a.id is not None}
         if dropped:
             mark_deleted(conn, sorted(dropped), now)
-        written = {a.id for a in self.assets.values() if a.dropped is False and a.id is not None}
+        written = {
+            a.id
+            for a in self.assets.values()
+            if a.dropped is False and a.deleted and a.id is not None
+        }
         if written:
             mark_live(conn, sorted(written), now)
         self._write_runs(now)
@@ -79,14 +83,26 @@ class ChunkWriter(ChunkState):
         fresh: dict[int, AssetRow] = {}
         for part in chunks(sorted({a.id for a in written.values() if a.id is not None})):
             for found in self.conn.execute(ASSETS_BY_ID, {"keys": part}):
-                fresh[found.id] = AssetRow(*found)
+                fresh[found.id] = AssetRow._make(found)
         rows: dict[str, AssetRow] = {}
         for uri, a in self.assets.items():
-            if a.id is None or (uri in self.from_known and id(a) not in written):
+            if a.id is None:
+                continue
+            lived = a.dropped is None or a.dropped == a.deleted  # neither dropped nor back
+            if uri in self.from_known and id(a) not in written and lived:
                 continue  # kept already, and as it is
             if id(a) not in written:
                 rows[uri] = AssetRow(
-                    a.id, "", a.uri, a.namespace, a.name, a.kind, a.version, a.fingerprint, a.origin
+                    a.id,
+                    "",
+                    a.uri,
+                    a.namespace,
+                    a.name,
+                    a.kind,
+                    a.version,
+                    a.fingerprint,
+                    a.origin,
+                    a.deleted if a.dropped is None else a.dropped,
                 )
             elif a.id in fresh:
                 rows[uri] = fresh[a.id]

@@ -29,7 +29,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -102,19 +102,21 @@ class _Chunk(ChunkWriter):
     # -- playing events in memory -------------------------------------------------------
 
     def run(self, events: list[ParsedEvent]) -> None:
-        uris: set[str] = set()
         run_ids: set[str] = set()
         tied = False
+        # Events share their refs (a dataset named alike is one object a chunk): each once.
+        refs = {id(ref): ref for e in events for ref in e.inputs}
+        refs.update({id(ref): ref for e in events for ref in e.outputs})
+        uris = {ref.uri for ref in refs.values()}
+        for ref in refs.values():
+            if ref.symlinks or ref.previous is not None:
+                tied = True
+                uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
+                if ref.previous is not None:
+                    uris.add(asset_uri(*ref.previous))
+            for sources in ref.column_lineage.values():
+                uris.update(asset_uri(ns, n) for ns, n, _ in sources)
         for e in events:
-            for ref in (*e.inputs, *e.outputs):
-                uris.add(ref.uri)
-                if ref.symlinks or ref.previous is not None:
-                    tied = True
-                    uris.update(asset_uri(ns, n) for ns, n in ref.symlinks)
-                    if ref.previous is not None:
-                        uris.add(asset_uri(*ref.previous))
-                for sources in ref.column_lineage.values():
-                    uris.update(asset_uri(ns, n) for ns, n, _ in sources)
             if e.job_uri is not None:
                 uris.add(e.job_uri)
             if e.run_id is not None:
@@ -127,7 +129,7 @@ class _Chunk(ChunkWriter):
             self._tie_symlinks(events)
         self._load_runs(run_ids)
         self._load_job_props()
-        self._load_evidence(events)
+        self._load_evidence(refs.values())
         for e in events:
             self._play(e)
         self._write()
@@ -223,26 +225,23 @@ class _Chunk(ChunkWriter):
             self.assets.pop(uri, None)
         self._load_assets(uris)
 
-    def _load_evidence(self, events: list[ParsedEvent]) -> None:
+    def _load_evidence(self, refs: Iterable[DatasetRef]) -> None:
         """The sources' assertions of the datasets whose schema an event may change."""
         wanted: dict[int, AssetState] = {}
-        looked: set[int] = set()  # refs are shared between events: each looked at once
-        for e in events:
-            for ref in (*e.inputs, *e.outputs):
-                if id(ref) in looked:
-                    continue
-                looked.add(id(ref))
-                asset = self.assets.get(ref.uri)
-                if (
-                    ref.fields is None
-                    or asset is None
-                    or asset.id is None
-                    or asset.version == 0
-                    or asset.evidence is not None
-                ):
-                    continue
-                if self._own_fingerprint(asset, ref) != asset.fingerprint:
-                    wanted[asset.id] = asset
+        for ref in refs:
+            asset = self.assets.get(ref.uri)
+            if (
+                ref.fields is None
+                or asset is None
+                or asset.id is None
+                or asset.version == 0
+                or asset.evidence is not None
+            ):
+                continue
+            if self._own_fingerprint(asset, ref) != asset.fingerprint:
+                wanted[asset.id] = asset
+            else:
+                self.agrees[id(ref)] = asset
         if wanted:
             found = assertions_of(self.conn, wanted)
             for asset_id, asset in wanted.items():
@@ -250,7 +249,9 @@ class _Chunk(ChunkWriter):
 
     def _dataset(self, ref: DatasetRef, e: ParsedEvent, written: bool = False) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
-        if ref.fields is not None:
+        if ref.fields is not None and (
+            asset.evidence is not None or self.agrees.get(id(ref)) is not asset
+        ):
             self._assert_schema(asset, ref, e, written)
         if ref.described:
             asset.facets.update(ref.described)
@@ -258,6 +259,8 @@ class _Chunk(ChunkWriter):
             asset.dropped = True
         elif written and (ref.fields is not None or ref.lifecycle in RECREATED):
             asset.dropped = False  # written again: it exists
+        if not ref.symlinks and ref.previous is None:
+            return asset
         links = list(ref.symlinks)
         if ref.previous is not None:
             links.append(ref.previous)
@@ -335,13 +338,22 @@ class _Chunk(ChunkWriter):
                     f"run.runId: run {e.run_id} belongs to job {run.job.uri}; kept there"
                 )
             self._advance(run, e)
+            then = self.seen_then  # (empty unless an event came late)
             for ref, asset in zip(e.inputs, inputs, strict=True):
                 self._link(
-                    run, asset, "input", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                    run,
+                    asset,
+                    "input",
+                    run_facets(ref),
+                    then.get((id(e), asset.uri)) if then else None,
                 )
             for ref, asset in zip(e.outputs, outputs, strict=True):
                 self._link(
-                    run, asset, "output", run_facets(ref), self.seen_then.get((id(e), asset.uri))
+                    run,
+                    asset,
+                    "output",
+                    run_facets(ref),
+                    then.get((id(e), asset.uri)) if then else None,
                 )
             if e.parent is not None:
                 parent_job = self._asset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from itertools import count
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -109,6 +110,27 @@ def test_a_table_recreated_after_its_drop_is_live_again(store: Store, catalog_ur
     ingest(store, writes(path, "make_table"), reads(path, "report"))
     ingest(store, spark("pysparkDropTableEvent.json", "drop_table"))
     ingest(store, writes(path, "make_table"))
+    assert steward(catalog_url, "show", "--json", DROPPED)["deleted"] is False
+    assert _dropped_findings(store) == []
+
+
+def test_a_file_that_drops_then_writes_a_table_leaves_it_live(
+    store: Store, catalog_url: str, tmp_path: Path
+) -> None:
+    """One event a chunk, as a file ingest carries the rows it read from chunk to chunk:
+    the DROP's chunk marks the table deleted, the next one's write brings it back."""
+    path = "/tmp/drop_test/drop_table_test"
+    events = tmp_path / "events.ndjson"
+    bodies = [
+        writes(path, "make_table"),
+        reads(path, "report"),
+        spark("pysparkDropTableEvent.json", "drop_table"),
+        reads(path, "report"),
+        writes(path, "make_table"),
+        reads(path, "report"),
+    ]
+    events.write_text("\n".join(bodies))
+    assert Ingester(store, chunk_size=1).ingest_path(str(events)).accepted == len(bodies)
     assert steward(catalog_url, "show", "--json", DROPPED)["deleted"] is False
     assert _dropped_findings(store) == []
 

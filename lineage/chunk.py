@@ -125,6 +125,8 @@ class AssetState:
     dropped: bool | None = None
     #: Whether the catalog had it deleted when the chunk loaded it.
     deleted: bool = False
+    #: A job's `props` with its inputs and outputs as sets (`lineage.project._same_job`).
+    io_sets: tuple[dict[str, Any], set[str], set[str]] | None = None
 
     @property
     def ours(self) -> bool:

@@ -197,15 +197,16 @@ class ChunkWriter(ChunkState):
 
     def _write_runs(self, now: datetime) -> None:
         conn = self.conn
-        ios = [io for run in self.runs.values() for io in run.io.values() if io.dirty]
-        wanted = {
-            io.asset.id
-            for io in ios
-            if io.fingerprint
-            and io.asset.id is not None
-            and self._version_id(io.asset.id, io.fingerprint) is None
-        }
-        for part in chunks(sorted(a for a in wanted if a is not None)):
+        wanted: set[int] = set()
+        for run in self.runs.values():
+            for io in run.io.values():
+                if not io.dirty or not io.fingerprint or io.asset.id is None:
+                    continue
+                # Found now, or once the versions this chunk wrote are read below.
+                io.version_id = self._version_id(io.asset.id, io.fingerprint)
+                if io.version_id is None:
+                    wanted.add(io.asset.id)
+        for part in chunks(sorted(wanted)):
             rows = conn.execute(VERSION_IDS, {"keys": part})
             self.new_version_ids.update({(r.asset_id, r.fingerprint): r.id for r in rows})
         fresh = [run for run in self.runs.values() if run.id is None]

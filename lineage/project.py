@@ -434,7 +434,7 @@ class _Chunk(ChunkWriter):
         current = job.props or {}
         if not job.ours:
             return
-        if job.version > 0 and _same_job(current, e, run_in, run_out, exact):
+        if job.version > 0 and _same_job(job, current, e, run_in, run_out, exact):
             return
         if exact:
             if not (run_in or run_out) and job.version > 0:
@@ -496,7 +496,12 @@ def event_source(e: ParsedEvent) -> str:
 
 
 def _same_job(
-    current: dict[str, Any], e: ParsedEvent, run_in: set[str], run_out: set[str], exact: bool
+    job: AssetState,
+    current: dict[str, Any],
+    e: ParsedEvent,
+    run_in: set[str],
+    run_out: set[str],
+    exact: bool,
 ) -> bool:
     """Whether the event leaves a versioned job as it is (the common case, told cheaply):
     no code or column lineage in it or in the job, and the same inputs and outputs."""
@@ -506,7 +511,10 @@ def _same_job(
         return False
     if not (run_in or run_out):
         return True
-    inputs, outputs = set(current.get("inputs", ())), set(current.get("outputs", ()))
+    if job.io_sets is None or job.io_sets[0] is not current:
+        # Properties are never changed in place: the sets hold while they are the job's.
+        job.io_sets = (current, set(current.get("inputs", ())), set(current.get("outputs", ())))
+    _, inputs, outputs = job.io_sets
     if exact:
         return run_in == inputs and run_out == outputs
     return run_in <= inputs and run_out <= outputs

@@ -88,8 +88,8 @@ class ChunkWriter(ChunkState):
         for uri, a in self.assets.items():
             if a.id is None:
                 continue
-            lived = a.dropped is None or a.dropped == a.deleted  # neither dropped nor back
-            if uri in self.from_known and id(a) not in written and lived:
+            deleted = a.deleted if a.dropped is None else a.dropped  # once the chunk commits
+            if uri in self.from_known and id(a) not in written and deleted == a.deleted:
                 continue  # kept already, and as it is
             if id(a) not in written:
                 rows[uri] = AssetRow(
@@ -102,7 +102,7 @@ class ChunkWriter(ChunkState):
                     a.version,
                     a.fingerprint,
                     a.origin,
-                    a.deleted if a.dropped is None else a.dropped,
+                    deleted,
                 )
             elif a.id in fresh:
                 rows[uri] = fresh[a.id]

@@ -157,12 +157,11 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.fullmatch(_CAMEL.sub("_", key)))
 
 
-#: What a text must hold (lowercased) for `mask_value` of its decoded JSON to find anything.
-_HINTS = (
-    "@",
-    "=",
-    "\\",
-    "%3",
+#: What a text must hold for `mask_value` of its decoded JSON to find anything: one of
+#: these characters (`%` for an encoded `%3D`; `\\` for any JSON escape) ...
+_HINT_CHARS = ("@", "\\", "%")
+#: ... or, lowercased, one of these words (a secret's name, a scheme's) ...
+_HINT_WORDS = (
     "bearer",
     "basic",
     "token",
@@ -174,6 +173,7 @@ _HINTS = (
     "cred",
     "auth",
 )
+#: ... or `=` with a presigned URL's `x-amz-*` parameters.
 
 
 def may_hold_secrets(text: str) -> bool:
@@ -181,13 +181,18 @@ def may_hold_secrets(text: str) -> bool:
 
     A lone `=` (SQL's `>=`, in most events from Airflow or Spark) is not enough:
     only a `NAME=VALUE` with a secret's name is masked, and every such name holds
-    another hint, but for the `x-amz-*` parameters of a presigned URL.
+    another hint, but for the `x-amz-*` parameters of a presigned URL. The
+    characters are looked for first, in the text as it is: a search for one
+    character is several times faster than for a word.
     """
+    for char in _HINT_CHARS:
+        if char in text:
+            return True
     low = text.lower()
-    found = [hint for hint in _HINTS if hint in low]
-    if found == ["="]:
-        return "x-amz-" in low
-    return bool(found)
+    for word in _HINT_WORDS:
+        if word in low:
+            return True
+    return "=" in text and "x-amz-" in low
 
 
 def mask_value(value: Any) -> Any:

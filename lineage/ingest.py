@@ -37,7 +37,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog.apply import CONFLICT_RETRIES, is_conflict
@@ -81,11 +81,6 @@ RAW = RawEvent.__table__  # type: ignore[attr-defined]
 RAW_COLUMNS = ("digest", "received_at", "body", "status", "error", "warnings", "source")
 #: The `ON CONFLICT` target of a claim: the unique index on accepted digests.
 _CLAIM = "(digest) WHERE status = 'accepted'"
-ACCEPTED_DIGESTS = (
-    select(RAW.c.digest)
-    .where(RAW.c.status == "accepted")
-    .where(RAW.c.digest.in_(bindparam("keys", expanding=True)))
-)
 CHUNK_SIZE = 10000
 #: Characters of events (as received) a chunk holds at most, by default: what bounds
 #: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
@@ -544,20 +539,39 @@ def _claim_alone(conn: Connection, batch: list[_Item], at: Any) -> dict[str, int
     """`_claim`'s insert on SQLite, where a write transaction has the catalog to itself
     (`BEGIN IMMEDIATE`): the accepted digests already there are looked up, the other
     rows inserted in one `executemany` (what the unique index would have let in), and
-    their ids read back (the rows after the largest id before). The same rows as
-    `insert_new_rows`, at a fraction of its cost: one statement, no rows returned
-    through the driver one statement at a time."""
+    their ids worked out: SQLite gives a new row of a table without AUTOINCREMENT the
+    largest id but one, so the rows have the ids after the largest before, in order.
+    When the largest id after is not where that puts it (a table whose largest id is
+    the largest SQLite allows gets random ones), the ids are read back by digest. The
+    same rows as `insert_new_rows`, at a fraction of its cost: one statement, no rows
+    returned through the driver one statement at a time. The lookups go straight to
+    the driver: SQLAlchemy's processing of a thousand bound keys cost more than them."""
     accepted = [i.result.digest for i in batch if i.event is not None and _accepted(i)]
-    taken: set[str] = set()
-    for part in chunks(accepted):
-        taken.update(conn.execute(ACCEPTED_DIGESTS, {"keys": part}).scalars())
-    rows = [_raw_row(i, at) for i in batch if not (_accepted(i) and i.result.digest in taken)]
+    taken = set(_accepted_ids(conn, accepted))
+    kept = [i for i in batch if not (_accepted(i) and i.result.digest in taken)]
     before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM raw_event").scalar_one()
-    insert_rows(conn, "raw_event", RAW_COLUMNS, rows)
-    new = conn.exec_driver_sql(
-        "SELECT id, digest FROM raw_event WHERE id > ? AND status = 'accepted'", (before,)
-    )
-    return {digest: row_id for row_id, digest in new}
+    insert_rows(conn, "raw_event", RAW_COLUMNS, [_raw_row(i, at) for i in kept])
+    claimed = [(n, i.result.digest) for n, i in enumerate(kept, 1) if i.event and _accepted(i)]
+    last = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM raw_event").scalar_one()
+    if last == before + len(kept):
+        return {digest: before + n for n, digest in claimed}
+    return _accepted_ids(conn, [digest for _, digest in claimed])
+
+
+def _accepted_ids(conn: Connection, digests: list[str]) -> dict[str, int]:
+    """The ids of the accepted raw rows of `digests` (SQLite), by digest."""
+    ids: dict[str, int] = {}
+    for part in chunks(digests):
+        marks = ", ".join("?" * len(part))
+        ids.update(
+            (digest, row_id)
+            for row_id, digest in conn.exec_driver_sql(
+                "SELECT id, digest FROM raw_event"
+                f" WHERE status = 'accepted' AND digest IN ({marks})",
+                tuple(part),
+            )
+        )
+    return ids
 
 
 def _accepted(item: _Item) -> bool:

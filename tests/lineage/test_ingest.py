@@ -392,3 +392,33 @@ def test_credentials_in_a_namespace_are_never_stored(store: Store, tmp_path: Pat
     ]
     body = rows(store, "SELECT body FROM raw_event")[0][0]
     assert "s3cr3t" not in body and "loader:***@db" in body
+
+
+def test_claims_are_right_when_sqlite_cannot_number_new_rows_in_order(tmp_path: Path) -> None:
+    """A raw log whose largest id is SQLite's largest gets random ids for new rows: the
+    ingester cannot count on the ids after the largest and reads them back by digest
+    (a warning the projection adds is written to the right row)."""
+    first = json.loads(next(iter(sorted((OL / "marquez/apples").iterdir()))).read_text())
+    other_job = {**first, "job": {**first["job"], "name": "another_job"}}  # the same run id
+    events = tmp_path / "events.ndjson"
+    events.write_text(json.dumps(first) + "\n" + json.dumps(other_job) + "\n")
+    clean = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+    full = Store(f"sqlite:///{tmp_path / 'full.db'}")
+    with full.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO raw_event (id, digest, received_at, body, status, warnings)"
+                " VALUES (9223372036854775807, :d, '2024-01-01 00:00:00', '{}', 'rejected', '[]')"
+            ),
+            {"d": "0" * 64},
+        )
+    expected = Ingester(clean).ingest_path(str(events))
+    got = Ingester(full).ingest_path(str(events))
+    assert got.to_json() == expected.to_json() and got.accepted == 2
+    assert edges(full) == edges(clean)
+    logged = "SELECT digest, status, warnings FROM raw_event WHERE digest != :z ORDER BY digest"
+    warned = rows(clean, logged, z="0" * 64)
+    assert any(json.loads(w) for _, _, w in warned)  # the run of another job
+    assert rows(full, logged, z="0" * 64) == warned
+    clean.dispose()
+    full.dispose()

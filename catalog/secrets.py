@@ -174,6 +174,10 @@ _HINT_WORDS = (
     "auth",
 )
 #: ... or `=` with a presigned URL's `x-amz-*` parameters.
+#: The letters a rule's `re.I` takes for ASCII ones that `str.lower()` does not make
+#: ASCII (a long s for `s`, a dotless or dotted capital I for `i`): folded before the
+#: words are sought, so a secret's name spelt with them is not passed over.
+_FOLDED = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"})
 
 
 def may_hold_secrets(text: str) -> bool:
@@ -188,7 +192,7 @@ def may_hold_secrets(text: str) -> bool:
     for char in _HINT_CHARS:
         if char in text:
             return True
-    low = text.lower()
+    low = text.lower() if text.isascii() else text.translate(_FOLDED).lower()
     for word in _HINT_WORDS:
         if word in low:
             return True

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from catalog.cli import cli
 from catalog.secrets import (
     MaskingFormatter,
+    is_secret_key,
     mask_message,
     mask_text,
     mask_url,
@@ -180,3 +181,16 @@ def test_what_may_hold_no_secrets_is_never_masked(text: str) -> None:
     if not may_hold_secrets(text):
         assert mask_text(text) == text
         assert mask_value({"k": text, text: [text]}) == {"k": text, text: [text]}
+
+
+@pytest.mark.parametrize(
+    "name", ["pa\u017f\u017fword", "\u017fecret", "s\u0130g", "ap\u0131_key", "api\u212aey"]
+)
+def test_a_secret_named_with_letters_the_rules_fold_is_masked(name: str) -> None:
+    """The rules' `re.I` takes a long s for `s`, a dotless or dotted capital I for `i`
+    and the Kelvin sign for `k`; `str.lower()` does not make the first three ASCII:
+    the hints fold them too, or such a name's value would be stored unmasked."""
+    raw = json.dumps({"run": {"facets": {"custom": {name: SECRET}}}}, ensure_ascii=False)
+    text, value = masked(raw, loads(raw))
+    assert is_secret_key(name)
+    assert SECRET not in text and SECRET not in json.dumps(value)

@@ -174,10 +174,12 @@ _HINT_WORDS = (
     "auth",
 )
 #: ... or `=` with a presigned URL's `x-amz-*` parameters.
+
 #: The letters a rule's `re.I` takes for ASCII ones that `str.lower()` does not make
-#: ASCII (a long s for `s`, a dotless or dotted capital I for `i`): folded before the
-#: words are sought, so a secret's name spelt with them is not passed over.
-_FOLDED = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"})
+#: ASCII (a long s for `s`, a dotless or dotted capital I for `i`; the Kelvin sign it
+#: lowers to `k`): folded before the words are sought, so a secret's name spelt with
+#: them is not passed over.
+_FOLDED = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i"})
 
 
 def may_hold_secrets(text: str) -> bool:

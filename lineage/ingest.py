@@ -539,8 +539,8 @@ def _claim_alone(conn: Connection, batch: list[_Item], at: Any) -> dict[str, int
     """`_claim`'s insert on SQLite, where a write transaction has the catalog to itself
     (`BEGIN IMMEDIATE`): the accepted digests already there are looked up, the other
     rows inserted in one `executemany` (what the unique index would have let in), and
-    their ids worked out: SQLite gives a new row of a table without AUTOINCREMENT the
-    largest id but one, so the rows have the ids after the largest before, in order.
+    their ids worked out: SQLite gives a new row of a table without AUTOINCREMENT one
+    more than the largest id, so the rows have the ids after the largest before, in order.
     When the largest id after is not where that puts it (a table whose largest id is
     the largest SQLite allows gets random ones), the ids are read back by digest. The
     same rows as `insert_new_rows`, at a fraction of its cost: one statement, no rows
@@ -549,13 +549,18 @@ def _claim_alone(conn: Connection, batch: list[_Item], at: Any) -> dict[str, int
     accepted = [i.result.digest for i in batch if i.event is not None and _accepted(i)]
     taken = set(_accepted_ids(conn, accepted))
     kept = [i for i in batch if not (_accepted(i) and i.result.digest in taken)]
-    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM raw_event").scalar_one()
+    before = conn.exec_driver_sql(_LARGEST_RAW_ID).scalar_one()
     insert_rows(conn, "raw_event", RAW_COLUMNS, [_raw_row(i, at) for i in kept])
-    claimed = [(n, i.result.digest) for n, i in enumerate(kept, 1) if i.event and _accepted(i)]
-    last = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM raw_event").scalar_one()
+    claimed = [
+        (n, i.result.digest) for n, i in enumerate(kept, 1) if i.event is not None and _accepted(i)
+    ]
+    last = conn.exec_driver_sql(_LARGEST_RAW_ID).scalar_one()
     if last == before + len(kept):
         return {digest: before + n for n, digest in claimed}
     return _accepted_ids(conn, [digest for _, digest in claimed])
+
+
+_LARGEST_RAW_ID = "SELECT coalesce(max(id), 0) FROM raw_event"
 
 
 def _accepted_ids(conn: Connection, digests: list[str]) -> dict[str, int]:

@@ -17,15 +17,15 @@ from catalog.errors import InvalidInput
 from catalog.models import Alias, Asset, utcnow
 from catalog.models import Finding as FindingRow
 from lineage import incremental as incr
+from lineage.below import Below
 from lineage.collector import cycle_collection_paused
 from lineage.facts import load_facts
-from lineage.graph import LineageGraph
 from lineage.rules import (
     RULES,
     SEVERITIES,
     Finding,
     Settings,
-    at_risk,
+    at_risk_of,
     evaluate,
     mark_at_risk,
     shown_at_risk,
@@ -195,11 +195,13 @@ def _incremental(
             else:
                 errors.append(f)
         starts = {a for f in errors for a in f.assets} | {a for r in stored for a in r.assets}
-        below = LineageGraph.below(conn, starts)
-    mark_at_risk(errors, below)
+        below = Below.walk(conn, starts)
+    again = [Finding(r.rule, "error", list(r.assets), "", {}, "") for r in stored]
+    counted = at_risk_of(errors + again, below)  # one pass below them all
+    for f, (count, nearest) in zip(errors, counted, strict=False):
+        f.at_risk_count, f.at_risk = count, nearest
     risks = {}
-    for row in stored:
-        count, now = at_risk(Finding(row.rule, "error", list(row.assets), "", {}, ""), below)
+    for row, (count, now) in zip(stored, counted[len(errors) :], strict=True):
         if now != row.at_risk or count != row.at_risk_count:
             risks[row.id] = {"at_risk": now, "at_risk_count": count}
     kept = {k: v for k, v in trained_on.items() if int(k) not in changes.assets}

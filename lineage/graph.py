@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy
 from sqlalchemy import Connection, Text, cast, select
 
 from catalog.db import rows_among
 from catalog.errors import NotFound
-from catalog.models import Alias, Asset, Edge, ModelBinding, key_hash
+from catalog.models import Alias, Asset, Edge, ModelBinding
+from lineage.below import count_reached
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
@@ -248,61 +251,6 @@ class LineageGraph:
                 graph._aliases[alias_uri] = by_id[asset_id]
         return graph
 
-    @classmethod
-    def below(cls, conn: Connection, uris: Iterable[str]) -> LineageGraph:
-        """The live assets among `uris` and everything downstream of them, with the edges
-        between them (no field detail): what errors put at risk, without the whole
-        catalog. Walked in the catalog a level at a time."""
-        graph = cls()
-        model = ASSET.alias("model")
-        nodes = select(
-            ASSET.c.id,
-            ASSET.c.uri,
-            ASSET.c.kind,
-            ASSET.c.current_version,
-            ASSET.c.deleted,
-            ASSET.c.unresolved,
-        )
-        hashes = sorted({key_hash(u) for u in uris})
-        frontier = {
-            row[0]
-            for i in range(0, len(hashes), 500)
-            for row in conn.execute(
-                select(ASSET.c.id).where(ASSET.c.key_hash.in_(hashes[i : i + 500]))
-            )
-        }
-        seen = set(frontier)
-        edges: list[tuple[int, int, str]] = []
-        out = select(EDGE.c.source_id, EDGE.c.target_id, EDGE.c.kind)
-        bound = (
-            select(model.c.id, BINDING.c.asset_id)
-            .join(model, model.c.name == BINDING.c.model)
-            .where(model.c.kind == "embedding_model")
-            .distinct()
-        )
-        while frontier:
-            live = []
-            for asset_id, uri, kind, version, deleted, unresolved in rows_among(
-                conn, nodes, ASSET.c.id, frontier
-            ):
-                if not deleted:
-                    graph._by_id[asset_id] = uri
-                    graph._nodes[uri] = Node(uri, kind, version, deleted, unresolved)
-                    live.append(asset_id)
-            found = [tuple(r) for r in rows_among(conn, out, EDGE.c.source_id, live)]
-            found += [
-                (model_id, asset_id, "embedded_by_model")
-                for model_id, asset_id in rows_among(conn, bound, model.c.id, live)
-            ]
-            edges += found
-            frontier = {t for _, t, _ in found} - seen
-            seen |= frontier
-        by_id = graph._by_id
-        for s, t, k in edges:
-            if s in by_id and t in by_id:
-                graph._replace(by_id[s], by_id[t], k)
-        return graph
-
     def _replace(self, source: str, target: str, kind: str) -> None:
         """An edge with no fields (its transformations, if it had any, are kept)."""
         before = self._detail(source, target, kind)
@@ -478,18 +426,21 @@ class LineageGraph:
             found.append(min(v for v in self._out(found[-1]) if to_target.get(v) == step))
         return found
 
-    def _levels_down(self, uris: Iterable[str]) -> tuple[dict[str, str | None], list[list[str]]]:
-        """Breadth first from `uris`: each node's parent on one shortest path (None for a
-        start), and the nodes by hops (the starts first)."""
-        parents: dict[str, str | None] = {}
+    def _starts(self, uris: Iterable[str]) -> list[str]:
+        """The nodes `uris` name (aliases resolved), once each, in name order."""
+        return sorted({u for u in map(self.canonical, uris) if u in self._nodes})
+
+    def _levels(self, uris: Iterable[str], parents: dict[str, str | None]) -> Iterator[list[str]]:
+        """Breadth first from `uris`: the nodes by hops (the starts first), filling
+        `parents` with each node's parent on one shortest path (None for a start) as
+        it goes, so a caller that stops early has walked no further."""
         level: list[str] = []
-        for uri in sorted(set(map(self.canonical, uris))):
-            if uri in self._nodes and uri not in parents:
-                parents[uri] = None
-                level.append(uri)
-        levels = [level]
+        for uri in self._starts(uris):
+            parents[uri] = None
+            level.append(uri)
         ordered = self._ordered
         while level:
+            yield level
             found: list[str] = []
             for current in level:
                 # In name order: the same path whatever order the edges were loaded in
@@ -503,9 +454,13 @@ class LineageGraph:
                         parents[other] = current
                         found.append(other)
             level = found
-            if found:
-                levels.append(found)
-        return parents, levels
+
+    def _levels_down(self, uris: Iterable[str]) -> tuple[dict[str, str | None], list[list[str]]]:
+        """Breadth first from `uris`: each node's parent on one shortest path (None for a
+        start), and the nodes by hops (the starts first)."""
+        parents: dict[str, str | None] = {}
+        levels = list(self._levels(uris, parents))
+        return parents, levels or [[]]
 
     @staticmethod
     def _chain(parents: dict[str, str | None], uri: str) -> list[str]:
@@ -526,13 +481,55 @@ class LineageGraph:
         `first` of them, nearest first (then by URI), each with one shortest path (the
         one `paths_downstream` gives). Only those paths are made: what lies below an
         asset can be most of the catalog."""
-        parents, levels = self._levels_down(uris)
-        count = 0
+        uris = list(uris)
+        return self.downstream_counts([(uris, skip)])[0], self.nearest(uris, first, skip)
+
+    def nearest(
+        self, uris: Iterable[str], first: int, skip: Collection[str] = ()
+    ) -> list[tuple[str, list[str]]]:
+        """The `first` nodes downstream of `uris` (neither them nor `skip`), nearest
+        first (then by URI), each with one shortest path (the one `paths_downstream`
+        gives). The walk stops at the hop that completes them."""
+        parents: dict[str, str | None] = {}
         nearest: list[tuple[str, list[str]]] = []
-        for level in levels[1:]:
+        levels = self._levels(uris, parents)
+        next(levels, None)  # the starts
+        for level in levels:
+            if len(nearest) >= first:
+                break
             kept = [u for u in level if u not in skip] if skip else level
-            count += len(kept)
-            if len(nearest) < first:
-                wanted = sorted(kept)[: first - len(nearest)]
-                nearest += [(u, self._chain(parents, u)) for u in wanted]
-        return count, nearest
+            wanted = sorted(kept)[: first - len(nearest)]
+            nearest += [(u, self._chain(parents, u)) for u in wanted]
+        return nearest
+
+    def downstream_counts(self, groups: list[tuple[Iterable[str], Collection[str]]]) -> list[int]:
+        """For each `(uris, skip)`: how many nodes are downstream of `uris` (neither them
+        nor `skip`), counted together (`lineage.below.count_reached`: a check counts
+        below every error, and what lies below many errors is shared). The part of the
+        graph below them is numbered first, as found."""
+        starts = [self._starts(uris) for uris, _ in groups]
+        index: dict[str, int] = {}
+        for uris in starts:
+            for uri in uris:
+                index.setdefault(uri, len(index))
+        order = list(index)
+        succ, sources, targets = self._succ, array("q"), array("q")
+        k = 0
+        while k < len(order):
+            for other in succ.get(order[k], ()):
+                j = index.get(other)
+                if j is None:
+                    j = index[other] = len(order)
+                    order.append(other)
+                sources.append(k)
+                targets.append(j)
+            k += 1
+        source = numpy.frombuffer(sources, dtype=numpy.int64)
+        first = numpy.searchsorted(source, numpy.arange(len(order) + 1))
+        numbered = [
+            ({index[u] for u in uris}, {index[u] for u in skip if u in index})
+            for uris, (_, skip) in zip(starts, groups, strict=True)
+        ]
+        return count_reached(
+            len(order), first, numpy.frombuffer(targets, dtype=numpy.int64), numbered
+        )

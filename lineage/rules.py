@@ -22,6 +22,7 @@ from catalog.coverage import find_gaps
 from catalog.profiles import BASELINE, StoredSample
 from catalog.querying import resolve_query
 from catalog.versioning import diff_definitions
+from lineage.below import Below
 from lineage.drift import drift_test
 from lineage.facts import AssetFacts, Facts
 from lineage.graph import LineageGraph
@@ -776,7 +777,7 @@ def evaluate(
     return findings
 
 
-def risk_starts(finding: Finding, graph: LineageGraph) -> list[str]:
+def risk_starts(finding: Finding, graph: LineageGraph | Below) -> list[str]:
     """Where what an error finding puts at risk starts.
 
     What the finding is about is its first asset; the others are context (a
@@ -787,13 +788,25 @@ def risk_starts(finding: Finding, graph: LineageGraph) -> list[str]:
     return [a for a in start if a in graph]
 
 
-def at_risk(finding: Finding, graph: LineageGraph) -> tuple[int, list[dict[str, Any]]]:
-    """How many assets an error puts at risk, and the nearest of them (then by URI),
-    `AT_RISK_SHOWN` at most, each with a shortest path from what the error is about."""
-    count, nearest = graph.nearest_downstream(
-        risk_starts(finding, graph), AT_RISK_SHOWN, skip=finding.assets
-    )
-    return count, [{"uri": uri, "path": path} for uri, path in nearest]
+def at_risk_of(
+    findings: list[Finding], graph: LineageGraph | Below
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """For each of `findings` (errors): how many assets it puts at risk, and the nearest
+    of them (then by URI), `AT_RISK_SHOWN` at most, each with a shortest path from
+    what the error is about. Counted together (what lies below many errors is shared:
+    `lineage.below.count_reached`)."""
+    starts = [risk_starts(f, graph) for f in findings]
+    counts = graph.downstream_counts([(s, f.assets) for s, f in zip(starts, findings, strict=True)])
+    return [
+        (
+            count,
+            [
+                {"uri": uri, "path": path}
+                for uri, path in graph.nearest(s, AT_RISK_SHOWN, skip=f.assets)
+            ],
+        )
+        for s, f, count in zip(starts, findings, counts, strict=True)
+    ]
 
 
 def at_risk_total(count: int | None, entries: list[Any] | None) -> int:
@@ -812,9 +825,9 @@ def shown_at_risk(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def mark_at_risk(findings: list[Finding], graph: LineageGraph) -> None:
-    for finding in findings:
-        if finding.severity == "error":
-            finding.at_risk_count, finding.at_risk = at_risk(finding, graph)
+    errors = [f for f in findings if f.severity == "error"]
+    for finding, (count, nearest) in zip(errors, at_risk_of(errors, graph), strict=True):
+        finding.at_risk_count, finding.at_risk = count, nearest
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

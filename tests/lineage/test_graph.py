@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
+from unittest.mock import patch
 
+import networkx
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catalog.apply import apply
 from catalog.cli import cli
 from catalog.db import Store
 from catalog.identity import AssetKey
 from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from lineage.below import Below
 from lineage.graph import LineageGraph, Node
 
 NS = "postgres://db:5432"
@@ -153,3 +159,58 @@ def test_lineage_cli(tmp_path: Path) -> None:
     assert none.exit_code == 2 and "no lineage path" in none.stderr
     missing = runner.invoke(cli, ["--catalog", url, "lineage", "upstream", "nope"])
     assert missing.exit_code == 2 and "no asset matches" in missing.stderr
+
+
+@st.composite
+def graphs_and_groups(draw: st.DrawFn) -> tuple[LineageGraph, list[tuple[list[str], list[str]]]]:
+    """A graph of up to 14 nodes whose edges may run anywhere (cycles and self-loops
+    included), some nodes alone, and start sets that may name nodes twice, name no
+    node, or skip one another."""
+    size = draw(st.integers(1, 14))
+    names = [f"n{i:02d}" for i in range(size)]
+    graph = LineageGraph()
+    for name in names:
+        graph.add_node(Node(name, "dataset", 1, False, False))
+    pairs = st.tuples(st.sampled_from(names), st.sampled_from(names))
+    for source, target in draw(st.lists(pairs, max_size=40)):
+        graph.add_edge(source, target, draw(st.sampled_from(["reads", "derives"])))
+    some = st.lists(st.sampled_from([*names, "elsewhere"]), max_size=4)
+    return graph, draw(st.lists(st.tuples(some, some), min_size=1, max_size=9))
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs_and_groups(), st.sampled_from([1, 2, 256]))
+def test_downstream_counts_and_the_nearest_match_a_walk_of_each_start_set(
+    case: tuple[LineageGraph, list[tuple[list[str], list[str]]]], bits: int
+) -> None:
+    """Counted together, `bits` start sets at a time, each set's count is what networkx
+    finds below it alone; its nearest are the closest of them, each with a shortest
+    path of the graph's edges from one of its starts."""
+    graph, groups = case
+    nx_graph = networkx.DiGraph()
+    nx_graph.add_nodes_from(n.uri for n in graph.nodes())
+    nx_graph.add_edges_from(
+        (e.source, e.target) for n in graph.nodes() for e in graph.edges_out_of(n.uri)
+    )
+    with patch("lineage.below.COUNT_BITS", bits):
+        counts = graph.downstream_counts(groups)
+    # Over 64 sets: masks of more than one word.
+    times = 65 // len(groups) + 1
+    assert graph.downstream_counts(groups * times) == counts * times
+    for (uris, skip), count in zip(groups, counts, strict=True):
+        starts = {u for u in uris if u in nx_graph}
+        hops = networkx.multi_source_dijkstra_path_length(nx_graph, starts) if starts else {}
+        below = {u: d for u, d in hops.items() if u not in starts and u not in skip}
+        assert count == len(below)
+        nearest = graph.nearest(uris, 3, skip=skip)
+        assert [u for u, _ in nearest] == sorted(below, key=lambda u: (below[u], u))[:3]
+        for uri, path in nearest:
+            assert path[0] in starts and path[-1] == uri and len(path) == below[uri] + 1
+            assert all(nx_graph.has_edge(a, b) for a, b in itertools.pairwise(path))
+        assert graph.nearest_downstream(uris, 3, skip) == (count, nearest)
+    # The same answers from the arrays an incremental check counts on.
+    below = Below.from_edges(nx_graph.nodes, nx_graph.edges)
+    with patch("lineage.below.COUNT_BITS", bits):
+        assert below.downstream_counts(groups) == counts
+    for uris, skip in groups:
+        assert below.nearest(uris, 3, skip) == graph.nearest(uris, 3, skip)

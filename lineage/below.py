@@ -25,7 +25,8 @@ import numpy
 from sqlalchemy import Connection, select
 
 from catalog.db import plain_rows
-from catalog.models import Asset, Edge, ModelBinding, key_hash
+from catalog.models import Asset, Edge, ModelBinding
+from lineage.incremental import ids_of_uris
 
 ASSET = Asset.__table__  # type: ignore[attr-defined]
 EDGE = Edge.__table__  # type: ignore[attr-defined]
@@ -138,14 +139,7 @@ class Below:
         """The live assets among `uris` and everything downstream of them (through
         catalog edges and from an embedding model to the indexes bound to it), walked
         in the catalog a level at a time."""
-        hashes = sorted({key_hash(u) for u in uris})
-        frontier = {
-            row[0]
-            for i in range(0, len(hashes), 500)
-            for row in conn.execute(
-                select(ASSET.c.id).where(ASSET.c.key_hash.in_(hashes[i : i + 500]))
-            )
-        }
+        frontier = set(ids_of_uris(conn, uris).values())
         seen = set(frontier)
         model = ASSET.alias("model")
         nodes = select(ASSET.c.id, ASSET.c.uri, ASSET.c.deleted)
@@ -182,13 +176,6 @@ class Below:
 
     def __contains__(self, uri: object) -> bool:
         return uri in self._index
-
-    def __len__(self) -> int:
-        return len(self._uris)
-
-    @property
-    def edge_count(self) -> int:
-        return len(self._target)
 
     def downstream_counts(self, groups: list[tuple[Iterable[str], Collection[str]]]) -> list[int]:
         """For each `(uris, skip)`: how many nodes are downstream of `uris` (neither them

@@ -198,7 +198,7 @@ def _incremental(
         below = Below.walk(conn, starts)
     again = [Finding(r.rule, "error", list(r.assets), "", {}, "") for r in stored]
     counted = at_risk_of(errors + again, below)  # one pass below them all
-    for f, (count, nearest) in zip(errors, counted, strict=False):
+    for f, (count, nearest) in zip(errors, counted[: len(errors)], strict=True):
         f.at_risk_count, f.at_risk = count, nearest
     risks = {}
     for row, (count, now) in zip(stored, counted[len(errors) :], strict=True):

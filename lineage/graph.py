@@ -455,13 +455,6 @@ class LineageGraph:
                         found.append(other)
             level = found
 
-    def _levels_down(self, uris: Iterable[str]) -> tuple[dict[str, str | None], list[list[str]]]:
-        """Breadth first from `uris`: each node's parent on one shortest path (None for a
-        start), and the nodes by hops (the starts first)."""
-        parents: dict[str, str | None] = {}
-        levels = list(self._levels(uris, parents))
-        return parents, levels or [[]]
-
     @staticmethod
     def _chain(parents: dict[str, str | None], uri: str) -> list[str]:
         chain = [uri]
@@ -471,18 +464,10 @@ class LineageGraph:
 
     def paths_downstream(self, uris: Iterable[str]) -> dict[str, list[str]]:
         """For each node reachable from any of `uris`: one shortest path to it."""
-        parents, levels = self._levels_down(uris)
-        return {uri: self._chain(parents, uri) for level in levels[1:] for uri in level}
-
-    def nearest_downstream(
-        self, uris: Iterable[str], first: int, skip: Collection[str] = ()
-    ) -> tuple[int, list[tuple[str, list[str]]]]:
-        """How many nodes are downstream of `uris` (neither them nor `skip`), and the
-        `first` of them, nearest first (then by URI), each with one shortest path (the
-        one `paths_downstream` gives). Only those paths are made: what lies below an
-        asset can be most of the catalog."""
-        uris = list(uris)
-        return self.downstream_counts([(uris, skip)])[0], self.nearest(uris, first, skip)
+        parents: dict[str, str | None] = {}
+        levels = self._levels(uris, parents)
+        next(levels, None)  # the starts
+        return {uri: self._chain(parents, uri) for level in levels for uri in level}
 
     def nearest(
         self, uris: Iterable[str], first: int, skip: Collection[str] = ()

@@ -8,6 +8,7 @@ deadlocking on a lock upgrade. The same code runs on PostgreSQL by URL.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sqlite3
@@ -21,6 +22,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -118,10 +120,29 @@ def write_failure(err: DBAPIError) -> str:
     return f"the catalog failed while {what}: {_describe(err)}"
 
 
+def json_text(value: Any) -> str:
+    """What a JSON column holds: orjson's text, or the standard library's for what
+    orjson refuses (an integer over 64 bits). The standard library's took 3% of a
+    heavy file ingest's writing process (some 30,000 columns), orjson's a tenth of that."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
+
+
+def json_value(text: str | bytes) -> Any:
+    """A JSON column's value as read: orjson's, or the standard library's for what
+    orjson refuses (`NaN`, which older releases wrote, or an integer over 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     parsed = parse_catalog_url(url)
     shown = redact_url(url)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": json_value}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

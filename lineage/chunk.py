@@ -263,6 +263,9 @@ class ChunkState:
         #: Refs (by id) whose `schema` facet says what their asset's current version is,
         #: while no assertion of the chunk has been played for it (`evidence` is None).
         self.agrees: dict[int, AssetState] = {}
+        #: An output ref's column lineage as job properties hold it, by its maps' ids
+        #: (`lineage.project._Chunk._column_lineage`).
+        self.column_lineage_built: dict[tuple[int, int], tuple[Any, ...]] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}

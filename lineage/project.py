@@ -445,22 +445,14 @@ class _Chunk(ChunkWriter):
         lineage: dict[str, Any] = dict(current.get("columnLineage") or {})
         how: dict[str, Any] = dict(current.get("columnTransformations") or {})
         for ref, asset in zip(e.outputs, outputs, strict=True):
+            if not (ref.column_lineage or ref.transformations):
+                continue
+            mapped, transformed = self._column_lineage(ref)
             if ref.column_lineage:
-                lineage[asset.uri] = {
-                    out: sorted(
-                        [self._asset(asset_uri(ns, n), ns, n, "dataset").uri, f]
-                        for ns, n, f in sources
-                    )
-                    for out, sources in sorted(ref.column_lineage.items())
-                }
+                lineage[asset.uri] = mapped
                 how.pop(asset.uri, None)
             if ref.transformations:
-                how[asset.uri] = {
-                    out: sorted(
-                        [asset_uri(ns, n), f, kinds] for (ns, n, f), kinds in sources.items()
-                    )
-                    for out, sources in sorted(ref.transformations.items())
-                }
+                how[asset.uri] = transformed
         props: dict[str, Any] = {"inputs": sorted(run_in), "outputs": sorted(run_out)}
         code: dict[str, Any] = {k: current[k] for k in JOB_CODE_FACETS if k in current}
         code.update(job_code(e.job_facets))
@@ -486,6 +478,48 @@ class _Chunk(ChunkWriter):
             job.version += 1
             job.fingerprint = fp
             self.pending.append((job, "job", props))
+
+    def _column_lineage(self, ref: DatasetRef) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An output ref's column lineage and transformations as its job's properties
+        hold them: sources by the URI of the asset they name in this chunk.
+
+        A run's events send its job's column lineage again, and the parser shares
+        one ref's maps between them: what was built for them is kept for the chunk
+        (by the maps' identity; the chunk's events keep them alive) and used again
+        while each source still names the same asset. The values are shared, never
+        changed in place. (Kept across chunks, by the maps' identity, it held 50 MB
+        of a heavy ingest and seldom served: most chunks receive their refs anew.)
+        """
+        key = (id(ref.column_lineage), id(ref.transformations))
+        kept = self.column_lineage_built.get(key)
+        if kept is not None:
+            mapping, transformations, sources, built = kept
+            if (
+                mapping is ref.column_lineage
+                and transformations is ref.transformations
+                and all(
+                    self._asset(uri, ns, n, "dataset").uri == named
+                    for (uri, ns, n), named in sources
+                )
+            ):
+                return built
+        named_by: dict[tuple[str, str], str] = {}
+        for _, lineage_sources in sorted(ref.column_lineage.items()):
+            for ns, n, _ in lineage_sources:
+                if (ns, n) not in named_by:
+                    named_by[(ns, n)] = self._asset(asset_uri(ns, n), ns, n, "dataset").uri
+        mapped = {
+            out: sorted([named_by[(ns, n)], f] for ns, n, f in lineage_sources)
+            for out, lineage_sources in sorted(ref.column_lineage.items())
+        }
+        transformed = {
+            out: sorted([asset_uri(ns, n), f, kinds] for (ns, n, f), kinds in how.items())
+            for out, how in sorted(ref.transformations.items())
+        }
+        built = (mapped, transformed)
+        resolved = tuple(((asset_uri(ns, n), ns, n), uri) for (ns, n), uri in named_by.items())
+        self.column_lineage_built[key] = (ref.column_lineage, ref.transformations, resolved, built)
+        return built
 
 
 def event_source(e: ParsedEvent) -> str:

@@ -16,6 +16,7 @@ Lenient where real producers are sloppy, strict where identity is at stake:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -318,12 +319,17 @@ def field_specs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _schema_key(items: list[dict[str, Any]]) -> Any:
-    """A hashable key of a checked schema's fields: equal keys, equal definitions."""
+def _schema_key(items: list[dict[str, Any]]) -> bytes:
+    """A hashable key of a checked schema's fields: equal keys, equal definitions.
+
+    The SHA-256 of their JSON rather than the JSON: the key travels with its ref to
+    the writing process and keys its caches there, and the JSON was a tenth of
+    the bytes of a heavy ingest's chunks."""
     try:
-        return orjson.dumps(items)
+        text = orjson.dumps(items)
     except (orjson.JSONEncodeError, TypeError):
-        return canonical(items)
+        text = canonical(items).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).digest()
 
 
 #: Datasets already read, by their JSON (without the input/output facets):

@@ -41,10 +41,28 @@ REF_OVERHEAD = 1024
 # Every field of a ref but its input/output facets, in the constructor's order.
 _FIELDS = tuple(f for f in DatasetRef.__slots__ if f != "io_facets")
 _IO_AT = DatasetRef.__slots__.index("io_facets")
+_FACETS_AT = DatasetRef.__slots__.index("facets")
 #: The fields of a ref as a tuple, in one call each (a generator of `getattr` was a
 #: tenth of the reading process's time).
 _shared = operator.attrgetter(*_FIELDS)
-_whole = operator.attrgetter(*DatasetRef.__slots__)
+#: What is sent of a ref in a table: every field but its `facets`.
+_sent_fields = operator.attrgetter(*(f for f in DatasetRef.__slots__ if f != "facets"))
+
+
+class Unsent(dict[str, Any]):
+    """A received ref's `facets`: not sent. The writer reads only what the parser took
+    out of them (fields, described facets, column lineage, ...); sending them too
+    (a column lineage facet twice, raw and parsed) was a fifth of the bytes of a
+    heavy ingest's chunks and half of their unpickling. Any read of them fails loudly."""
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("a received DatasetRef has no facets: use what was parsed from them")
+
+    __getitem__ = __iter__ = __len__ = __contains__ = get = keys = values = items = _refuse
+    __eq__ = __reduce_ex__ = copy = _refuse
+
+
+UNSENT = Unsent()
 
 
 def _sent(*_args: Any) -> DatasetRef:
@@ -103,7 +121,7 @@ class RefSender:
             slot, self.slots = self.slots, self.slots + 1
         self.table[key] = (slot, ref, cost)
         self.held += cost
-        return _sent, (slot, *_whole(ref))
+        return _sent, (slot, *_sent_fields(ref))
 
 
 class RefReceiver:
@@ -116,7 +134,8 @@ class RefReceiver:
     def loads(self, data: bytes | memoryview) -> Any:
         return _Unpickler(io.BytesIO(data), self).load()
 
-    def sent(self, slot: int, *fields: Any) -> DatasetRef:
+    def sent(self, slot: int, *sent: Any) -> DatasetRef:
+        fields = (*sent[:_FACETS_AT], UNSENT, *sent[_FACETS_AT:])
         ref = DatasetRef(*fields)
         self.table[slot] = (ref, fields[:_IO_AT], fields[_IO_AT + 1 :])
         return ref

@@ -63,13 +63,16 @@ class Projector:
     """Projects chunks of events; caches facts that never change (version ids)."""
 
     def __init__(self, cache_size: int = 64 * 1024 * 1024) -> None:
-        # Bounded: half the budget each (a version id costs its entry; a
-        # fingerprint its key, which may hold a schema's JSON).
-        self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 2)
-        self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 2)
+        # Bounded: a quarter of the budget each (a version id costs its entry; a
+        # fingerprint its key, which may hold a job's properties as JSON). Job
+        # definitions had a thirty-second: a heavy mix's job (some 4 KB of JSON,
+        # four times that decoded) took 16 KB of it, so only one job in seven
+        # stayed and a chunk read most of its jobs' definitions again.
+        self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 4)
+        self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 4)
         self.known = KnownRows(cache_size // 4)
         #: A job's properties (and their canonical JSON) by its definition's fingerprint.
-        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 32)
+        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 4)
 
     def clear(self) -> None:
         self.version_ids.clear()

@@ -266,6 +266,8 @@ class ChunkState:
         #: An output ref's column lineage as job properties hold it, by its maps' ids
         #: (`lineage.project._Chunk._column_lineage`).
         self.column_lineage_built: dict[tuple[int, int], tuple[Any, ...]] = {}
+        #: A schema facet's fields as `FieldSpec`s, by the list's id (`_dataset_spec`).
+        self.field_lists: dict[int, tuple[list[dict[str, Any]], list[FieldSpec]]] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}
@@ -398,11 +400,18 @@ class ChunkState:
         return found
 
     def _dataset_spec(self, asset: AssetState, fields: list[dict[str, Any]]) -> AssetSpec:
+        """The spec a `schema` facet's fields give a dataset. Its fields are built once a
+        chunk for each list of fields (by identity: the chunk's events keep the lists
+        alive, and refs share them): a new dataset's spec is asked for three times."""
+        built = self.field_lists.get(id(fields))
+        if built is None or built[0] is not fields:
+            built = (fields, [FieldSpec(**f) for f in field_specs(fields)])
+            self.field_lists[id(fields)] = built
         return AssetSpec(
             namespace=asset.namespace,
             name=asset.name,
             kind="dataset",
-            fields=[FieldSpec(**f) for f in field_specs(fields)],
+            fields=built[1],
             observed=asset.observed or {},
         )
 

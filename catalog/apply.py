@@ -113,6 +113,8 @@ class Plan:
     applied: bool = False
     #: Runs written (inserted or changed) with the changes, where the source tracks runs.
     runs: int | None = None
+    #: Once applied: the id of each spec's asset, by its URI (created ones included).
+    ids: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         counts = {"created": 0, "changed": 0, "unchanged": 0, "deleted": 0}
@@ -646,6 +648,7 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
             for c in fresh
         ]
         ids.update(_insert_returning_ids(conn, rows))
+    work.plan.ids = ids
 
     if changes:
         version_rows = [

@@ -323,8 +323,8 @@ def _schema_key(items: list[dict[str, Any]]) -> bytes:
     """A hashable key of a checked schema's fields: equal keys, equal definitions.
 
     The SHA-256 of their JSON rather than the JSON: the key travels with its ref to
-    the writing process and keys its caches there, and the JSON was a tenth of
-    the bytes of a heavy ingest's chunks."""
+    the writing process and keys its caches there, and the JSON was some 7% of the
+    bytes of a heavy ingest's chunks (11 of 162 MB)."""
     try:
         text = orjson.dumps(items)
     except (orjson.JSONEncodeError, TypeError):

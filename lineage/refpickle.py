@@ -52,8 +52,9 @@ _sent_fields = operator.attrgetter(*(f for f in DatasetRef.__slots__ if f != "fa
 class Unsent(dict[str, Any]):
     """A received ref's `facets`: not sent. The writer reads only what the parser took
     out of them (fields, described facets, column lineage, ...); sending them too
-    (a column lineage facet twice, raw and parsed) was a fifth of the bytes of a
-    heavy ingest's chunks and half of their unpickling. Any read of them fails loudly."""
+    (a column lineage facet twice, raw and parsed) was a fifth of the bytes of the
+    refs a heavy ingest sends and half the time to unpickle them. Any read of them
+    fails loudly."""
 
     def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
         raise TypeError("a received DatasetRef has no facets: use what was parsed from them")

@@ -197,7 +197,11 @@ def matching(
         return values.ilike(pattern, escape=escape)
     # SQLite's LIKE ignores (ASCII) case already; lower() would cost a call a row.
     like = values.like(pattern, escape=escape)
-    runs = [r for r in literal_runs(pattern, escape) if len(r) >= TRIGRAM]
+    # SQLite's LIKE reads a pattern up to its first NUL, and FTS5 takes a NUL in a
+    # phrase for the end of the query ("unterminated string"): the runs are the
+    # pattern's up to there.
+    read = pattern.split("\x00", 1)[0]
+    runs = [r for r in literal_runs(read, escape) if len(r) >= TRIGRAM]
     if not runs or not _has_index(conn):
         return like
     # Each run as an FTS5 phrase of its trigrams, in the one column (quotes doubled).

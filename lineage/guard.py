@@ -144,7 +144,7 @@ class Guard:
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 
-        refusal = self._refusal(scope)
+        refusal = self._refusal(scope) or _nul_refusal(scope)
         if refusal is not None:
             await _answer(secured, *refusal)
             return
@@ -191,6 +191,17 @@ class Guard:
         if origin == b"null":
             return 403, "requests from web pages are refused without STEWARD_TOKEN", []
         return None
+
+
+def _nul_refusal(scope: dict[str, Any]) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
+    """A NUL character in the path or the query (`%00`) is a client's mistake: no name
+    or text in a catalog holds one, and PostgreSQL refuses it in any text (which the
+    server took for a catalog it could not reach, and answered 503)."""
+    # The path as decoded or raw (`lineage.api.mount.Access` passes `/api/` paths raw).
+    path, raw = scope["path"], scope.get("raw_path") or b""
+    if "\x00" in path or b"%00" in raw + scope.get("query_string", b""):
+        return 400, "a NUL character (%00) in the URL: no name or text holds one", []
+    return None
 
 
 def _status_line(status: int, reason: str, message: str, extra: str = "") -> bytes:

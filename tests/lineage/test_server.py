@@ -148,6 +148,26 @@ def test_status_codes_of_the_endpoint(served: str) -> None:
         assert unknown.status_code == 404
 
 
+def test_a_nul_in_the_url_is_a_400_on_either_backend(served: str) -> None:
+    """A NUL (`%00`) in a query or a path is the client's mistake. PostgreSQL refuses it
+    in any text, and the server answered 503 as if the catalog were down."""
+    paths = [
+        "/api/steward/v1/assets?q=ab%00cdef",
+        "/api/steward/v1/assets?namespace=a%00b",
+        "/api/v1/search?q=ab%00cdef",
+        "/api/v1/namespaces/a%00b/datasets",
+        "/api/v1/lineage?nodeId=dataset:a%00b:c",
+    ]
+    with httpx.Client(base_url=served, headers=auth()) as http:
+        for path in paths:
+            answer = http.get(path)
+            assert answer.status_code == 400, (path, answer.text)
+            assert "NUL character" in answer.json()["message"]
+        assert http.get("/api/steward/v1/assets?q=abcdef").status_code == 200
+        # Without the token, the token is what is wrong.
+        assert httpx.get(f"{served}/api/v1/search?q=a%00b").status_code == 401
+
+
 def test_batch_endpoint_answers_per_event(served: str) -> None:
     events: list[Any] = [
         json.loads((OL / f"marquez/apples/{name}").read_text())

@@ -27,8 +27,10 @@ import json
 import logging
 import multiprocessing
 import pickle
+import queue
 import random
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -631,9 +633,9 @@ def _read_in_a_process(
 ) -> Iterator[list[_Item]]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
-    The pipe holds about one chunk: the reader is never more than one ahead.
-    Its errors (an unreadable file) are raised here, in their place. When
-    this side stops early or dies, the reader's next send fails and it ends.
+    The reader runs at most a few chunks ahead (`_Received`). Its errors
+    (an unreadable file) are raised here, in their place. When this side stops
+    early, the reader is stopped; when it dies, its next send fails and it ends.
     """
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
@@ -645,27 +647,87 @@ def _read_in_a_process(
     )
     reader.start()
     sending.close()
+    received = _Received(receiving)
     refs = RefReceiver()
+    finished = False
     try:
         while True:
             try:
-                item = refs.loads(receiving.recv_bytes())
+                item = refs.loads(received.recv_bytes())
             except EOFError:
                 raise CatalogUnavailable(
                     f"{path}: the reading process ended unexpectedly "
                     f"(exit code {reader.exitcode}); nothing after the last chunk was written"
                 ) from None
             if isinstance(item, _End):
+                finished = True
                 if item.error is not None:
                     raise item.error
                 return
             yield item
     finally:
-        receiving.close()
+        received.stopping.set()
+        if not finished and reader.is_alive():
+            reader.kill()  # stopped early: nothing more is wanted of it
         reader.join(timeout=5)
         if reader.is_alive():
             reader.kill()
             reader.join()
+        # The pipe's other end is closed now (the reader is gone): the thread's read
+        # has returned or returns at once, and only then is its connection closed.
+        received.thread.join()
+        receiving.close()
+
+
+#: Pickled chunks the writing process holds received, besides the one it projects and the
+#: one its thread is receiving (2 were no faster, and 8 MB more at the peak).
+AHEAD = 1
+
+
+class _Received:
+    """The reading process's messages, received by a thread of their own as they come.
+
+    The pipe holds less than a chunk, so the reader could send a chunk only
+    once the writer asked for it, and then had one chunk to parse while the
+    writer projected the last: a chunk that took the reader longer (while
+    another thread had its core) left the writer, the slower of the two,
+    waiting. It waited 0.5 to 1 s of a heavy ingest's 6. Here up to `AHEAD`
+    chunks wait as bytes (some 5 MB each) while another is received; they are
+    unpickled in order by the writer's own thread (the refs' table is read in
+    the order it was written).
+    The thread reads until the reader is gone (EOF); its connection is closed
+    only after it has ended, never under a read in progress.
+    """
+
+    def __init__(self, connection: Any, ahead: int = AHEAD) -> None:
+        self.connection = connection
+        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=ahead)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="steward-receive", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            message: bytes | BaseException
+            try:
+                message = self.connection.recv_bytes()
+            except BaseException as err:  # EOFError once the reader is gone
+                message = err
+            while not self.stopping.is_set():
+                try:
+                    self.queue.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(message, BaseException):
+                return
+
+    def recv_bytes(self) -> bytes:
+        """The next message, as `Connection.recv_bytes` gives it (or its error)."""
+        message = self.queue.get()
+        if isinstance(message, BaseException):
+            raise message
+        return message
 
 
 def _reader(

@@ -1,0 +1,94 @@
+"""The file ingest's reading process: its chunks arrive in order, received ahead of their
+use, and it is stopped with nothing left behind when the writer stops early."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_ingest import generate
+from lineage.ingest import AHEAD, _evaluated, _read_in_a_process, read_path
+from lineage.openlineage import MAX_DATASETS
+from tests.lineage.test_refpickle import _carried
+
+#: Small chunks, so that the file is many of them and the reader can run ahead.
+CHUNK_BYTES = 32 * 1024
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reading") / "events.ndjson"
+    generate(path, 3_000)
+    return path
+
+
+def _readers() -> list[multiprocessing.Process]:
+    return [p for p in multiprocessing.active_children() if p.name == "steward-read"]
+
+
+def _receivers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "steward-receive"]
+
+
+def _chunks(path: Path) -> object:
+    return _read_in_a_process(str(path), 10_000, MAX_DATASETS, 1 << 24, CHUNK_BYTES)
+
+
+def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
+    """What arrives from the reading process, through the receiving thread, is what the
+    same file parsed in this process gives, chunk for chunk; nothing is left running."""
+    here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES))
+    there = list(_chunks(events))  # type: ignore[call-overload]
+    assert len(there) == len(here) > 4 * AHEAD
+    for ours, theirs in zip(there, here, strict=True):
+        assert [i.raw for i in ours] == [i.raw for i in theirs]
+        assert [i.result for i in ours] == [i.result for i in theirs]
+        assert _carried([i.event for i in ours]) == _carried([i.event for i in theirs])
+    assert not _readers()
+    assert not _receivers()
+
+
+def _closed_in_time(chunks: object) -> None:
+    """Closes the generator on a thread: a close that hangs fails the test instead."""
+    closing = threading.Thread(target=chunks.close, daemon=True)  # type: ignore[attr-defined]
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "closing the chunks hung"
+
+
+def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
+    """The writer takes one chunk and stops (an error while projecting, say), while the
+    receiving thread holds all the chunks it may and waits to hand over one more: the
+    reader, still chunks from the end, is stopped, and the thread has ended."""
+    chunks = _chunks(events)
+    first = next(chunks)  # type: ignore[call-overload]
+    assert first
+    [reader] = _readers()
+    assert len(_receivers()) == 1
+    time.sleep(0.5)  # the reader parses a small chunk in milliseconds: the queue fills
+    _closed_in_time(chunks)
+    assert reader.exitcode == -signal.SIGKILL
+    assert not _readers()
+    assert not _receivers()
+
+
+def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path) -> None:
+    """The reading process killed from outside: the writer is told, in one line, that
+    nothing after the last chunk was written, and nothing is left running."""
+    from catalog.errors import CatalogUnavailable
+
+    chunks = _chunks(events)
+    next(chunks)  # type: ignore[call-overload]
+    [reader] = _readers()
+    reader.kill()
+    reader.join()
+    with pytest.raises(CatalogUnavailable, match="ended unexpectedly"):
+        for _ in chunks:  # type: ignore[attr-defined]
+            pass  # the chunks already received come first
+    assert not _readers()
+    assert not _receivers()

@@ -44,6 +44,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog.apply import CONFLICT_RETRIES, is_conflict
 from catalog.db import (
+    BULK_CHECKPOINT_EVERY,
+    CHECKPOINT_EVERY,
     Store,
     insert_new_rows,
     insert_rows,
@@ -237,6 +239,8 @@ class Ingester:
         self.projector = Projector(cache_size)
         #: Bytes of SQLite's page cache a chunk's connection keeps (None: the store's).
         self.page_cache: int | None = None
+        #: Seconds from a chunk's commit to the checkpoint it asks for (SQLite).
+        self.checkpoint_within = CHECKPOINT_EVERY
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         """Ingest documents (a request's, say); one result each, in order."""
@@ -281,6 +285,7 @@ class Ingester:
         # SQLite's page cache (64 MiB a connection elsewhere) within the cache budget too:
         # a file's peak memory is the chunks', the caches' and this, whatever its size.
         self.page_cache = self.cache_size // 4
+        self.checkpoint_within = BULK_CHECKPOINT_EVERY
         try:
             if path == "-" or not sys.platform.startswith("linux"):
                 return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
@@ -293,6 +298,7 @@ class Ingester:
             known.enabled = False
             known.clear()
             self.page_cache = None
+            self.checkpoint_within = CHECKPOINT_EVERY
 
     def _ingest_chunks(
         self,
@@ -320,7 +326,7 @@ class Ingester:
                         conn.exec_driver_sql(f"PRAGMA cache_size = -{self.page_cache // 1024}")
                     on_commit = self._process(conn, batch)
                 on_commit()
-                self.store.checkpoint_soon()
+                self.store.checkpoint_soon(self.checkpoint_within)
                 return
             except OperationalError as err:
                 self._reset(batch)

@@ -92,3 +92,38 @@ def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path) -> None:
             pass  # the chunks already received come first
     assert not _readers()
     assert not _receivers()
+
+
+def test_a_file_ingest_asks_for_checkpoints_sooner_and_they_happen(
+    events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a file is ingested, each chunk asks for a checkpoint within a quarter second
+    (what is left is copied when the catalog closes, at the end, alone); other writes
+    (a server's) keep the second. The checkpoints do happen: the database file holds
+    the pages while the catalog is still open."""
+    from catalog.db import BULK_CHECKPOINT_EVERY, CHECKPOINT_EVERY, Store
+    from lineage.ingest import Ingester
+
+    db = tmp_path / "catalog.db"
+    store = Store(f"sqlite:///{db}")
+    asked: list[float] = []
+    ask = store.checkpoint_soon
+
+    def asking(within: float) -> None:
+        asked.append(within)
+        ask(within)
+
+    monkeypatch.setattr(store, "checkpoint_soon", asking)
+    ingester = Ingester(store, chunk_bytes=256 * 1024)
+    summary = ingester.ingest_path(str(events))
+    assert summary.accepted == 3_000
+    assert len(asked) > 4 and set(asked) == {BULK_CHECKPOINT_EVERY}
+    asked.clear()
+    ingester.ingest(read_path(str(events)))  # everything again, as a server gets it
+    assert asked and set(asked) == {CHECKPOINT_EVERY}
+    size = db.stat().st_size
+    deadline = time.monotonic() + 30
+    while db.stat().st_size < 1 << 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert db.stat().st_size >= 1 << 20, f"no checkpoint copied the log ({size} bytes)"
+    store.dispose()

@@ -701,8 +701,10 @@ class _Received:
     chunks wait as bytes (some 5 MB each) while another is received; they are
     unpickled in order by the writer's own thread (the refs' table is read in
     the order it was written).
+
     The thread reads until the reader is gone (EOF); its connection is closed
-    only after it has ended, never under a read in progress.
+    only after it has ended, never under a read in progress (a descriptor
+    closed under a blocked read may be reused by the next file opened).
     """
 
     def __init__(self, connection: Any, ahead: int = AHEAD) -> None:

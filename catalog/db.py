@@ -318,9 +318,14 @@ class Store:
                     with conn.begin():
                         yield conn
                 finally:
-                    with suppress(DBAPIError):  # a lost connection has released it
-                        conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (PROJECTION_LOCK,))
-                        conn.commit()
+                    # A lost connection, or one SQLAlchemy closed (interrupted), has
+                    # released it; the unlock must not raise over the error that closed it.
+                    if not conn.invalidated:
+                        with suppress(DBAPIError):
+                            conn.exec_driver_sql(
+                                "SELECT pg_advisory_unlock(%s)", (PROJECTION_LOCK,)
+                            )
+                            conn.commit()
             return
         if checked or self.dialect != "sqlite":
             with engine.begin() as conn:
@@ -333,7 +338,12 @@ class Store:
                 with conn.begin():
                     yield conn
             finally:
-                driver.execute("PRAGMA foreign_keys = ON")
+                # Not on a connection SQLAlchemy has closed (it closes one interrupted by
+                # Ctrl-C, say): the error that closed it is what the caller must see. The
+                # PRAGMA's own ("closed database"), raised over it, made an interrupted
+                # ingest take its chunk for a bad one and carry on.
+                if not conn.invalidated:
+                    driver.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -293,7 +293,12 @@ class Ingester:
                 chunks = _read_in_a_process(
                     path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
                 )
-                return self._ingest_chunks(chunks, on_result)
+                try:
+                    return self._ingest_chunks(chunks, on_result)
+                finally:
+                    # Stopped by an error (or Ctrl-C): the reading process is stopped now,
+                    # not when the generator is collected (its traceback holds it).
+                    chunks.close()
         finally:
             known.enabled = False
             known.clear()
@@ -636,7 +641,7 @@ class _End:
 
 def _read_in_a_process(
     path: str, size: int, max_datasets: int, max_document: int, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[list[_Item]]:
+) -> Generator[list[_Item], None, None]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
     The reader runs at most a few chunks ahead (`_Received`). Its errors

@@ -7,7 +7,9 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +29,7 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _readers() -> list[multiprocessing.Process]:
+def _readers() -> list[Any]:
     return [p for p in multiprocessing.active_children() if p.name == "steward-read"]
 
 
@@ -35,7 +37,7 @@ def _receivers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "steward-receive"]
 
 
-def _chunks(path: Path) -> object:
+def _chunks(path: Path) -> Generator[list[Any], None, None]:
     return _read_in_a_process(str(path), 10_000, MAX_DATASETS, 1 << 24, CHUNK_BYTES)
 
 
@@ -43,7 +45,7 @@ def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
     """What arrives from the reading process, through the receiving thread, is what the
     same file parsed in this process gives, chunk for chunk; nothing is left running."""
     here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES))
-    there = list(_chunks(events))  # type: ignore[call-overload]
+    there = list(_chunks(events))
     assert len(there) == len(here) > 4 * AHEAD
     for ours, theirs in zip(there, here, strict=True):
         assert [i.raw for i in ours] == [i.raw for i in theirs]
@@ -53,9 +55,9 @@ def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
     assert not _receivers()
 
 
-def _closed_in_time(chunks: object) -> None:
+def _closed_in_time(chunks: Generator[list[Any], None, None]) -> None:
     """Closes the generator on a thread: a close that hangs fails the test instead."""
-    closing = threading.Thread(target=chunks.close, daemon=True)  # type: ignore[attr-defined]
+    closing = threading.Thread(target=chunks.close, daemon=True)
     closing.start()
     closing.join(timeout=60)
     assert not closing.is_alive(), "closing the chunks hung"
@@ -66,7 +68,7 @@ def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
     receiving thread holds all the chunks it may and waits to hand over one more: the
     reader, still chunks from the end, is stopped, and the thread has ended."""
     chunks = _chunks(events)
-    first = next(chunks)  # type: ignore[call-overload]
+    first = next(chunks)
     assert first
     [reader] = _readers()
     assert len(_receivers()) == 1
@@ -83,12 +85,12 @@ def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path) -> None:
     from catalog.errors import CatalogUnavailable
 
     chunks = _chunks(events)
-    next(chunks)  # type: ignore[call-overload]
+    next(chunks)
     [reader] = _readers()
     reader.kill()
     reader.join()
     with pytest.raises(CatalogUnavailable, match="ended unexpectedly"):
-        for _ in chunks:  # type: ignore[attr-defined]
+        for _ in chunks:
             pass  # the chunks already received come first
     assert not _readers()
     assert not _receivers()
@@ -126,4 +128,47 @@ def test_a_file_ingest_asks_for_checkpoints_sooner_and_they_happen(
     while db.stat().st_size < 1 << 20 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert db.stat().st_size >= 1 << 20, f"no checkpoint copied the log ({size} bytes)"
+    store.dispose()
+
+
+def test_an_interrupted_ingest_stops_and_keeps_what_it_committed(
+    events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands just as a chunk's commit returns (SQLAlchemy then closes the
+    connection): the ingest stops with the interrupt, reading process and thread gone.
+    Before, a "closed database" error raised over the interrupt made the ingest take
+    the chunk for a bad one, write its events again one by one as duplicates, and go on
+    to the end (or wait for a lock). The catalog holds the committed chunks, once; the
+    same command again accepts the rest."""
+    from sqlalchemy import text
+
+    from catalog.db import Store
+    from lineage.ingest import Ingester
+
+    store = Store(f"sqlite:///{tmp_path / 'catalog.db'}")
+    commits = 0
+    commit = store.engine.dialect.do_commit
+
+    def interrupted(dbapi_connection: Any) -> None:
+        nonlocal commits
+        commit(dbapi_connection)
+        commits += 1
+        if commits == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.engine.dialect, "do_commit", interrupted)
+    ingester = Ingester(store, chunk_bytes=256 * 1024)
+    with pytest.raises(KeyboardInterrupt):
+        ingester.ingest_path(str(events))
+    assert not _readers()
+    assert not _receivers()
+    monkeypatch.undo()
+    with store.engine.connect() as conn:
+        statuses: dict[str, int] = dict(
+            conn.execute(text("SELECT status, count(*) FROM raw_event GROUP BY status")).all()
+        )
+    kept = statuses["accepted"]
+    assert set(statuses) == {"accepted"} and 0 < kept < 3_000
+    again = Ingester(store).ingest_path(str(events))
+    assert (again.accepted, again.duplicates) == (3_000 - kept, kept)
     store.dispose()

@@ -665,7 +665,7 @@ def _read_in_a_process(
         while True:
             try:
                 item = refs.loads(received.recv_bytes())
-            except EOFError:
+            except (EOFError, OSError):  # gone between messages, or in the middle of one
                 raise CatalogUnavailable(
                     f"{path}: the reading process ended unexpectedly "
                     f"(exit code {reader.exitcode}); nothing after the last chunk was written"

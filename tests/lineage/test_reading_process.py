@@ -79,14 +79,19 @@ def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
     assert not _receivers()
 
 
-def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path) -> None:
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 2 * 1024 * 1024], ids=["small", "large"])
+def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path, chunk_bytes: int) -> None:
     """The reading process killed from outside: the writer is told, in one line, that
-    nothing after the last chunk was written, and nothing is left running."""
+    nothing after the last chunk was written, and nothing is left running. With large
+    chunks the reader is killed in the middle of a message (the pipe holds 64 KB; the
+    receiving thread holds a chunk it cannot queue yet), which the writer's side reads
+    as "end of file during message" rather than as the end of the pipe."""
     from catalog.errors import CatalogUnavailable
 
-    chunks = _chunks(events)
+    chunks = _read_in_a_process(str(events), 10_000, MAX_DATASETS, 1 << 24, chunk_bytes)
     next(chunks)
     [reader] = _readers()
+    time.sleep(0.5)  # the reader parses and sends what the pipe and the thread take
     reader.kill()
     reader.join()
     with pytest.raises(CatalogUnavailable, match="ended unexpectedly"):

@@ -414,7 +414,7 @@ class _Checkpointer:
         self.thread = threading.Thread(target=self._run, name="steward-checkpoint", daemon=True)
         self.thread.start()
 
-    def request(self, within: float = CHECKPOINT_EVERY) -> None:
+    def request(self, within: float) -> None:
         self.within = within
         self.wanted.set()
 

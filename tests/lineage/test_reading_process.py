@@ -37,8 +37,8 @@ def _receivers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "steward-receive"]
 
 
-def _chunks(path: Path) -> Generator[list[Any], None, None]:
-    return _read_in_a_process(str(path), 10_000, MAX_DATASETS, 1 << 24, CHUNK_BYTES)
+def _chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Generator[list[Any], None, None]:
+    return _read_in_a_process(str(path), 10_000, MAX_DATASETS, 1 << 24, chunk_bytes)
 
 
 def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
@@ -88,7 +88,7 @@ def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path, chunk_bytes:
     as "end of file during message" rather than as the end of the pipe."""
     from catalog.errors import CatalogUnavailable
 
-    chunks = _read_in_a_process(str(events), 10_000, MAX_DATASETS, 1 << 24, chunk_bytes)
+    chunks = _chunks(events, chunk_bytes)
     next(chunks)
     [reader] = _readers()
     time.sleep(0.5)  # the reader parses and sends what the pipe and the thread take

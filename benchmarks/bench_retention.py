@@ -1,4 +1,4 @@
-"""The raw event log on PostgreSQL: what TOAST compression saves, and what `steward gc` frees.
+"""The raw event log: what compression saves, and what `steward gc` frees.
 
 For each mix (light: `bench_ingest.generate`, ~4 KB an event; heavy:
 `benchmarks.heavy`, ~11 KB) the events are ingested into a PostgreSQL
@@ -6,7 +6,9 @@ catalog of their own. Figures: the bodies' text size, the size PostgreSQL
 stores them in (`pg_column_size`: after TOAST compression, pglz by default,
 and lz4 when the server has it), the whole `raw_event` table with its
 indexes; then `steward gc` dropping every body, and the table after a
-VACUUM FULL (what the freed space amounts to).
+VACUUM FULL (what the freed space amounts to). Then the same events into a
+SQLite catalog, which packs each body itself (`catalog.models.pack_body`):
+the bodies' text size beside their stored size, and the catalog file's.
 
 `python -m benchmarks retention [--events N]`
 """
@@ -14,8 +16,10 @@ VACUUM FULL (what the freed space amounts to).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import tempfile
 import uuid
+import zlib
 from pathlib import Path
 
 import psycopg
@@ -72,6 +76,32 @@ def measure(path: Path, mix: str, compression: str) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def measure_sqlite(path: Path, mix: str) -> None:
+    from catalog.db import Store
+    from lineage.ingest import Ingester
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "catalog.db"
+        store = Store(f"sqlite:///{db}")
+        Ingester(store).ingest_path(str(path))
+        store.dispose()
+        conn = sqlite3.connect(db)
+        try:
+            stored = text_size = count = 0
+            for (body,) in conn.execute("SELECT body FROM raw_event"):
+                count += 1
+                stored += len(body)
+                text_size += len(zlib.decompress(body) if isinstance(body, bytes) else body)
+        finally:
+            conn.close()
+        report(
+            f"{mix}: raw log, SQLite (zlib)",
+            0,
+            note=f"{count} events: bodies {_mb(text_size)} as text, stored {_mb(stored)} "
+            f"({text_size / stored:.1f}x smaller); catalog file {_mb(db.stat().st_size)}",
+        )
+
+
 def main(argv: list[str]) -> None:
     from benchmarks import heavy
     from benchmarks.bench_ingest import generate
@@ -87,3 +117,4 @@ def main(argv: list[str]) -> None:
             make(path, args.events)
             for compression in ("pglz", "lz4") if lz4 else ("pglz",):
                 measure(path, mix, compression)
+            measure_sqlite(path, mix)

@@ -10,6 +10,7 @@ migrations in `catalog/migrations/`.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -220,6 +221,41 @@ COLLECTED = ""
 ACCEPTED_DIGEST_INDEX = "ux_raw_event_accepted_digest"
 
 
+#: zlib's fastest level: an OpenLineage event's text to about a sixth, at some 250 MB/s.
+BODY_LEVEL = 1
+
+
+def pack_body(body: str) -> bytes:
+    """A raw body as a SQLite catalog stores it: its UTF-8 text, zlib-compressed."""
+    return zlib.compress(body.encode("utf-8"), BODY_LEVEL)
+
+
+class RawBody(TypeDecorator[str]):
+    """`raw_event.body`: the event's text, read back as text whatever its stored form.
+
+    SQLite does not compress, so there a body is stored zlib-compressed (a BLOB
+    in the TEXT column: `pack_body`), about six times smaller; PostgreSQL keeps
+    it as text and compresses it itself (TOAST). Bodies written as text by a
+    release before 0013 are read as they are. Written through this type, a text
+    is packed on SQLite; the bulk writers pack it themselves (`lineage.ingest`)
+    and pass bytes through. The empty body of an event `steward gc` collected
+    (`COLLECTED`) stays the empty text, so it compares as before.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | bytes | None, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and isinstance(value, str) and value != COLLECTED:
+            return pack_body(value)
+        return value
+
+    def process_result_value(self, value: str | bytes | None, dialect: Dialect) -> str | None:
+        if isinstance(value, bytes):
+            return zlib.decompress(value).decode("utf-8")
+        return value
+
+
 class RawEvent(SQLModel, table=True):
     """Every event received, as received: valid or not, nothing is lost.
 
@@ -243,7 +279,8 @@ class RawEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(max_length=64)  # looked up by the unique index on accepted ones
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    body: str = Field(sa_type=Text)
+    #: The text as received (credentials masked); stored compressed on SQLite (`RawBody`).
+    body: str = Field(sa_type=RawBody)
     #: accepted | rejected | duplicate
     status: str = Field(max_length=16)
     error: str | None = Field(default=None, sa_type=Text)

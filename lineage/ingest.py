@@ -58,6 +58,7 @@ from catalog.models import (
     RawEvent,
     Run,
     RunDataset,
+    pack_body,
     utcnow,
 )
 from catalog.secrets import mask_text, mask_value, may_hold_secrets
@@ -205,8 +206,9 @@ def evaluate(
 
 @dataclass
 class _Item:
-    #: The body as stored: with credentials masked (`masked`).
-    raw: str
+    #: The body as stored: with credentials masked (`masked`); on SQLite, packed
+    #: (`catalog.models.pack_body`) where it was parsed, by the reading process of a file.
+    raw: str | bytes
     source: str | None
     event: ParsedEvent | None
     result: Result
@@ -261,7 +263,13 @@ class Ingester:
         """
         with cycle_collection_paused():
             return self._ingest_chunks(
-                _evaluated(documents, self.chunk_size, self.max_datasets, self.chunk_bytes),
+                _evaluated(
+                    documents,
+                    self.chunk_size,
+                    self.max_datasets,
+                    self.chunk_bytes,
+                    pack=self.store.dialect == "sqlite",
+                ),
                 on_result,
             )
 
@@ -291,7 +299,12 @@ class Ingester:
                 return self.ingest_stream(read_path(path, stdin, self.max_document), on_result)
             with cycle_collection_paused():
                 chunks = _read_in_a_process(
-                    path, self.chunk_size, self.max_datasets, self.max_document, self.chunk_bytes
+                    path,
+                    self.chunk_size,
+                    self.max_datasets,
+                    self.max_document,
+                    self.chunk_bytes,
+                    pack=self.store.dialect == "sqlite",
                 )
                 try:
                     return self._ingest_chunks(chunks, on_result)
@@ -615,14 +628,16 @@ def _evaluated(
     size: int,
     max_datasets: int = MAX_DATASETS,
     chunk_bytes: int = CHUNK_BYTES,
+    pack: bool = False,
 ) -> Iterator[list[_Item]]:
-    """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters."""
+    """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters;
+    with `pack`, each body packed as a SQLite catalog stores it (`pack_body`)."""
     batch: list[_Item] = []
     held = 0
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
-        batch.append(_Item(body, source, event, result))
+        batch.append(_Item(_stored(body) if pack else body, source, event, result))
         held += len(body)
         if len(batch) >= size or held >= chunk_bytes:
             yield batch
@@ -630,6 +645,15 @@ def _evaluated(
             held = 0
     if batch:
         yield batch
+
+
+def _stored(body: str) -> str | bytes:
+    """A body packed as a SQLite catalog stores it; as it is when it is not UTF-8 text (a
+    lone surrogate), for the write to refuse it as it refuses any such text."""
+    try:
+        return pack_body(body)
+    except UnicodeEncodeError:
+        return body
 
 
 @dataclass
@@ -640,7 +664,12 @@ class _End:
 
 
 def _read_in_a_process(
-    path: str, size: int, max_datasets: int, max_document: int, chunk_bytes: int = CHUNK_BYTES
+    path: str,
+    size: int,
+    max_datasets: int,
+    max_document: int,
+    chunk_bytes: int = CHUNK_BYTES,
+    pack: bool = False,
 ) -> Generator[list[_Item], None, None]:
     """The chunks of `read_path(path)`, parsed by a forked process, in order.
 
@@ -652,7 +681,7 @@ def _read_in_a_process(
     receiving, sending = context.Pipe(duplex=False)
     reader = context.Process(
         target=_reader,
-        args=(path, (size, chunk_bytes), max_datasets, max_document, sending, receiving),
+        args=(path, (size, chunk_bytes), max_datasets, max_document, pack, sending, receiving),
         name="steward-read",
         daemon=True,
     )
@@ -748,6 +777,7 @@ def _reader(
     size: tuple[int, int],
     max_datasets: int,
     max_document: int,
+    pack: bool,
     sending: Any,
     receiving: Any,
 ) -> None:
@@ -760,7 +790,7 @@ def _reader(
         try:
             documents = read_path(path, None, max_document)
             refs = RefSender()
-            for chunk in _evaluated(documents, size[0], max_datasets, size[1]):
+            for chunk in _evaluated(documents, size[0], max_datasets, size[1], pack):
                 data = refs.dumps(chunk)
                 # The chunk is let go while the writer is still busy with the one before.
                 chunk.clear()

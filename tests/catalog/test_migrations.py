@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -351,5 +352,45 @@ def test_findings_of_0010_keep_their_whole_at_risk_list_and_count_it(catalog_url
         assert found["a"]["at_risk_count"] == AT_RISK_SHOWN + 20
         assert [r["uri"] for r in found["a"]["at_risk"]] == below[1:][:AT_RISK_SHOWN]
         assert (found["b"]["at_risk_count"], found["b"]["at_risk"]) == (0, [])
+    finally:
+        store.dispose()
+
+
+def _bodies(path: Path) -> list[tuple[str, Any]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT typeof(body), body FROM raw_event ORDER BY id").fetchall()
+    conn.close()
+    return rows
+
+
+def test_a_catalog_of_0012_packs_its_raw_bodies_and_unpacks_them_going_down(
+    tmp_path: Path,
+) -> None:
+    """0013 packs the bodies a SQLite catalog stored as text (a collected one stays
+    empty); downgrade gives back the very text, which an older release reads."""
+    copy = tmp_path / "c.db"
+    shutil.copy(FIXTURE_CATALOGS / "schema-0010.db", copy)
+    texts = [body for kind, body in _bodies(copy)]
+    assert texts and all(kind == "text" for kind, _ in _bodies(copy))
+    with sqlite3.connect(copy) as conn:  # one more, collected by `steward gc`
+        conn.execute(
+            "INSERT INTO raw_event (digest, received_at, body, status, warnings)"
+            " VALUES ('0', '2024-01-01 00:00:00.000000', '', 'accepted', '[]')"
+        )
+    conn.close()
+
+    store = Store(f"sqlite:///{copy}")
+    try:
+        assert store.current_revision() == head_revision()
+        packed = _bodies(copy)
+        assert [kind for kind, _ in packed] == ["blob"] * len(texts) + ["text"]
+        assert [zlib.decompress(body).decode() for _, body in packed[:-1]] == texts
+        assert packed[-1][1] == ""
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0012")
+        assert _bodies(copy) == [("text", body) for body in texts] + [("text", "")]
+        with store.write() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+        assert _bodies(copy) == packed
     finally:
         store.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 from collections.abc import Generator
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks.bench_ingest import generate
-from lineage.ingest import AHEAD, _evaluated, _read_in_a_process, read_path
+from lineage.ingest import AHEAD, PIPE_BYTES, _evaluated, _read_in_a_process, _widen, read_path
 from lineage.openlineage import MAX_DATASETS
 from tests.lineage.test_refpickle import _carried
 
@@ -79,15 +80,17 @@ def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
     assert not _receivers()
 
 
-@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 2 * 1024 * 1024], ids=["small", "large"])
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 3 * PIPE_BYTES // 2], ids=["small", "large"])
 def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path, chunk_bytes: int) -> None:
     """The reading process killed from outside: the writer is told, in one line, that
     nothing after the last chunk was written, and nothing is left running. With large
-    chunks the reader is killed in the middle of a message (the pipe holds 64 KB; the
-    receiving thread holds a chunk it cannot queue yet), which the writer's side reads
-    as "end of file during message" rather than as the end of the pipe."""
+    chunks the reader is killed in the middle of a message (a chunk is more than the pipe
+    holds, and the receiving thread holds one it cannot queue yet), which the writer's
+    side reads as "end of file during message" rather than as the end of the pipe."""
     from catalog.errors import CatalogUnavailable
 
+    # More chunks than the writer, the queue and the thread take: the reader is still busy.
+    assert events.stat().st_size > (AHEAD + 3) * chunk_bytes
     chunks = _chunks(events, chunk_bytes)
     next(chunks)
     [reader] = _readers()
@@ -177,3 +180,19 @@ def test_an_interrupted_ingest_stops_and_keeps_what_it_committed(
     again = Ingester(store).ingest_path(str(events))
     assert (again.accepted, again.duplicates) == (3_000 - kept, kept)
     store.dispose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe capacity is Linux's")
+def test_the_pipe_holds_a_megabyte() -> None:
+    """The receiving thread reads a pipeful per turn at the interpreter lock: the pipe is
+    widened from Linux's 64 KB so that a chunk takes a few turns, not dozens."""
+    import fcntl
+
+    receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+    try:
+        assert fcntl.fcntl(receiving.fileno(), fcntl.F_GETPIPE_SZ) < PIPE_BYTES
+        _widen(receiving)
+        assert fcntl.fcntl(receiving.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    finally:
+        receiving.close()
+        sending.close()

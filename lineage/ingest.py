@@ -28,12 +28,12 @@ import json
 import logging
 import multiprocessing
 import pickle
-import queue
 import random
 import sys
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -689,7 +689,7 @@ def _read_in_a_process(
     )
     reader.start()
     sending.close()
-    received = _Received(receiving)
+    received = _Received(receiving, AHEAD_BYTES)
     refs = RefReceiver()
     finished = False
     try:
@@ -721,13 +721,17 @@ def _read_in_a_process(
         receiving.close()
 
 
-#: Pickled chunks the writing process holds received, besides the one it projects and the
-#: one its thread is receiving (some 2 MB each, bodies packed). A heavy file's first
-#: chunks take the writer longer than the reader (new assets and versions), its later
-#: ones shorter: with one chunk ahead the reader waited 0.4 to 0.6 s of a heavy ingest
-#: in the first half and the writer as long in the second; with 4, under 0.1 s and
-#: about 0.3 s (the first chunk, the last ones), and the ingest took 8% less time.
-AHEAD = 4
+#: Bytes of pickled chunks the writing process holds received, besides the one it
+#: projects and the one its thread is receiving; one chunk is always taken, however
+#: large. Into SQLite, bodies packed, a chunk is some 1.5 to 2 MB: four or five fit.
+#: A heavy file's first chunks take the writer longer than the reader (new assets
+#: and versions), its later ones shorter: with one chunk ahead the reader waited 0.4
+#: to 0.6 s of a heavy ingest in the first half and the writer as long in the second;
+#: with four, under 0.1 s and about 0.3 s (the first chunk, the last ones), and the
+#: ingest took 8% less time. Unpacked (PostgreSQL) a chunk is some 5 MB: one fits, as
+#: before; a count of chunks would have held 20 MB more there, and 60 MB more with
+#: `--chunk-size 8MB`.
+AHEAD_BYTES = 8 * 1024 * 1024
 #: The pipe's capacity asked for (Linux's default is 64 KB; 1 MB is what any process may
 #: ask unless `/proc/sys/fs/pipe-max-size` says less). The receiving thread reads a
 #: message a pipeful at a time, and each read waits for the interpreter lock, which the
@@ -751,19 +755,23 @@ class _Received:
     once the writer asked for it, and then had one chunk to parse while the
     writer projected the last: a chunk that took the reader longer (while
     another thread had its core) left the writer, the slower of the two,
-    waiting. It waited 0.5 to 1 s of a heavy ingest's 6. Here up to `AHEAD`
-    chunks wait as bytes (some 2 MB each) while another is received; they are
-    unpickled in order by the writer's own thread (the refs' table is read in
-    the order it was written).
+    waiting. It waited 0.5 to 1 s of a heavy ingest's 6. Here chunks wait as
+    bytes, up to `ahead` bytes of them (`AHEAD_BYTES`), while another is
+    received; they are unpickled in order by the writer's own thread (the refs'
+    table is read in the order it was written).
 
     The thread reads until the reader is gone (EOF); its connection is closed
     only after it has ended, never under a read in progress (a descriptor
     closed under a blocked read may be reused by the next file opened).
     """
 
-    def __init__(self, connection: Any, ahead: int = AHEAD) -> None:
+    def __init__(self, connection: Any, ahead: int) -> None:
         self.connection = connection
-        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=ahead)
+        self.ahead = ahead
+        self.messages: deque[bytes | BaseException] = deque()
+        #: Bytes of the messages waiting.
+        self.held = 0
+        self.changed = threading.Condition()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="steward-receive", daemon=True)
         self.thread.start()
@@ -775,18 +783,28 @@ class _Received:
                 message = self.connection.recv_bytes()
             except BaseException as err:  # EOFError once the reader is gone
                 message = err
-            while not self.stopping.is_set():
-                try:
-                    self.queue.put(message, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            size = len(message) if isinstance(message, bytes) else 0
+            with self.changed:
+                # The stop flag is looked at every 0.1 s while the messages do not fit.
+                while self.messages and self.held + size > self.ahead:
+                    if self.stopping.is_set():
+                        return
+                    self.changed.wait(0.1)
+                self.messages.append(message)
+                self.held += size
+                self.changed.notify_all()
             if isinstance(message, BaseException):
                 return
 
     def recv_bytes(self) -> bytes:
         """The next message, as `Connection.recv_bytes` gives it (or its error)."""
-        message = self.queue.get()
+        with self.changed:
+            while not self.messages:
+                self.changed.wait()
+            message = self.messages.popleft()
+            if isinstance(message, bytes):
+                self.held -= len(message)
+            self.changed.notify_all()
         if isinstance(message, BaseException):
             raise message
         return message

@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from benchmarks.bench_ingest import generate
-from lineage.ingest import AHEAD, PIPE_BYTES, _evaluated, _read_in_a_process, _widen, read_path
+from lineage import ingest
+from lineage.ingest import (
+    PIPE_BYTES,
+    _evaluated,
+    _read_in_a_process,
+    _Received,
+    _widen,
+    read_path,
+)
 from lineage.openlineage import MAX_DATASETS
 from tests.lineage.test_refpickle import _carried
 
@@ -47,7 +55,7 @@ def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
     same file parsed in this process gives, chunk for chunk; nothing is left running."""
     here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES))
     there = list(_chunks(events))
-    assert len(there) == len(here) > 4 * AHEAD
+    assert len(there) == len(here) > 100
     for ours, theirs in zip(there, here, strict=True):
         assert [i.raw for i in ours] == [i.raw for i in theirs]
         assert [i.result for i in ours] == [i.result for i in theirs]
@@ -64,10 +72,13 @@ def _closed_in_time(chunks: Generator[list[Any], None, None]) -> None:
     assert not closing.is_alive(), "closing the chunks hung"
 
 
-def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
+def test_a_writer_that_stops_early_stops_the_reader(
+    events: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The writer takes one chunk and stops (an error while projecting, say), while the
     receiving thread holds all the chunks it may and waits to hand over one more: the
     reader, still chunks from the end, is stopped, and the thread has ended."""
+    monkeypatch.setattr(ingest, "AHEAD_BYTES", 4 * CHUNK_BYTES)
     chunks = _chunks(events)
     first = next(chunks)
     assert first
@@ -80,8 +91,10 @@ def test_a_writer_that_stops_early_stops_the_reader(events: Path) -> None:
     assert not _receivers()
 
 
-@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 3 * PIPE_BYTES // 2], ids=["small", "large"])
-def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path, chunk_bytes: int) -> None:
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 5 * PIPE_BYTES // 4], ids=["small", "large"])
+def test_a_reader_that_dies_is_an_error_in_the_writer(
+    events: Path, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The reading process killed from outside: the writer is told, in one line, that
     nothing after the last chunk was written, and nothing is left running. With large
     chunks the reader is killed in the middle of a message (a chunk is more than the pipe
@@ -89,8 +102,10 @@ def test_a_reader_that_dies_is_an_error_in_the_writer(events: Path, chunk_bytes:
     side reads as "end of file during message" rather than as the end of the pipe."""
     from catalog.errors import CatalogUnavailable
 
-    # More chunks than the writer, the queue and the thread take: the reader is still busy.
-    assert events.stat().st_size > (AHEAD + 3) * chunk_bytes
+    # More chunks than the writer, the queue (a pickled chunk is larger than its text)
+    # and the thread take, and one to be in the middle of: the reader is still busy.
+    monkeypatch.setattr(ingest, "AHEAD_BYTES", 4 * chunk_bytes)
+    assert events.stat().st_size > 8 * chunk_bytes
     chunks = _chunks(events, chunk_bytes)
     next(chunks)
     [reader] = _readers()
@@ -196,3 +211,35 @@ def test_the_pipe_holds_a_megabyte() -> None:
     finally:
         receiving.close()
         sending.close()
+
+
+def test_the_chunks_received_ahead_are_bounded_by_their_bytes() -> None:
+    """The receiving thread queues messages while they fit in its bytes, one however large
+    when none waits, and waits to queue the next; they come out in order."""
+    receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+    received = _Received(receiving, ahead=100)
+    try:
+        sent = [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 500, b"e" * 10]
+        for message in sent:
+            sending.send_bytes(message)
+        deadline = time.monotonic() + 10
+        while received.held < 80 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # time enough to queue a third one, if it would
+        assert list(received.messages) == sent[:2] and received.held == 80
+        assert received.recv_bytes() == sent[0]
+        assert received.recv_bytes() == sent[1]
+        assert received.recv_bytes() == sent[2]
+        while not received.messages and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(received.messages) == [sent[3]]  # alone, over the bound: taken
+        assert [received.recv_bytes() for _ in sent[3:]] == sent[3:]
+        sending.close()
+        with pytest.raises(EOFError):
+            received.recv_bytes()
+    finally:
+        received.stopping.set()
+        sending.close()
+        received.thread.join(timeout=10)
+        receiving.close()
+    assert not received.thread.is_alive()

@@ -729,8 +729,8 @@ def _read_in_a_process(
 #: to 0.6 s of a heavy ingest in the first half and the writer as long in the second;
 #: with four, under 0.1 s and about 0.3 s (the first chunk, the last ones), and the
 #: ingest took 8% less time. Unpacked (PostgreSQL) a chunk is some 5 MB: one fits, as
-#: before; a count of chunks would have held 20 MB more there, and 60 MB more with
-#: `--chunk-size 8MB`.
+#: before; four chunks would have held 20 MB more there at the defaults, and 25 to 45 MB
+#: more with `--chunk-size 8MB` (measured).
 AHEAD_BYTES = 8 * 1024 * 1024
 #: The pipe's capacity asked for (Linux's default is 64 KB; 1 MB is what any process may
 #: ask unless `/proc/sys/fs/pipe-max-size` says less). The receiving thread reads a

@@ -35,10 +35,10 @@ from sqlmodel import SQLModel
 
 from catalog.cli import cli
 from catalog.db import Store
-from catalog.models import RawBody
 from tests.connectors.pg_helpers import database
 from tests.connectors.test_qdrant import filled_storage
 from tests.forked import Forks
+from tests.lineage.stored import raw_bodies
 from tests.pg import PG_HOST, PG_PORT, PG_USER, temporary_database
 from tests.serving import free_port, steward_serve
 
@@ -162,18 +162,6 @@ def postgres_catalog_leaks(url: str) -> list[str]:
         store.dispose()
 
 
-def raw_log(url: str) -> str:
-    """The bodies of a catalog's raw log, as text. A SQLite catalog stores them packed
-    (zlib): its file's bytes would not show a password in one."""
-    store = Store(url)
-    try:
-        with store.engine.connect() as conn:
-            sql = text("SELECT body FROM raw_event").columns(body=RawBody())
-            return "\n".join(conn.execute(sql).scalars())
-    finally:
-        store.dispose()
-
-
 @pytest.fixture(scope="module")
 def forks() -> Iterator[Forks]:
     """Every `steward` process of these tests, forked from one that imported steward."""
@@ -277,7 +265,7 @@ def test_a_planted_password_is_in_no_catalog_output_log_or_report(
         assert postgres_catalog_leaks(pg_catalog) == []
     catalog_files = sorted(tmp_path.glob("catalog.db*"))
     assert catalog_files and all(PASSWORD.encode() not in f.read_bytes() for f in catalog_files)
-    logged = raw_log(f"sqlite:///{sqlite_catalog}")
+    logged = "\n".join(raw_bodies(f"sqlite:///{sqlite_catalog}"))
     assert "orders_clean" in logged and PASSWORD not in logged
     assert surfaces.leaks() == []
     # ... and the runs did see the password and produce output worth searching.
@@ -466,7 +454,7 @@ def test_secrets_in_every_encoding_reach_no_surface(tmp_path: Path, forks: Forks
         assert done.returncode == 2
         texts.append((f"--catalog {bad_catalog[:12]}", done.stderr.decode("utf-8", "replace")))
     texts.append(("catalog file", catalog.read_bytes().decode("utf-8", "replace")))
-    texts.append(("raw log", raw_log(url)))
+    texts.append(("raw log", "\n".join(raw_bodies(url))))
     for extra in tmp_path.glob("c.db-*"):
         texts.append((extra.name, extra.read_bytes().decode("utf-8", "replace")))
     assert encoding_leaks(texts) == []

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from benchmarks.load import stored_digests
 from catalog.db import Store
+from catalog.models import RawBody
 
 #: The tables compared between two catalogs, and what each count means.
 COUNTS = {
@@ -33,6 +34,19 @@ def query(url: str, sql: str) -> list[Any]:
     try:
         with store.engine.connect() as conn:
             return list(conn.execute(text(sql)))
+    finally:
+        store.dispose()
+
+
+def raw_bodies(url: str) -> list[str]:
+    """The raw log's bodies as text, in order: read through the column's type, which
+    unpacks what a SQLite catalog stores compressed (its file's bytes would not show
+    a password in a body)."""
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            sql = text("SELECT body FROM raw_event ORDER BY id").columns(body=RawBody())
+            return list(conn.execute(sql).scalars())
     finally:
         store.dispose()
 

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from catalog.apply import apply
 from catalog.db import Store
 from catalog.identity import asset_uri
-from catalog.models import RawBody
 from catalog.specs import AssetSpec, FieldSpec
 from lineage.ingest import Ingester, Result, Summary, read_path
 from tests.conftest import FIXTURES
+from tests.lineage.stored import raw_bodies
 
 OL = FIXTURES / "openlineage"
 ACCEPTED_DIRS = ("wire", "marquez/open_lineage", "marquez/apples", "normalized")
@@ -30,14 +30,6 @@ def ingest(store: Store, path: Path | str) -> tuple[Summary, list[tuple[str | No
 def rows(store: Store, sql: str, **params: Any) -> list[Any]:
     with store.engine.connect() as conn:
         return list(conn.execute(text(sql), params).all())
-
-
-def bodies(store: Store, where: str = "") -> list[str]:
-    """The raw log's bodies as text, in order (read through the column's type, which
-    unpacks what a SQLite catalog stores compressed)."""
-    sql = text(f"SELECT body FROM raw_event {where} ORDER BY id").columns(body=RawBody())
-    with store.engine.connect() as conn:
-        return list(conn.execute(sql).scalars())
 
 
 def edges(store: Store, kind: str | None = None) -> set[tuple[str, str, str]]:
@@ -232,7 +224,7 @@ def test_broken_identity_is_rejected_and_kept_raw(store: Store) -> None:
         assert any(w.startswith(facet) for w in by_file[name].warnings)
     logged = rows(store, "SELECT status, error, body FROM raw_event WHERE status = 'rejected'")
     assert len(logged) == 4 and all(error for _, error, _ in logged)
-    assert not any("😂" in body for body in bodies(store))  # the password in a namespace
+    assert not any("😂" in body for body in raw_bodies(store.url))  # the password in a namespace
 
 
 def test_malformed_facets_are_warnings_kept_raw_not_projected(store: Store) -> None:
@@ -398,7 +390,7 @@ def test_credentials_in_a_namespace_are_never_stored(store: Store, tmp_path: Pat
     assert rows(store, "SELECT uri FROM asset WHERE kind = 'dataset'") == [
         ("postgres://db:5432/shop.public.orders",)
     ]
-    [body] = bodies(store)
+    [body] = raw_bodies(store.url)
     assert "s3cr3t" not in body and "loader:***@db" in body
 
 

@@ -225,9 +225,14 @@ ACCEPTED_DIGEST_INDEX = "ux_raw_event_accepted_digest"
 BODY_LEVEL = 1
 
 
-def pack_body(body: str) -> bytes:
-    """A raw body as a SQLite catalog stores it: its UTF-8 text, zlib-compressed."""
-    return zlib.compress(body.encode("utf-8"), BODY_LEVEL)
+def pack_body(body: str) -> bytes | str:
+    """A raw body as a SQLite catalog stores it: its UTF-8 text, zlib-compressed; a text
+    that is not UTF-8 (a lone surrogate) as it is, for the write to refuse it as it
+    refuses any such text."""
+    try:
+        return zlib.compress(body.encode("utf-8"), BODY_LEVEL)
+    except UnicodeEncodeError:
+        return body
 
 
 class RawBody(TypeDecorator[str]):

@@ -244,6 +244,8 @@ class Ingester:
         self.page_cache: int | None = None
         #: Seconds from a chunk's commit to the checkpoint it asks for (SQLite).
         self.checkpoint_within = CHECKPOINT_EVERY
+        #: Bodies are packed where they are parsed when the catalog stores them packed.
+        self.pack = store.dialect == "sqlite"
 
     def ingest(self, documents: Iterable[Document]) -> list[Result]:
         """Ingest documents (a request's, say); one result each, in order."""
@@ -269,7 +271,7 @@ class Ingester:
                     self.chunk_size,
                     self.max_datasets,
                     self.chunk_bytes,
-                    pack=self.store.dialect == "sqlite",
+                    pack=self.pack,
                 ),
                 on_result,
             )
@@ -305,7 +307,7 @@ class Ingester:
                     self.max_datasets,
                     self.max_document,
                     self.chunk_bytes,
-                    pack=self.store.dialect == "sqlite",
+                    pack=self.pack,
                 )
                 try:
                     return self._ingest_chunks(chunks, on_result)
@@ -638,7 +640,7 @@ def _evaluated(
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
-        batch.append(_Item(_stored(body) if pack else body, source, event, result))
+        batch.append(_Item(pack_body(body) if pack else body, source, event, result))
         held += len(body)
         if len(batch) >= size or held >= chunk_bytes:
             yield batch
@@ -646,15 +648,6 @@ def _evaluated(
             held = 0
     if batch:
         yield batch
-
-
-def _stored(body: str) -> str | bytes:
-    """A body packed as a SQLite catalog stores it; as it is when it is not UTF-8 text (a
-    lone surrogate), for the write to refuse it as it refuses any such text."""
-    try:
-        return pack_body(body)
-    except UnicodeEncodeError:
-        return body
 
 
 @dataclass

@@ -8,6 +8,7 @@ with a warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,14 +23,26 @@ def is_text(value: Any) -> bool:
     return type(value) is str and bool(value.strip())
 
 
-def is_uuid(value: Any) -> bool:
+#: A UUID as producers write it (and as `str(UUID(...))` gives it back): told by one
+#: match, where building a `UUID` took three times as long (three a run event).
+_CANONICAL_UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def uuid_text(value: Any) -> str | None:
+    """A UUID's canonical text (lowercase, hyphenated), or None if `value` is not one
+    (every spelling `uuid.UUID` reads is one: braces, `urn:uuid:`, capitals)."""
     if not isinstance(value, str):
-        return False
+        return None
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
-        UUID(value)
+        return str(UUID(value))
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def is_uuid(value: Any) -> bool:
+    return uuid_text(value) is not None
 
 
 def parse_time(value: Any) -> tuple[datetime, bool]:

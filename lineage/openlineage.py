@@ -33,7 +33,7 @@ from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, read_namespace
 from catalog.identity import job_uri as _job_uri
 from catalog.versioning import sha256_held
-from lineage.facets import CACHED_AT_MOST, check_facets, is_text, is_uuid, parse_time
+from lineage.facets import CACHED_AT_MOST, check_facets, is_text, parse_time, uuid_text
 from lineage.lru import ByteLRU
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -89,6 +89,9 @@ class DatasetRef:
     transformations: dict[str, dict[tuple[str, str, str], list[dict[str, Any]]]] = field(
         default_factory=dict
     )
+    #: Bytes of the JSON it was read from (without input/output facets), where the
+    #: parser wrote it (its cache key); 0 if not. What holding it costs is told by it.
+    size: int = 0
 
 
 @dataclass(slots=True)
@@ -357,6 +360,8 @@ def _dataset(
         seen = None  # its warnings name the place it was read at: read again
     if seen is None:
         seen = (*_read_dataset(plain, where), where)
+        if key is not None:
+            seen[0].size = len(key)
         if key is not None and len(key) <= CACHED_AT_MOST:
             # the key, and the ref read from it (its objects: some 2 KB, measured)
             _SEEN.put(key, seen, 2048 + 3 * len(key))
@@ -380,6 +385,7 @@ def _dataset(
         ref.lifecycle,
         ref.previous,
         ref.transformations,
+        ref.size,
     )
 
 
@@ -562,9 +568,10 @@ def parse_event(
         raise EventRejected("run.runId", "is required (a RunEvent needs a run with a UUID runId)")
     if run.get("runId") is None:
         raise EventRejected("run.runId", "is required (a UUID)")
-    if not is_uuid(run["runId"]):
+    run_id = uuid_text(run["runId"])
+    if run_id is None:
         raise EventRejected("run.runId", "must be a UUID")
-    parsed.run_id = str(UUID(run["runId"]))
+    parsed.run_id = run_id
     event_type = value.get("eventType")
     if event_type is None:
         parsed.event_type = "RUNNING"
@@ -576,9 +583,10 @@ def parse_event(
     parsed.run_facets = check_facets(run.get("facets"), "run.facets", warnings, unproduced)
     parent = parsed.run_facets.get("parent")
     if parent is not None and not parent.get("_deleted"):
+        parent_run = uuid_text(parent["run"]["runId"])  # check_facets kept only a UUID
         try:
             parsed.parent = ParentRef(
-                str(UUID(parent["run"]["runId"])),
+                parent_run or str(UUID(parent["run"]["runId"])),
                 _other_namespace(
                     parent["job"]["namespace"], "run.facets.parent.job.namespace", warnings
                 ),

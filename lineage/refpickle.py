@@ -77,6 +77,8 @@ def _again(*_args: Any) -> DatasetRef:
 
 
 def _cost(ref: DatasetRef) -> int:
+    if ref.size:  # the length of its JSON, as the parser read it (its cache key)
+        return REF_OVERHEAD + 3 * ref.size
     try:
         return REF_OVERHEAD + 3 * len(orjson.dumps(ref.facets))
     except (orjson.JSONEncodeError, TypeError):

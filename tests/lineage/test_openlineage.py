@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -197,3 +198,33 @@ def test_parse_never_fails_other_than_by_rejecting(value: Any, keys: dict[str, A
         except EventRejected as err:
             assert err.status in (400, 422)
             assert err.field
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        RUN_ID,
+        RUN_ID.upper(),
+        "{" + RUN_ID + "}",
+        "urn:uuid:" + RUN_ID,
+        RUN_ID.replace("-", ""),
+    ],
+)
+def test_a_run_id_is_kept_in_its_canonical_spelling(spelling: str) -> None:
+    """Every spelling Python's `uuid.UUID` reads names the one run, as it writes it."""
+    parent = {
+        "_producer": "https://example.com/p",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json",
+        "run": {"runId": spelling},
+        "job": {"namespace": "airflow", "name": "dag"},
+    }
+    parsed = parse_event(event(run={"runId": spelling, "facets": {"parent": parent}}))
+    assert parsed.run_id == str(uuid.UUID(spelling)) == RUN_ID.lower()
+    assert parsed.parent is not None and parsed.parent.run_id == parsed.run_id
+
+
+@pytest.mark.parametrize("bad", [RUN_ID[:-1], RUN_ID + "0", RUN_ID.replace("-", "_"), "g" * 32])
+def test_a_run_id_that_is_not_a_uuid_is_refused(bad: str) -> None:
+    with pytest.raises(EventRejected) as err:
+        parse_event(event(run={"runId": bad}))
+    assert err.value.field == "run.runId"

@@ -131,3 +131,21 @@ def test_any_sequence_of_refs_arrives_intact(
         back = receiver.loads(sender.dumps(refs))
         assert _carried(back) == _carried(refs)
     assert sender.held <= budget
+
+
+def test_what_a_parsed_ref_costs_is_the_json_it_was_read_from() -> None:
+    """A ref the parser read carries the length of its JSON (the parser's cache key), and
+    the table counts that, not the JSON written again; a ref built otherwise is measured."""
+    import orjson
+
+    refs = [r for i in _real_items() if i.event is not None for r in i.event.outputs]
+    assert refs
+    for ref in refs[:20]:
+        assert ref.size > len(orjson.dumps(ref.facets)) > 0
+        sender = RefSender()
+        sender.dumps([ref])
+        assert sender.held == REF_OVERHEAD + 3 * ref.size
+    built = DatasetRef("s3://bucket", "a/b", {"schema": {"fields": []}}, fields=[])
+    sender = RefSender()
+    sender.dumps([built])
+    assert sender.held == REF_OVERHEAD + 3 * len(orjson.dumps(built.facets))

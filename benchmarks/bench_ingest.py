@@ -10,7 +10,8 @@ to an NDJSON file. Figures:
 - the server (`steward serve` in its own process, timed once it answers):
   single POSTs from 8 concurrent clients, and the batch endpoint.
 
-`python -m benchmarks ingest [--events N] [--server-events N]`
+`python -m benchmarks ingest [--events N] [--server-events N] [--repeat N]`; `--repeat` runs the
+baseline and the file ingest N times each, alternated, and prints the median share.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import random
 import sqlite3
+import statistics
 import tempfile
 import threading
 import time
@@ -218,7 +220,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--part", choices=("all", "file", "server"), default="all")
     parser.add_argument("--mix", choices=("both", "light", "heavy"), default="both")
     parser.add_argument("--chunk-size", type=int, default=0, help="bytes (steward's default: 0)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="file ingest: run the baseline and steward this many times each, alternated, "
+        "and report the median share (one run swings by a fifth on a busy machine)",
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: at least 1")
     from benchmarks import heavy
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,26 +245,45 @@ def main(argv: list[str]) -> None:
             size_mb = events_file.stat().st_size / 1e6
             print(f"{mix} mix: {count} events, {size_mb:.0f} MB NDJSON", flush=True)
             if args.part != "server":
-                _file_figures(events_file, root, count, mix, args.chunk_size)
+                _file_figures(events_file, root, count, mix, args.chunk_size, args.repeat)
             if args.part != "file" and mix == "light":
                 _server_figures(events_file, root, args.server_events)
 
 
-def _file_figures(events_file: Path, root: Path, count: int, mix: str, chunk: int = 0) -> None:
-    base_s, _ = timed(lambda: baseline(events_file, root / f"baseline-{mix}.db"))
-    report(
-        f"{mix}: baseline json.loads + executemany (SQLite)",
-        base_s,
-        note=f"{count / base_s:,.0f} ev/s",
-    )
-    ours_s, accepted, peak = ingest_measured(events_file, f"sqlite:///{root / f'{mix}.db'}", chunk)
-    report(
-        f"{mix}: steward ingest FILE (SQLite, all projections)",
-        ours_s,
-        base_s,
-        note=f"{accepted / ours_s:,.0f} ev/s, {base_s / ours_s:.2f} of baseline ev/s, "
-        f"peak memory {peak / 1e6:.0f} MB (PSS, writer + reader)",
-    )
+def _file_figures(
+    events_file: Path, root: Path, count: int, mix: str, chunk: int = 0, repeat: int = 1
+) -> None:
+    """The baseline and steward's file ingest, `repeat` times each, alternated (each run
+    into a new catalog); with more than one, the median share of the baseline."""
+    shares: list[float] = []
+    for run in range(repeat):
+        for old in root.glob(f"*{mix}.db*"):
+            old.unlink()  # each run starts from an empty catalog, as the first did
+        tag = f" (run {run + 1} of {repeat})" if repeat > 1 else ""
+        base_s, _ = timed(lambda: baseline(events_file, root / f"baseline-{mix}.db"))
+        report(
+            f"{mix}: baseline json.loads + executemany (SQLite){tag}",
+            base_s,
+            note=f"{count / base_s:,.0f} ev/s",
+        )
+        ours_s, accepted, peak = ingest_measured(
+            events_file, f"sqlite:///{root / f'{mix}.db'}", chunk
+        )
+        report(
+            f"{mix}: steward ingest FILE (SQLite, all projections){tag}",
+            ours_s,
+            base_s,
+            note=f"{accepted / ours_s:,.0f} ev/s, {base_s / ours_s:.2f} of baseline ev/s, "
+            f"peak memory {peak / 1e6:.0f} MB (PSS, writer + reader)",
+        )
+        shares.append(base_s / ours_s)
+    if repeat > 1:
+        shown = ", ".join(f"{s:.2f}" for s in shares)
+        print(
+            f"{mix}: median {statistics.median(shares):.2f} of baseline ev/s over {repeat} "
+            f"runs ({shown})",
+            flush=True,
+        )
 
 
 #: Seconds between two samples of an ingest's memory (`ingest_measured`).

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 import orjson
 
@@ -362,9 +361,9 @@ def _dataset(
         seen = (*_read_dataset(plain, where), where)
         if key is not None:
             seen[0].size = len(key)
-        if key is not None and len(key) <= CACHED_AT_MOST:
-            # the key, and the ref read from it (its objects: some 2 KB, measured)
-            _SEEN.put(key, seen, 2048 + 3 * len(key))
+            if len(key) <= CACHED_AT_MOST:
+                # the key, and the ref read from it (its objects: some 2 KB, measured)
+                _SEEN.put(key, seen, 2048 + 3 * len(key))
     ref, own_warnings, own_unproduced, _ = seen
     warnings.extend(own_warnings)
     unproduced.extend(own_unproduced)
@@ -583,10 +582,11 @@ def parse_event(
     parsed.run_facets = check_facets(run.get("facets"), "run.facets", warnings, unproduced)
     parent = parsed.run_facets.get("parent")
     if parent is not None and not parent.get("_deleted"):
-        parent_run = uuid_text(parent["run"]["runId"])  # check_facets kept only a UUID
+        parent_run = uuid_text(parent["run"]["runId"])
+        assert parent_run is not None, "check_facets keeps a parent facet only with a UUID"
         try:
             parsed.parent = ParentRef(
-                parent_run or str(UUID(parent["run"]["runId"])),
+                parent_run,
                 _other_namespace(
                     parent["job"]["namespace"], "run.facets.parent.job.namespace", warnings
                 ),

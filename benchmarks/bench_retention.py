@@ -19,7 +19,6 @@ import argparse
 import sqlite3
 import tempfile
 import uuid
-import zlib
 from pathlib import Path
 
 import psycopg
@@ -78,6 +77,7 @@ def measure(path: Path, mix: str, compression: str) -> None:
 
 def measure_sqlite(path: Path, mix: str) -> None:
     from catalog.db import Store
+    from catalog.models import unpack_body
     from lineage.ingest import Ingester
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,11 +91,11 @@ def measure_sqlite(path: Path, mix: str) -> None:
             for (body,) in conn.execute("SELECT body FROM raw_event"):
                 count += 1
                 stored += len(body)
-                text_size += len(zlib.decompress(body) if isinstance(body, bytes) else body)
+                text_size += len(unpack_body(body).encode() if isinstance(body, bytes) else body)
         finally:
             conn.close()
         report(
-            f"{mix}: raw log, SQLite (zlib)",
+            f"{mix}: raw log, SQLite (zstd)",
             0,
             note=f"{count} events: bodies {_mb(text_size)} as text, stored {_mb(stored)} "
             f"({text_size / stored:.1f}x smaller); catalog file {_mb(db.stat().st_size)}",

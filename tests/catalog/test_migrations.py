@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sqlite3
 import zlib
@@ -18,7 +19,7 @@ from sqlalchemy import column, func, insert, select, table, text
 from sqlmodel import SQLModel
 
 from catalog.db import Store, _alembic_config, head_revision
-from catalog.models import Asset
+from catalog.models import ZSTD_MAGIC, Asset, RawEvent
 from catalog.queries import history, list_assets, resolve, show_asset
 from catalog.textsearch import UNMODELLED
 from lineage.ingest import Ingester
@@ -392,5 +393,36 @@ def test_a_catalog_of_0012_packs_its_raw_bodies_and_unpacks_them_going_down(
         with store.write() as conn:
             command.upgrade(_alembic_config(conn), "head")
         assert _bodies(copy) == packed
+    finally:
+        store.dispose()
+
+
+def test_zstd_bodies_beside_zlib_ones_read_back_and_go_down_to_zlib(tmp_path: Path) -> None:
+    """A catalog packed by 0013 (zlib) takes new bodies packed with zstd; both read back
+    as the text received; going down to 0013 packs the zstd ones with zlib again, and
+    to 0012 unpacks every one."""
+    copy = tmp_path / "c.db"
+    shutil.copy(FIXTURE_CATALOGS / "schema-0010.db", copy)
+    old = [body for _, body in _bodies(copy)]
+    store = Store(f"sqlite:///{copy}")
+    try:
+        event = json.loads(old[0])
+        event["run"]["runId"] = "01890a4b-0000-7000-8000-0000000000aa"
+        new = json.dumps(event)
+        assert Ingester(store).ingest([(new, loads(new), "post")])[0].status == "accepted"
+        held = _bodies(copy)
+        assert [b[:4] == ZSTD_MAGIC for _, b in held] == [False] * len(old) + [True]
+        assert [zlib.decompress(b).decode() for _, b in held[:-1]] == old
+        with store.engine.connect() as conn:
+            read = conn.execute(select(RawEvent.body).order_by(RawEvent.id)).scalars().all()
+        assert read == [*old, new]
+
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0013")
+        down = _bodies(copy)
+        assert [zlib.decompress(b).decode() for _, b in down] == [*old, new]
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0012")
+        assert _bodies(copy) == [("text", body) for body in [*old, new]]
     finally:
         store.dispose()

@@ -1,13 +1,13 @@
-"""The raw log's bodies: packed (zlib) in a SQLite catalog, text in PostgreSQL, and read
+"""The raw log's bodies: packed (zstd) in a SQLite catalog, text in PostgreSQL, and read
 back as the text received whichever way they were written or are read."""
 
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -44,7 +44,7 @@ def test_bodies_are_packed_on_sqlite_and_read_back_as_received(catalog_url: str)
         held = stored(store)
         if store.dialect == "sqlite":
             assert all(isinstance(b, bytes) for b in held)
-            assert [zlib.decompress(b).decode("utf-8") for b in held] == sent
+            assert [zstandard.decompress(b).decode("utf-8") for b in held] == sent
             assert sum(map(len, held)) * 3 < sum(len(s.encode()) for s in sent)
         else:
             assert held == sent  # PostgreSQL compresses them itself
@@ -87,7 +87,7 @@ def test_a_rebuild_reads_packed_bodies_and_packs_what_it_masks_again(tmp_path: P
         assert summary.accepted == 13
         held = stored(store)
         assert all(isinstance(b, bytes) for b in held)
-        rewritten = zlib.decompress(held[-1]).decode("utf-8")
+        rewritten = zstandard.decompress(held[-1]).decode("utf-8")
         assert "s3cr3t" not in rewritten and "loader:***@db" in rewritten
         assert _projections(store)["runs"] == before["runs"] + 1
         assert _projections(store)["edges"] == before["edges"]

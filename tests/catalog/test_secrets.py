@@ -183,6 +183,13 @@ def test_what_may_hold_no_secrets_is_never_masked(text: str) -> None:
         assert mask_value({"k": text, text: [text]}) == {"k": text, text: [text]}
 
 
+def test_a_lone_surrogate_neither_breaks_the_hints_nor_hides_a_word() -> None:
+    """A text with a lone surrogate (a log record may hold one) is looked at all the same."""
+    assert not may_hold_secrets("run \udc80 done")
+    assert may_hold_secrets("run \udc80 with TOKEN")
+    assert may_hold_secrets("\ud83d sig")
+
+
 @pytest.mark.parametrize(
     "name", ["pa\u017f\u017fword", "\u017fecret", "s\u0130g", "ap\u0131_key", "api\u212aey"]
 )

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -408,6 +408,7 @@ def _compute(
     scopes: Sequence[Scope],
     origin: str | None = None,
     sources: Sources | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> _Work:
     by_uri = _dedupe(specs)
     existing = _load_existing(conn, list(by_uri))
@@ -420,7 +421,8 @@ def _compute(
         source, at = (sources or {}).get(uri) or (origin or "unknown", now)
         said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
     work.said = said
-    own_fps: dict[str, str] = {}
+    # The fingerprints of the specs' own definitions (`said`), where known.
+    own_fps: dict[str, str] = {uri: fp for uri, fp in (fingerprints or {}).items() if uri in said}
     quick = _restated(conn, work, live, own_fps)
     full = {old.id for uri, old in existing.items() if old.id in live and uri not in quick}
     evidence = _load_evidence(conn, sorted(full)) if full else {}
@@ -446,8 +448,8 @@ def _compute(
             new = replace(new, observed=spec.observed)
         old = existing.get(uri)
         if old is None or old.unresolved or old.version == 0:
-            definition = new.definition
-            fp = fingerprint(definition)
+            definition = new.definition  # the spec's own: `said`'s, observed aside
+            fp = own_fps.get(uri) or fingerprint(definition)
             work.fingerprints[uri], work.definitions[uri] = fp, definition
             work.merged[uri] = Merged(definition, new.source, spec.observed, spec.description)
             work.assertions[uri] = new
@@ -481,7 +483,12 @@ def _compute(
         else:
             fp = fingerprint(definition)
         work.fingerprints[uri], work.definitions[uri], work.merged[uri] = fp, definition, merged
-        own_fp = fp if definition is new.definition else fingerprint(new.definition)
+        if definition is new.definition:
+            own_fp = fp
+        elif new.definition is said[uri].definition and uri in own_fps:
+            own_fp = own_fps[uri]
+        else:
+            own_fp = fingerprint(new.definition)
         if (
             prev is None
             or prev.fingerprint != own_fp
@@ -619,13 +626,16 @@ def apply_in(
     scopes: Sequence[Scope] = (),
     origin: str | None = None,
     sources: Sources | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> Plan:
     """`apply` inside a transaction the caller holds (for ingesters and connectors).
 
     `sources` says, by URI, which source asserts a spec and when (an event's
-    job and time); the others are asserted by `origin`, now.
+    job and time); the others are asserted by `origin`, now. `fingerprints`
+    gives, by URI, the fingerprint of a spec's definition where the caller
+    has it already (an event's schema, fingerprinted where it was parsed).
     """
-    work = _compute(conn, specs, scopes, origin, sources)
+    work = _compute(conn, specs, scopes, origin, sources, fingerprints)
     _write(conn, work, origin)
     work.plan.applied = True
     return work.plan

@@ -145,7 +145,8 @@ class ChunkWriter(ChunkState):
                 for a, k, p in wave
             ]
             sources = {a.uri: p["source"] for a, k, p in wave if k == "dataset"}
-            plan = apply_in(self.conn, specs, origin=ORIGIN, sources=sources)
+            known = {a.uri: p["fingerprint"] for a, k, p in wave if k == "dataset"}
+            plan = apply_in(self.conn, specs, origin=ORIGIN, sources=sources, fingerprints=known)
             for asset, _, _ in wave:
                 if asset.id is None:  # created by apply_in with its first version
                     asset.id = plan.ids[asset.uri]

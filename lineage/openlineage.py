@@ -31,7 +31,8 @@ import orjson
 from catalog.errors import InvalidInput
 from catalog.identity import asset_uri, read_namespace
 from catalog.identity import job_uri as _job_uri
-from catalog.versioning import sha256_held
+from catalog.specs import AssetSpec, FieldSpec
+from catalog.versioning import fingerprint, sha256_held
 from lineage.facets import CACHED_AT_MOST, check_facets, is_text, parse_time, uuid_text
 from lineage.lru import ByteLRU
 
@@ -91,6 +92,9 @@ class DatasetRef:
     #: Bytes of the JSON it was read from (without input/output facets), where the
     #: parser wrote it (its cache key); 0 if not. What holding it costs is told by it.
     size: int = 0
+    #: The fingerprint of the definition `fields` give (`schema_fingerprint`), where
+    #: the parser took it; None if not (the projection takes it then).
+    fingerprint: str | None = None
 
 
 @dataclass(slots=True)
@@ -321,6 +325,44 @@ def field_specs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def schema_fingerprint(namespace: str, name: str, fields: list[dict[str, Any]]) -> str:
+    """The fingerprint of the definition a checked `schema` facet's fields give a
+    dataset, as the projection writes its version (`lineage.chunk`'s dataset spec).
+
+    A definition holds a dataset's kind, fields and properties, not its name
+    (`catalog.specs.AssetSpec.definition`): every dataset these fields define,
+    under any name, has this fingerprint.
+    """
+    spec = AssetSpec(
+        namespace=namespace,
+        name=name,
+        kind="dataset",
+        fields=[FieldSpec(**spec) for spec in field_specs(fields)],
+    )
+    return fingerprint(spec.definition())
+
+
+#: Fingerprints of the schemas read, by their key (`_schema_key`): many datasets have
+#: one schema, and a dataset's JSON read again (its description changed, say) often
+#: keeps it. An entry is some 200 bytes.
+_FINGERPRINTS: ByteLRU[bytes, str] = ByteLRU(2 * 1024 * 1024)
+
+
+def _fingerprint_of(ref: DatasetRef) -> str | None:
+    """`schema_fingerprint` of a ref with fields, taken here, in the reading process
+    (the writing one, the slower of the two, then only reads it); None where the
+    fields do not make a spec, for the projection to meet that as it always has."""
+    assert ref.fields is not None
+    found = _FINGERPRINTS.get(ref.schema_key)
+    if found is None:
+        try:
+            found = schema_fingerprint(ref.namespace, ref.name, ref.fields)
+        except Exception:  # a spec refuses it: the projection fails on it as before
+            return None
+        _FINGERPRINTS.put(ref.schema_key, found, 200)
+    return found
+
+
 def _schema_key(items: list[dict[str, Any]]) -> bytes:
     """A hashable key of a checked schema's fields: equal keys, equal definitions.
 
@@ -385,6 +427,7 @@ def _dataset(
         ref.previous,
         ref.transformations,
         ref.size,
+        ref.fingerprint,
     )
 
 
@@ -406,6 +449,7 @@ def _read_dataset(item: dict[str, Any], where: str) -> tuple[DatasetRef, list[st
     if schema is not None and not schema.get("_deleted"):
         ref.fields = schema["fields"]
         ref.schema_key = _schema_key(schema["fields"])
+        ref.fingerprint = _fingerprint_of(ref)
     change = facets.get("lifecycleStateChange")
     if change is not None and not change.get("_deleted"):
         ref.lifecycle = str(change["lifecycleStateChange"]).upper()

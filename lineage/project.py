@@ -140,6 +140,8 @@ class _Chunk(ChunkWriter):
     def _own_fingerprint(self, asset: AssetState, ref: DatasetRef) -> str:
         """Fingerprint of the definition the event's `schema` facet alone gives."""
         assert ref.fields is not None
+        if ref.fingerprint is not None:
+            return ref.fingerprint  # the parser's: a definition names no asset
         key = (asset.uri, ref.schema_key)
         fp = self.own_fingerprints.get(key)  # a plain map first: asked for twice a dataset
         if fp is not None:
@@ -300,7 +302,12 @@ class _Chunk(ChunkWriter):
             return  # a reader that sees the definition as it is adds nothing to it
         new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
         prev = asset.evidence.get(source)
-        pending = (asset, "dataset", {"fields": ref.fields, "source": (source, e.event_time)})
+        # The fields, who says them and when, and their definition's fingerprint.
+        pending = (
+            asset,
+            "dataset",
+            {"fields": ref.fields, "source": (source, e.event_time), "fingerprint": fp},
+        )
         if not supersedes(prev, new):
             # Older than what this job said last: a version at its time, never current.
             others = [a for name, a in asset.evidence.items() if name != source]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from catalog.apply import apply
 from catalog.db import Store
 from catalog.identity import asset_uri
 from catalog.specs import AssetSpec, FieldSpec
+from catalog.versioning import fingerprint
 from lineage.ingest import Ingester, Result, Summary, read_path
 from tests.conftest import FIXTURES
 from tests.lineage.stored import raw_bodies
@@ -422,3 +424,81 @@ def test_claims_are_right_when_sqlite_cannot_number_new_rows_in_order(tmp_path: 
     assert rows(full, logged, z="0" * 64) == warned
     clean.dispose()
     full.dispose()
+
+
+def _versions_and_links(store: Store) -> tuple[list[Any], list[Any]]:
+    with store.engine.connect() as conn:
+        versions = conn.execute(
+            text(
+                "SELECT a.kind, a.namespace, a.name, v.version, v.fingerprint, v.breaking"
+                " FROM asset_version v JOIN asset a ON a.id = v.asset_id"
+                " ORDER BY a.kind, a.namespace, a.name, v.version"
+            )
+        ).all()
+        links = conn.execute(
+            text(
+                "SELECT r.run_uuid, a.namespace, a.name, d.direction, v.fingerprint"
+                " FROM run_dataset d JOIN run r ON r.id = d.run_id"
+                " JOIN asset a ON a.id = d.asset_id"
+                " LEFT JOIN asset_version v ON v.id = d.version_id"
+                " ORDER BY r.run_uuid, a.namespace, a.name, d.direction"
+            )
+        ).all()
+    return versions, links
+
+
+def test_the_parsers_schema_fingerprints_are_the_projections_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading process takes each schema's fingerprint for the writer: real
+    producers' events and heavy generated ones (symlinks, renames, column lineage,
+    schemas sent late) give the very versions and run links they gave when the
+    projection took every fingerprint itself."""
+    from benchmarks.heavy import generate
+    from lineage import openlineage
+
+    heavy = tmp_path / "heavy.ndjson"
+    generate(heavy, 400)
+    sources = [str(OL / d) for d in ACCEPTED_DIRS] + [str(heavy)]
+    taken = [
+        ref.fingerprint
+        for source in sources
+        for _, value, _ in read_path(source)
+        if isinstance(value, dict)
+        for ref in _parsed_refs(value)
+    ]
+    assert sum(fp is not None for fp in taken) > 500
+
+    def ingest(name: str) -> tuple[list[Any], list[Any]]:
+        openlineage._SEEN.clear()  # refs read before keep the fingerprints they took
+        openlineage._FINGERPRINTS.clear()
+        store = Store(f"sqlite:///{tmp_path / name}")
+        try:
+            ingester = Ingester(store)
+            for source in sources:
+                ingester.ingest_path(source)
+            return _versions_and_links(store)
+        finally:
+            store.dispose()
+
+    parsed = ingest("parsed.db")
+    monkeypatch.setattr(openlineage, "_fingerprint_of", lambda ref: None)
+    projected = ingest("projected.db")
+    assert len(parsed[0]) > 400 and len(parsed[1]) > 400
+    assert parsed == projected
+    # and every version's fingerprint is its stored definition's, as `apply` takes it
+    with sqlite3.connect(tmp_path / "parsed.db") as conn:
+        stored = conn.execute("SELECT definition, fingerprint FROM asset_version").fetchall()
+    conn.close()
+    assert len(stored) > 400
+    assert all(fingerprint(json.loads(definition)) == fp for definition, fp in stored)
+
+
+def _parsed_refs(value: dict[str, Any]) -> list[Any]:
+    from lineage.openlineage import EventRejected, parse_event
+
+    try:
+        event = parse_event(value)
+    except EventRejected:
+        return []
+    return [*event.inputs, *event.outputs]

@@ -422,7 +422,7 @@ def _compute(
         said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
     work.said = said
     # The fingerprints of the specs' own definitions (`said`), where known.
-    own_fps: dict[str, str] = {uri: fp for uri, fp in (fingerprints or {}).items() if uri in said}
+    own_fps: dict[str, str] = dict(fingerprints or {})
     quick = _restated(conn, work, live, own_fps)
     full = {old.id for uri, old in existing.items() if old.id in live and uri not in quick}
     evidence = _load_evidence(conn, sorted(full)) if full else {}

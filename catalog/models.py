@@ -264,9 +264,9 @@ class RawBody(TypeDecorator[str]):
     SQLite does not compress, so there a body is stored zstd-compressed (a BLOB
     in the TEXT column: `pack_body`; zlib before revision 0014), about six times
     smaller; PostgreSQL keeps it as text and compresses it itself (TOAST). Bodies
-    written as text by a release before 0013 are read as they are. Written through this type, a text
-    is packed on SQLite; the bulk writers pack it themselves (`lineage.ingest`)
-    and pass bytes through. The empty body of an event `steward gc` collected
+    written as text by a release before 0013 are read as they are. Written through
+    this type, a text is packed on SQLite; the bulk writers pack it themselves
+    (`lineage.ingest`) and pass bytes through. The empty body of an event `steward gc` collected
     (`COLLECTED`) stays the empty text, so it compares as before.
     """
 

@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from benchmarks.heavy import generate
 from catalog.apply import apply
 from catalog.db import Store
 from catalog.identity import asset_uri
 from catalog.specs import AssetSpec, FieldSpec
 from catalog.versioning import fingerprint
+from lineage import openlineage
 from lineage.ingest import Ingester, Result, Summary, read_path
+from lineage.openlineage import EventRejected, parse_event
 from tests.conftest import FIXTURES
 from tests.lineage.stored import raw_bodies
 
@@ -454,9 +457,6 @@ def test_the_parsers_schema_fingerprints_are_the_projections_own(
     producers' events and heavy generated ones (symlinks, renames, column lineage,
     schemas sent late) give the very versions and run links they gave when the
     projection took every fingerprint itself."""
-    from benchmarks.heavy import generate
-    from lineage import openlineage
-
     heavy = tmp_path / "heavy.ndjson"
     generate(heavy, 400)
     sources = [str(OL / d) for d in ACCEPTED_DIRS] + [str(heavy)]
@@ -495,8 +495,6 @@ def test_the_parsers_schema_fingerprints_are_the_projections_own(
 
 
 def _parsed_refs(value: dict[str, Any]) -> list[Any]:
-    from lineage.openlineage import EventRejected, parse_event
-
     try:
         event = parse_event(value)
     except EventRejected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -151,6 +152,56 @@ def test_a_file_ingest_asks_for_checkpoints_sooner_and_they_happen(
     while db.stat().st_size < 1 << 20 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert db.stat().st_size >= 1 << 20, f"no checkpoint copied the log ({size} bytes)"
+    store.dispose()
+
+
+def test_closing_the_catalog_does_not_wait_for_a_checkpoint_asked_for(tmp_path: Path) -> None:
+    """A checkpoint asked for within an hour: closing the catalog ends its thread at once
+    (it slept out the interval first, a quarter of a second at the end of every file's
+    ingest), and the catalog is whole afterwards (the last close copies the log)."""
+    from catalog.db import Store
+
+    db = tmp_path / "catalog.db"
+    store = Store(f"sqlite:///{db}")
+    with store.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES ('kept')")
+    store.checkpoint_soon(3600)
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    time.sleep(0.5)  # the thread is waiting out the interval by now
+    store.dispose()  # joins the thread for up to a minute
+    assert not checkpointer.thread.is_alive()
+    assert not (tmp_path / "catalog.db-wal").exists()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT x FROM t").fetchall() == [("kept",)]
+
+
+def test_a_close_that_lands_as_a_checkpoint_is_due_still_ends_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog is closed just as the thread, its interval over, clears its request:
+    the clear undoes the close's wake-up, and the thread, had it not looked at the
+    close again, would wait for a request that never comes (and `dispose` for it, a
+    minute). The close is made to land there, every time."""
+    from catalog import db
+
+    store = db.Store(f"sqlite:///{tmp_path / 'catalog.db'}")
+    made: list[db._Checkpointer] = []
+
+    class ClosedAtTheClear(threading.Event):
+        def clear(self) -> None:
+            made[0].closing.set()
+            self.set()
+            super().clear()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(db.threading, "Event", ClosedAtTheClear)
+        made.append(db._Checkpointer(store.engine))
+    checkpointer = made[0]
+    checkpointer.request(0)
+    checkpointer.thread.join(timeout=30)
+    assert not checkpointer.thread.is_alive()
     store.dispose()
 
 

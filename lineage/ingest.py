@@ -92,6 +92,9 @@ CHUNK_SIZE = 10000
 #: the memory of an ingest, whatever the events weigh (a chunk's decoded events take
 #: several times their text; the reading process holds the next one meanwhile).
 CHUNK_BYTES = 4 * 1024 * 1024
+#: A file's first chunk is this part of a chunk, the next twice as large, and so on:
+#: the writer waits for the first one alone, while the reading process parses it.
+FIRST_CHUNK_PART = 16
 #: Bytes the projection caches of one ingester may hold, by default.
 CACHE_SIZE = 64 * 1024 * 1024
 #: The largest document read from a file or stdin (decompressed), by default.
@@ -632,20 +635,25 @@ def _evaluated(
     max_datasets: int = MAX_DATASETS,
     chunk_bytes: int = CHUNK_BYTES,
     pack: bool = False,
+    first_bytes: int | None = None,
 ) -> Iterator[list[_Item]]:
     """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters;
-    with `pack`, each body packed as a SQLite catalog stores it (`pack_body`)."""
+    with `pack`, each body packed as a SQLite catalog stores it (`pack_body`). With
+    `first_bytes`, the first chunk ends there and each next one may hold twice as much,
+    up to `chunk_bytes`."""
     batch: list[_Item] = []
     held = 0
+    limit = min(first_bytes or chunk_bytes, chunk_bytes)
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
         batch.append(_Item(pack_body(body) if pack else body, source, event, result))
         held += len(body)
-        if len(batch) >= size or held >= chunk_bytes:
+        if len(batch) >= size or held >= limit:
             yield batch
             batch = []
             held = 0
+            limit = min(2 * limit, chunk_bytes)
     if batch:
         yield batch
 
@@ -821,7 +829,10 @@ def _reader(
         try:
             documents = read_path(path, None, max_document)
             refs = RefSender()
-            for chunk in _evaluated(documents, size[0], max_datasets, size[1], pack):
+            chunked = _evaluated(
+                documents, size[0], max_datasets, size[1], pack, size[1] // FIRST_CHUNK_PART
+            )
+            for chunk in chunked:
                 data = refs.dumps(chunk)
                 # The chunk is let go while the writer is still busy with the one before.
                 chunk.clear()

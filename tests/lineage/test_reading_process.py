@@ -18,6 +18,7 @@ import pytest
 from benchmarks.bench_ingest import generate
 from lineage import ingest
 from lineage.ingest import (
+    FIRST_CHUNK_PART,
     PIPE_BYTES,
     _evaluated,
     _read_in_a_process,
@@ -54,7 +55,8 @@ def _chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Generator[list[Any], 
 def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
     """What arrives from the reading process, through the receiving thread, is what the
     same file parsed in this process gives, chunk for chunk; nothing is left running."""
-    here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES))
+    first = CHUNK_BYTES // FIRST_CHUNK_PART
+    here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES, False, first))
     there = list(_chunks(events))
     assert len(there) == len(here) > 100
     for ours, theirs in zip(there, here, strict=True):
@@ -63,6 +65,25 @@ def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
         assert _carried([i.event for i in ours]) == _carried([i.event for i in theirs])
     assert not _readers()
     assert not _receivers()
+
+
+def test_a_files_first_chunks_are_smaller_so_the_writer_starts_sooner(events: Path) -> None:
+    """The writer waits alone for a file's first chunk: it is a sixteenth of a chunk, and
+    each next one may hold twice as much, up to a whole chunk. The events are the file's,
+    in order, once each."""
+    chunks = list(_chunks(events))
+    held = [sum(len(i.raw) for i in chunk) for chunk in chunks]
+    limits = [min(CHUNK_BYTES, (CHUNK_BYTES // FIRST_CHUNK_PART) << n) for n in range(len(held))]
+    assert limits[:5] == [2048, 4096, 8192, 16384, 32768]
+    # A chunk ends with the event that reaches its limit: over it by less than one event.
+    longest = max(len(line) for line in events.read_text().splitlines())
+    for size, limit in zip(held[:-1], limits, strict=False):
+        assert limit <= size < limit + longest
+    assert held[-1] < CHUNK_BYTES + longest
+    whole = _evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES)
+    assert [i.result.digest for chunk in chunks for i in chunk] == [
+        i.result.digest for chunk in whole for i in chunk
+    ]
 
 
 def _closed_in_time(chunks: Generator[list[Any], None, None]) -> None:

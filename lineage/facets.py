@@ -8,6 +8,7 @@ with a warning.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -157,9 +158,10 @@ def _nominal_time(facet: dict[str, Any]) -> str | None:
     return None
 
 
-#: Schema facets already checked, by their JSON: producers send the same schema
-#: again and again, so most checks are one lookup.
-_CHECKED_SCHEMAS: ByteLRU[bytes, str | None] = ByteLRU(16 * 1024 * 1024)
+#: Schema facets already checked, by the SHA-256 of their JSON: producers send the
+#: same schema again and again, so most checks are one lookup. (Keyed by the JSON,
+#: 4 KB a schema in the heavy mix, the keys were nearly all of what it held.)
+_CHECKED_SCHEMAS: ByteLRU[bytes, str | None] = ByteLRU(4 * 1024 * 1024)
 #: The longest JSON (bytes) the caches of what was already read keep: a larger
 #: one is read again instead, so that what the server keeps stays bounded
 #: whatever large bodies clients send.
@@ -172,11 +174,13 @@ def _schema(facet: dict[str, Any]) -> str | None:
         key = orjson.dumps(fields)
     except (orjson.JSONEncodeError, TypeError):
         return _schema_fields(fields, "fields")
-    if key in _CHECKED_SCHEMAS:
-        return _CHECKED_SCHEMAS.get(key)
+    if len(key) > CACHED_AT_MOST:
+        return _schema_fields(fields, "fields")
+    digest = hashlib.sha256(key).digest()
+    if digest in _CHECKED_SCHEMAS:
+        return _CHECKED_SCHEMAS.get(digest)
     problem = _schema_fields(fields, "fields")
-    if len(key) <= CACHED_AT_MOST:
-        _CHECKED_SCHEMAS.put(key, problem, 2 * len(key))
+    _CHECKED_SCHEMAS.put(digest, problem, 64 + (len(problem) if problem else 0))
     return problem
 
 

@@ -76,3 +76,35 @@ class ByteLRU(Generic[K, V]):
     def clear(self) -> None:
         self._data.clear()
         self._held = 0
+
+
+class Shared:
+    """One object for values that are equal: what a parse keeps of many events (column
+    lineage names the same namespaces, datasets and transformations again and again)
+    is one object each, not one per place it was read at.
+
+    `one(key, value)` gives the value first kept under `key`, else keeps `value` and
+    gives it; a key that cannot be hashed keeps nothing. At most `limit` values are
+    kept: when full, it starts again (what it gave out stays valid; later ones are
+    new objects). The values it gives are shared: never to be changed in place.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._data: dict[Any, Any] = {}
+
+    def one(self, key: Any, value: Any) -> Any:
+        data = self._data
+        try:
+            found = data.get(key)
+        except TypeError:  # an unhashable part (a producer's object where text was due)
+            return value
+        if found is not None:
+            return found
+        if len(data) >= self.limit:
+            data.clear()
+        data[key] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -6,7 +6,7 @@ from cachetools import LRUCache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage.lru import ENTRY_OVERHEAD, ByteLRU
+from lineage.lru import ENTRY_OVERHEAD, ByteLRU, Shared
 
 BUDGET = 8 * 1024
 
@@ -54,3 +54,25 @@ def test_a_stored_none_is_told_from_an_absent_key() -> None:
     assert lru.get("unknown", "absent") == "absent"
     lru.clear()
     assert len(lru) == 0 and lru.size == 0
+
+
+def test_shared_gives_one_object_for_equal_keys_and_starts_again_when_full() -> None:
+    shared = Shared(3)
+    first = ("ns", "table", "col")
+    again = tuple(["ns", "table", "col"])  # equal, another object
+    assert again is not first
+    assert shared.one(first, first) is first
+    assert shared.one(again, again) is first
+    kinds = [{"type": "DIRECT"}]
+    assert shared.one((("type", "DIRECT"),), kinds) is kinds
+    assert shared.one((("type", "DIRECT"),), [{"type": "DIRECT"}]) is kinds
+    # Unhashable (a producer's object where text was due): kept as it is, not shared.
+    odd = [{"type": {"nested": 1}}]
+    assert shared.one(((("type", {"nested": 1}),),), odd) is odd
+    assert len(shared) == 2
+    shared.one("c", "c")
+    assert len(shared) == 3
+    fourth = "d"
+    assert shared.one(fourth, fourth) is fourth
+    assert len(shared) == 1  # full: started again
+    assert shared.one(again, again) is again  # what it gave before stays valid; new ones differ

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lineage.ingest import _evaluated, read_path
 from lineage.openlineage import DatasetRef, ParsedEvent
-from lineage.refpickle import REF_OVERHEAD, RefReceiver, RefSender
+from lineage.refpickle import REF_OVERHEAD, REF_PER_BYTE, RefReceiver, RefSender
 
 #: What a ref carries to the writer: every field but its `facets` (see `Unsent`).
 _CARRIED = tuple(f for f in DatasetRef.__slots__ if f != "facets")
@@ -144,8 +144,8 @@ def test_what_a_parsed_ref_costs_is_the_json_it_was_read_from() -> None:
         assert ref.size > len(orjson.dumps(ref.facets)) > 0
         sender = RefSender()
         sender.dumps([ref])
-        assert sender.held == REF_OVERHEAD + 3 * ref.size
+        assert sender.held == REF_OVERHEAD + REF_PER_BYTE * ref.size
     built = DatasetRef("s3://bucket", "a/b", {"schema": {"fields": []}}, fields=[])
     sender = RefSender()
     sender.dumps([built])
-    assert sender.held == REF_OVERHEAD + 3 * len(orjson.dumps(built.facets))
+    assert sender.held == REF_OVERHEAD + REF_PER_BYTE * len(orjson.dumps(built.facets))

@@ -180,7 +180,12 @@ _HINT_WORDS = (
 #: In the text's UTF-8 bytes, a lone surrogate written as its three bytes: RE2 would
 #: encode a `str` itself, strictly, and fail on one (a log record may hold one).
 _HINT_WORDS_SOUGHT = re2.compile("|".join(re.escape(word) for word in _HINT_WORDS).encode())
+#: The same words in any case, for an ASCII text (most events): sought in the text as
+#: it is, not in a lowercased copy (for the heavy benchmark file, 0.18 s against 0.28).
+#: For ASCII, RE2's case folding takes exactly the letters `str.lower()` changes.
+_HINT_WORDS_ANY_CASE = re2.compile(b"(?i)(?:" + _HINT_WORDS_SOUGHT.pattern + b")")
 #: ... or `=` with a presigned URL's `x-amz-*` parameters.
+_X_AMZ_ANY_CASE = re2.compile(b"(?i)x-amz-")
 
 #: The letters a rule's `re.I` takes for ASCII ones that `str.lower()` does not make
 #: ASCII (a long s for `s`, a dotless or dotted capital I for `i`; the Kelvin sign it
@@ -201,7 +206,12 @@ def may_hold_secrets(text: str) -> bool:
     for char in _HINT_CHARS:
         if char in text:
             return True
-    low = text.lower() if text.isascii() else text.translate(_FOLDED).lower()
+    if text.isascii():
+        data = text.encode("ascii")
+        if _HINT_WORDS_ANY_CASE.search(data) is not None:
+            return True
+        return "=" in text and _X_AMZ_ANY_CASE.search(data) is not None
+    low = text.translate(_FOLDED).lower()
     if _HINT_WORDS_SOUGHT.search(low.encode("utf-8", "surrogatepass")) is not None:
         return True
     return "=" in text and "x-amz-" in low

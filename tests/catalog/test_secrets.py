@@ -183,6 +183,34 @@ def test_what_may_hold_no_secrets_is_never_masked(text: str) -> None:
         assert mask_value({"k": text, text: [text]}) == {"k": text, text: [text]}
 
 
+#: The hints as they were first written: ten substring searches in the lowercased text.
+_WORDS = ("bearer", "basic", "token", "pass", "pwd", "secret", "key", "sig", "cred", "auth")
+
+
+def _hinted(text: str) -> bool:
+    low = text.lower()
+    return (
+        any(c in text for c in "@\\%")
+        or any(word in low for word in _WORDS)
+        or ("=" in text and "x-amz-" in low)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*_WORDS, "x-amz-", "=", "Bearer", "PaSs", "X-Amz-", "KEY", "sIg"])
+        | st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_=.- ", max_size=6),
+        max_size=10,
+    ).map("".join)
+)
+def test_an_ascii_text_is_hinted_in_any_case_as_its_lowercased_copy_was(text: str) -> None:
+    """An ASCII text's words are sought in any case in the text itself (no lowercased copy
+    is made): the same answer as the ten searches in its lowercased copy."""
+    assert text.isascii()
+    assert may_hold_secrets(text) == _hinted(text)
+
+
 def test_a_lone_surrogate_neither_breaks_the_hints_nor_hides_a_word() -> None:
     """A text with a lone surrogate (a log record may hold one) is looked at all the same."""
     assert not may_hold_secrets("run \udc80 done")

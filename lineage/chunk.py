@@ -233,6 +233,7 @@ class Caches(Protocol):
     fingerprints: ByteLRU[Any, str]
     known: KnownRows
     job_definitions: ByteLRU[str, tuple[dict[str, Any], str]]
+    column_lineage: ByteLRU[tuple[int, int], tuple[Any, ...]]
 
 
 class ChunkState:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from catalog.specs import AssetSpec, FieldSpec
 from catalog.versioning import fingerprint
 from lineage import openlineage
 from lineage.ingest import Ingester, Result, Summary, read_path
+from lineage.lru import ByteLRU
 from lineage.openlineage import EventRejected, parse_event
 from tests.conftest import FIXTURES
 from tests.lineage.stored import raw_bodies
@@ -492,6 +495,46 @@ def test_the_parsers_schema_fingerprints_are_the_projections_own(
     conn.close()
     assert len(stored) > 400
     assert all(fingerprint(json.loads(definition)) == fp for definition, fp in stored)
+
+
+def test_column_lineage_built_once_serves_later_chunks_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A job's column lineage built from a dataset's maps is kept across chunks (the refs
+    received are the same objects from chunk to chunk): real producers' events and
+    heavy ones, in small chunks, give the very versions and run links they give when
+    nothing is kept, and what is kept takes no more memory than it is counted."""
+    heavy = tmp_path / "heavy.ndjson"
+    generate(heavy, 400)
+    sources = [str(OL / d) for d in ACCEPTED_DIRS] + [str(heavy)]
+
+    def ingest(name: str, kept: int | None) -> tuple[tuple[list[Any], list[Any]], Any]:
+        store = Store(f"sqlite:///{tmp_path / name}")
+        try:
+            ingester = Ingester(store, chunk_bytes=64 * 1024)
+            if kept is not None:
+                ingester.projector.column_lineage = ByteLRU(kept)
+            for source in sources:
+                ingester.ingest_path(source)
+            return _versions_and_links(store), ingester.projector.column_lineage
+        finally:
+            store.dispose()
+
+    with_cache, cache = ingest("kept.db", None)
+    without, nothing = ingest("built.db", 0)
+    assert len(nothing) == 0 and len(cache) > 50
+    assert len(with_cache[0]) > 400 and len(with_cache[1]) > 400
+    assert with_cache == without
+    entries = [value for value, _ in cache._data.values()]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        copies = copy.deepcopy(entries)  # nothing shared: more than the entries hold
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(copies) == len(entries)
+    assert held <= cache.size, f"{held} bytes held, {cache.size} counted"
 
 
 def _parsed_refs(value: dict[str, Any]) -> list[Any]:

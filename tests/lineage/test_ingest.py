@@ -537,6 +537,70 @@ def test_column_lineage_built_once_serves_later_chunks_and_changes_nothing(
     assert held <= cache.size, f"{held} bytes held, {cache.size} counted"
 
 
+def _job_event(run: str, kind: str, sql: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": "2024-06-01T12:00:00.000Z",
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.20.0/integration/dbt",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run},
+        "job": {"namespace": "dbt", "name": "shop.orders", "facets": {"sql": sql}},
+        "inputs": [{"namespace": "postgres://db:5432", "name": "shop.public.raw_orders"}],
+        "outputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}],
+    }
+
+
+@pytest.mark.parametrize("one_chunk", [True, False])
+def test_a_jobs_code_sent_again_as_it_is_makes_no_version_and_any_change_does(
+    tmp_path: Path, one_chunk: bool
+) -> None:
+    """Most producers send a job's SQL with every event: the same code again (other
+    metadata, other key order) leaves the job as it is; a changed query, a new key, or
+    a value JSON tells apart (`true` and `1`, equal in Python) makes a new version."""
+    runs = [f"0190c5d2-8b6e-7c3a-9d4f-00000000000{i}" for i in range(6)]
+    meta = {"_producer": "https://example.com/dbt", "_schemaURL": "https://example.com/sql.json"}
+    sqls = [
+        {**meta, "query": "SELECT * FROM raw_orders"},
+        {"query": "SELECT * FROM raw_orders", "_producer": "https://example.com/other"},
+        {**meta, "query": "SELECT id FROM raw_orders"},
+        {**meta, "query": "SELECT id FROM raw_orders", "dialect": True},
+        {**meta, "query": "SELECT id FROM raw_orders", "dialect": 1},
+        {"dialect": 1, "query": "SELECT id FROM raw_orders"},
+    ]
+    events = [
+        _job_event(run, kind, sql)
+        for run, sql in zip(runs, sqls, strict=True)
+        for kind in ("START", "COMPLETE")
+    ]
+    store = Store(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        ingester = Ingester(store)
+        documents = [(json.dumps(e), e, None) for e in events]
+        if one_chunk:
+            results = ingester.ingest(documents)
+        else:
+            results = [r for d in documents for r in ingester.ingest([d])]
+        assert [r.status for r in results] == ["accepted"] * len(events)
+        with store.engine.connect() as conn:
+            versions = conn.execute(
+                text(
+                    "SELECT v.version, v.definition FROM asset_version v"
+                    " JOIN asset a ON a.id = v.asset_id WHERE a.kind = 'job'"
+                    " AND a.name = 'shop.orders' ORDER BY v.version"
+                )
+            ).all()
+    finally:
+        store.dispose()
+    held = [(json.loads(d) if isinstance(d, str) else d)["properties"]["sql"] for _, d in versions]
+    # (as JSON: `True == 1` in Python, and a list comparison would not tell them apart)
+    assert [json.dumps(h, sort_keys=True) for h in held] == [
+        '{"query": "SELECT * FROM raw_orders"}',
+        '{"query": "SELECT id FROM raw_orders"}',
+        '{"dialect": true, "query": "SELECT id FROM raw_orders"}',
+        '{"dialect": 1, "query": "SELECT id FROM raw_orders"}',
+    ]
+
+
 def _parsed_refs(value: dict[str, Any]) -> list[Any]:
     try:
         event = parse_event(value)

@@ -603,8 +603,27 @@ def insert_new_rows(
     columns of those inserted.
 
     `conflict` is the `ON CONFLICT` target, e.g. `(digest) WHERE status = 'accepted'`
-    for a partial unique index. The same SQL on SQLite (3.35 and newer) and
-    PostgreSQL; rows go in multi-row `VALUES` of `CHUNK` parameters or fewer.
+    for a partial unique index. See `insert_returning`.
+    """
+    return insert_returning(conn, table, columns, rows, returning, json_columns, conflict)
+
+
+def insert_returning(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    returning: tuple[str, ...] = ("id",),
+    json_columns: frozenset[str] = frozenset(),
+    conflict: str | None = None,
+) -> list[Any]:
+    """Insert rows straight to the driver; the `returning` columns of each, in no set
+    order (match them by a column returned).
+
+    Values must be ready for the driver, as for `insert_rows`. The same SQL on
+    SQLite (3.35 and newer) and PostgreSQL; rows go in multi-row `VALUES` of
+    `CHUNK` parameters or fewer. With `conflict` (an `ON CONFLICT` target), rows
+    that conflict are left out, and so are their `returning` values.
     """
     if not rows:
         return []
@@ -615,13 +634,14 @@ def insert_new_rows(
         f"CAST({mark} AS JSON)" if postgres and c in json_columns else mark for c in columns
     )
     per_statement = max(1, CHUNK // len(columns))
+    on_conflict = f" ON CONFLICT {conflict} DO NOTHING" if conflict is not None else ""
     inserted: list[Any] = []
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         values = ", ".join(f"({one})" for _ in part)
         statement = (
             f'INSERT INTO "{table}" ({names}) VALUES {values}'
-            f" ON CONFLICT {conflict} DO NOTHING RETURNING {', '.join(returning)}"
+            f"{on_conflict} RETURNING {', '.join(returning)}"
         )
         params = tuple(chain.from_iterable(part))
         inserted.extend(conn.exec_driver_sql(statement, params).all())

@@ -52,6 +52,7 @@ from lineage.openlineage import (
     DatasetRef,
     ParsedEvent,
     canonical,
+    dataset_definition,
     job_code,
 )
 
@@ -156,7 +157,7 @@ class _Chunk(ChunkWriter):
             return fp
         fp = self.projector.fingerprints.get(key)
         if fp is None:
-            fp = fingerprint(self._dataset_spec(asset, ref.fields).definition())
+            fp = fingerprint(dataset_definition(ref.fields))
             size = len(asset.uri) + len(ref.schema_key)
             if size <= CACHED_AT_MOST:
                 self.projector.fingerprints.put(key, fp, size + 64)
@@ -308,7 +309,7 @@ class _Chunk(ChunkWriter):
         if not written and fp == asset.fingerprint:
             asset.said[source] = fp
             return  # a reader that sees the definition as it is adds nothing to it
-        new = Assertion(source, e.event_time, self._dataset_spec(asset, ref.fields).definition())
+        new = Assertion(source, e.event_time, dataset_definition(ref.fields))
         prev = asset.evidence.get(source)
         # The fields, who says them and when, and their definition's fingerprint.
         pending = (

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 import pickle
 import random
 import sys
@@ -94,6 +95,10 @@ CHUNK_SIZE = 10000
 CHUNK_BYTES = 4 * 1024 * 1024
 #: A file's first chunk is this part of a chunk, the next twice as large, and so on:
 #: the writer waits for the first one alone, while the reading process parses it.
+#: Its last chunks are smaller too, down to that part: once less than two chunks are
+#: left of the file (about: its size against the characters read), each takes half of
+#: what is left. The writer projects the last chunk alone, once the reader is done: a
+#: whole chunk was 0.07 to 0.23 s alone at the end of a heavy ingest of 2.5 to 2.8.
 FIRST_CHUNK_PART = 16
 #: Bytes the projection caches of one ingester may hold, by default.
 CACHE_SIZE = 64 * 1024 * 1024
@@ -636,24 +641,34 @@ def _evaluated(
     chunk_bytes: int = CHUNK_BYTES,
     pack: bool = False,
     first_bytes: int | None = None,
+    total: int | None = None,
 ) -> Iterator[list[_Item]]:
     """The documents parsed, in chunks of `size` documents or `chunk_bytes` characters;
     with `pack`, each body packed as a SQLite catalog stores it (`pack_body`). With
     `first_bytes`, the first chunk ends there and each next one may hold twice as much,
-    up to `chunk_bytes`."""
+    up to `chunk_bytes`. With `total` too (about how many characters the documents
+    hold, with a line end each), once less than two chunks are left each chunk takes
+    half of what is left, down to `first_bytes` (`FIRST_CHUNK_PART`). A `total` told
+    too small does no harm: once it is spent, chunks are whole again."""
     batch: list[_Item] = []
     held = 0
-    limit = min(first_bytes or chunk_bytes, chunk_bytes)
+    smallest = min(first_bytes or chunk_bytes, chunk_bytes)
+    limit = smallest
+    left = total
     for raw, value, source in documents:
         body, value = masked(raw, value)  # what is stored and parsed: never credentials
         event, result = evaluate(body, value, max_datasets)
         batch.append(_Item(pack_body(body) if pack else body, source, event, result))
         held += len(body)
+        if left is not None:
+            left -= len(raw) + 1
         if len(batch) >= size or held >= limit:
             yield batch
             batch = []
             held = 0
             limit = min(2 * limit, chunk_bytes)
+            if left is not None and 0 < left < 2 * limit:
+                limit = max(smallest, left // 2)
     if batch:
         yield batch
 
@@ -830,7 +845,13 @@ def _reader(
             documents = read_path(path, None, max_document)
             refs = RefSender()
             chunked = _evaluated(
-                documents, size[0], max_datasets, size[1], pack, size[1] // FIRST_CHUNK_PART
+                documents,
+                size[0],
+                max_datasets,
+                size[1],
+                pack,
+                size[1] // FIRST_CHUNK_PART,
+                _plain_size(path),
             )
             for chunk in chunked:
                 data = refs.dumps(chunk)
@@ -851,6 +872,18 @@ def _reader(
         return
     finally:
         sending.close()
+
+
+def _plain_size(path: str) -> int | None:
+    """The size of a file read as it is (not gzip): about how many characters its events
+    hold. None for a gzip file, a directory, stdin, or one that cannot be read."""
+    try:
+        with open(path, "rb") as raw:
+            if raw.read(2) == b"\x1f\x8b":
+                return None
+            return os.fstat(raw.fileno()).st_size
+    except OSError:
+        return None
 
 
 def _refuse_a_collected_log(conn: Connection) -> None:

@@ -21,6 +21,7 @@ from lineage.ingest import (
     FIRST_CHUNK_PART,
     PIPE_BYTES,
     _evaluated,
+    _plain_size,
     _read_in_a_process,
     _Received,
     _widen,
@@ -56,7 +57,10 @@ def test_the_chunks_are_the_ones_read_in_place(events: Path) -> None:
     """What arrives from the reading process, through the receiving thread, is what the
     same file parsed in this process gives, chunk for chunk; nothing is left running."""
     first = CHUNK_BYTES // FIRST_CHUNK_PART
-    here = list(_evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES, False, first))
+    size = _plain_size(str(events))
+    assert size == events.stat().st_size
+    documents = read_path(str(events))
+    here = list(_evaluated(documents, 10_000, MAX_DATASETS, CHUNK_BYTES, False, first, size))
     there = list(_chunks(events))
     assert len(there) == len(here) > 100
     for ours, theirs in zip(there, here, strict=True):
@@ -77,13 +81,59 @@ def test_a_files_first_chunks_are_smaller_so_the_writer_starts_sooner(events: Pa
     assert limits[:5] == [2048, 4096, 8192, 16384, 32768]
     # A chunk ends with the event that reaches its limit: over it by less than one event.
     longest = max(len(line) for line in events.read_text().splitlines())
-    for size, limit in zip(held[:-1], limits, strict=False):
-        assert limit <= size < limit + longest
-    assert held[-1] < CHUNK_BYTES + longest
+    # (while two chunks or more are left of the file: the last ones, the next test)
+    lines = [sum(len(i.raw) + 1 for i in chunk) for chunk in chunks]
+    early = [n for n in range(len(chunks)) if sum(lines[n:]) >= 2 * CHUNK_BYTES]
+    assert len(early) > 10
+    for n in early:
+        assert limits[n] <= held[n] < limits[n] + longest
     whole = _evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES)
     assert [i.result.digest for chunk in chunks for i in chunk] == [
         i.result.digest for chunk in whole for i in chunk
     ]
+
+
+def test_a_files_last_chunks_are_smaller_so_the_writer_ends_sooner(events: Path) -> None:
+    """The writer projects a file's last chunk alone: once less than two chunks are left
+    of the file, each chunk takes about half of what is left, down to the first chunk's
+    size. The events are the file's, in order, once each."""
+    chunks = list(_chunks(events))
+    held = [sum(len(i.raw) + 1 for i in chunk) for chunk in chunks]
+    smallest = CHUNK_BYTES // FIRST_CHUNK_PART
+    longest = max(len(line) + 1 for line in events.read_text().splitlines())
+    whole = held.index(max(held))  # the ramp up is over: chunks are whole, then less
+    assert held[whole] >= CHUNK_BYTES
+    tail = held[whole + 1 :]
+    assert len(tail) >= 4
+    for n, size in enumerate(tail[:-1]):
+        left = sum(held[whole + 1 + n :])  # what was left of the file when it began
+        if left >= 2 * CHUNK_BYTES:
+            assert CHUNK_BYTES <= size < CHUNK_BYTES + longest
+        else:
+            assert max(smallest, left // 2) <= size < max(smallest, left // 2) + longest
+    assert tail[-1] < smallest + longest
+    here = _evaluated(read_path(str(events)), 10_000, MAX_DATASETS, CHUNK_BYTES)
+    assert [i.result.digest for chunk in chunks for i in chunk] == [
+        i.result.digest for chunk in here for i in chunk
+    ]
+
+
+def test_a_size_told_too_small_only_makes_a_few_chunks_smaller(events: Path) -> None:
+    """A file's size is only about how many characters its events hold: told a quarter
+    of the truth, the chunks shrink for a while, then are whole again, and no event is
+    lost or read twice."""
+    first = CHUNK_BYTES // FIRST_CHUNK_PART
+
+    def chunked(total: int | None) -> list[list[Any]]:
+        documents = read_path(str(events))
+        return list(_evaluated(documents, 10_000, MAX_DATASETS, CHUNK_BYTES, False, first, total))
+
+    unknown, wrong = chunked(None), chunked(events.stat().st_size // 4)
+    assert [i.raw for c in wrong for i in c] == [i.raw for c in unknown for i in c]
+    assert 2 <= len(wrong) - len(unknown) <= 8
+    held = [sum(len(i.raw) for i in c) for c in wrong]
+    past = len(held) // 2  # the told size is spent well before: whole chunks again
+    assert all(size >= CHUNK_BYTES for size in held[past:-1])
 
 
 def _closed_in_time(chunks: Generator[list[Any], None, None]) -> None:

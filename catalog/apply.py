@@ -37,6 +37,8 @@ from catalog.evidence import Assertion, Merged, merge, restate, supersedes
 from catalog.identity import AssetKey, asset_uri, kind_uri
 from catalog.merge import keeper, merge_assets
 from catalog.models import (
+    EDGE_COLUMNS,
+    EDGE_JSON,
     Alias,
     Asset,
     AssetEvidence,
@@ -1009,24 +1011,20 @@ def _sync_edges(
     targets = [ids[uri] for uri in declaring]
     for chunk in _chunks(targets):
         conn.execute(delete(EDGE).where(col(EDGE.c.origin_id).in_(chunk)))
-    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+    fields: dict[tuple[int, int, str], dict[str, list[str]]] = {}
     for uri in declaring:
         for e in work.specs[uri].edges:
             source_id = source_ids[asset_uri(e.source_namespace, e.source_name)]
-            row = rows.setdefault(
-                (source_id, ids[uri], e.kind),
-                {
-                    "source_id": source_id,
-                    "target_id": ids[uri],
-                    "kind": e.kind,
-                    "origin_id": ids[uri],
-                    "fields": {},
-                    "created_at": now,
-                },
-            )
-            row["fields"] = _merge_fields(row["fields"], e.fields)
-    if rows:
-        conn.execute(insert(EDGE), list(rows.values()))
+            pair = (source_id, ids[uri], e.kind)
+            fields[pair] = _merge_fields(fields.get(pair, {}), e.fields)
+    # Straight to the driver; an edge declared by its target has no transformations
+    # (SQL's NULL, as when the column was left out).
+    at = db_time(conn, now)
+    rows = [
+        (source_id, target_id, kind, target_id, json_text(mapping), None, at)
+        for (source_id, target_id, kind), mapping in fields.items()
+    ]
+    insert_rows(conn, "edge", EDGE_COLUMNS, rows, EDGE_JSON)
 
 
 def _merge_fields(

@@ -589,6 +589,23 @@ def insert_rows(
     conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({values})', rows)
 
 
+def update_rows(
+    conn: Connection, table: str, columns: dict[str, bool], rows: list[tuple[Any, ...]]
+) -> None:
+    """`executemany` of an UPDATE by id straight to the driver. `columns` are those set,
+    each with whether it is JSON; each row is their new values, then the id. Values
+    must be ready for the driver, as for `insert_rows`."""
+    if not rows:
+        return
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    values = ", ".join(
+        f'"{c}" = CAST({mark} AS JSON)' if postgres and json else f'"{c}" = {mark}'
+        for c, json in columns.items()
+    )
+    conn.exec_driver_sql(f'UPDATE "{table}" SET {values} WHERE id = {mark}', rows)
+
+
 def insert_new_rows(
     conn: Connection,
     table: str,

@@ -185,6 +185,20 @@ class Edge(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+#: The columns of an edge but its id, as rows written straight to the driver give
+#: them (`catalog.writes.add_edges`); its JSON columns.
+EDGE_COLUMNS = (
+    "source_id",
+    "target_id",
+    "kind",
+    "origin_id",
+    "fields",
+    "transformations",
+    "created_at",
+)
+EDGE_JSON = frozenset({"fields", "transformations"})
+
+
 class Run(SQLModel, table=True):
     """One run of a job, with its state ordered by event time."""
 

@@ -419,8 +419,10 @@ def _compute(
     origin: str | None = None,
     sources: Sources | None = None,
     fingerprints: Mapping[str, str] | None = None,
+    definitions: Mapping[str, dict[str, Any]] | None = None,
 ) -> _Work:
     by_uri = _dedupe(specs)
+    built = definitions or {}
     existing = _load_existing(conn, list(by_uri))
     plan = Plan()
     work = _Work(plan, by_uri, existing, {}, {}, [], [])
@@ -429,7 +431,8 @@ def _compute(
     said: dict[str, Assertion] = {}
     for uri, spec in by_uri.items():
         source, at = (sources or {}).get(uri) or (origin or "unknown", now)
-        said[uri] = Assertion(source, at, spec.definition(), {}, spec.description)
+        definition = built[uri] if uri in built else spec.definition()
+        said[uri] = Assertion(source, at, definition, {}, spec.description)
     work.said = said
     # The fingerprints of the specs' own definitions (`said`), where known.
     own_fps: dict[str, str] = dict(fingerprints or {})
@@ -637,15 +640,18 @@ def apply_in(
     origin: str | None = None,
     sources: Sources | None = None,
     fingerprints: Mapping[str, str] | None = None,
+    definitions: Mapping[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """`apply` inside a transaction the caller holds (for ingesters and connectors).
 
     `sources` says, by URI, which source asserts a spec and when (an event's
     job and time); the others are asserted by `origin`, now. `fingerprints`
     gives, by URI, the fingerprint of a spec's definition where the caller
-    has it already (an event's schema, fingerprinted where it was parsed).
+    has it already (an event's schema, fingerprinted where it was parsed), and
+    `definitions` the definition itself, where the caller built it: that spec's
+    fields are then not read.
     """
-    work = _compute(conn, specs, scopes, origin, sources, fingerprints)
+    work = _compute(conn, specs, scopes, origin, sources, fingerprints, definitions)
     _write(conn, work, origin)
     work.plan.applied = True
     return work.plan

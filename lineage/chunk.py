@@ -24,12 +24,11 @@ from catalog.models import (
     RunDataset,
     key_hash,
 )
-from catalog.specs import AssetSpec, EdgeSpec, FieldSpec
+from catalog.specs import AssetSpec, EdgeSpec
 from lineage.lru import ByteLRU
 from lineage.openlineage import (
     DatasetRef,
     canonical,
-    field_specs,
 )
 
 ORIGIN = "openlineage"
@@ -267,8 +266,6 @@ class ChunkState:
         #: An output ref's column lineage as job properties hold it, by its maps' ids
         #: (`lineage.project._Chunk._column_lineage`).
         self.column_lineage_built: dict[tuple[int, int], tuple[Any, ...]] = {}
-        #: A schema facet's fields as `FieldSpec`s, by the list's id (`_dataset_spec`).
-        self.field_lists: dict[int, tuple[list[dict[str, Any]], list[FieldSpec]]] = {}
 
     def _load_assets(self, uris: set[str]) -> None:
         by_id: dict[int, AssetState] = {}
@@ -400,19 +397,15 @@ class ChunkState:
             self.assets[uri] = found
         return found
 
-    def _dataset_spec(self, asset: AssetState, fields: list[dict[str, Any]]) -> AssetSpec:
-        """The spec a `schema` facet's fields give a dataset. Its fields are built once a
-        chunk for each list of fields (by identity: the chunk's events keep the lists
-        alive, and refs share them): a new dataset's spec is asked for three times."""
-        built = self.field_lists.get(id(fields))
-        if built is None or built[0] is not fields:
-            built = (fields, [FieldSpec(**f) for f in field_specs(fields)])
-            self.field_lists[id(fields)] = built
+    def _dataset_spec(self, asset: AssetState) -> AssetSpec:
+        """The spec of a dataset whose `schema` facet asserts a definition: without its
+        fields, for its definition goes beside it to `apply_in` (`dataset_definition`
+        of the facet's fields). Building the fields as `FieldSpec`s, to be asked for
+        that definition, was 2% of a heavy file ingest's writing process."""
         return AssetSpec(
             namespace=asset.namespace,
             name=asset.name,
             kind="dataset",
-            fields=built[1],
             observed=asset.observed or {},
         )
 

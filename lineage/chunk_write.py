@@ -25,6 +25,7 @@ from lineage.chunk import (
     RunState,
     chunks,
 )
+from lineage.openlineage import dataset_definition
 from lineage.rows import RUN_DATASET_W, RUN_W, db_time, dumps
 
 
@@ -141,12 +142,19 @@ class ChunkWriter(ChunkState):
             waves[index].append((asset, kind, payload))
         for wave in waves:
             specs = [
-                self._job_spec(a, p) if k == "job" else self._dataset_spec(a, p["fields"])
-                for a, k, p in wave
+                self._job_spec(a, p) if k == "job" else self._dataset_spec(a) for a, k, p in wave
             ]
             sources = {a.uri: p["source"] for a, k, p in wave if k == "dataset"}
             known = {a.uri: p["fingerprint"] for a, k, p in wave if k == "dataset"}
-            plan = apply_in(self.conn, specs, origin=ORIGIN, sources=sources, fingerprints=known)
+            built = {a.uri: dataset_definition(p["fields"]) for a, k, p in wave if k == "dataset"}
+            plan = apply_in(
+                self.conn,
+                specs,
+                origin=ORIGIN,
+                sources=sources,
+                fingerprints=known,
+                definitions=built,
+            )
             for asset, _, _ in wave:
                 if asset.id is None:  # created by apply_in with its first version
                     asset.id = plan.ids[asset.uri]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -260,6 +261,33 @@ def test_failure_inside_the_transaction_rolls_everything_back(store: Store) -> N
         apply_in(conn, [table(f"shop.public.t{i}", ("id", "int")) for i in range(3)])
         raise Boom
     assert snapshot(store) == before
+
+
+def test_a_definition_given_beside_its_spec_is_the_one_written(tmp_path: Any) -> None:
+    """A caller that built a spec's definition (an event's schema) hands it beside a
+    spec without fields: the catalog is the one the spec with its fields gives, row for
+    row (versions, their fields, evidence, diffs), and the next change is a version."""
+    first = [table("shop.public.a", ("id", "int"), ("name", "text"))]
+    then = [table("shop.public.a", ("id", "bigint"), ("name", "text"))]
+
+    def written(by_definition: bool) -> dict[str, Any]:
+        store = Store(f"sqlite:///{tmp_path / f'{by_definition}.db'}")
+        try:
+            for specs in (first, then):
+                given = {s.uri: s.definition() for s in specs} if by_definition else None
+                bare = [s.model_copy(update={"fields": []}) for s in specs]
+                with store.write() as conn:
+                    apply_in(conn, bare if by_definition else specs, definitions=given)
+            rows = snapshot(store)
+        finally:
+            store.dispose()
+        # what differs by when it ran, not by what was written
+        when = re.compile(r"datetime\.datetime\([^)]*\)")
+        return {t: [when.sub("(a time)", r) for r in v] for t, v in rows.items()}
+
+    by_spec, by_definition = written(False), written(True)
+    assert len(by_spec["asset_version"]) == 2 and len(by_spec["asset_field"]) == 4
+    assert by_definition == by_spec
 
 
 def test_observations_update_without_a_new_version(store: Store) -> None:

@@ -79,7 +79,6 @@ VERSION_IDS = (
     .where(_any(VERSION.c.asset_id))
     .order_by(VERSION.c.id)
 )
-RUN_IDS = select(RUN.c.id, RUN.c.run_uuid).where(_any(RUN.c.run_uuid))
 LINKS_BY_RUN = (
     select(RUN_DATASET, ASSET.c.uri)
     .join(ASSET, ASSET.c.id == RUN_DATASET.c.asset_id)

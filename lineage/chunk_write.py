@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from catalog.apply import apply_in, ensure_assets, mark_deleted, mark_live
-from catalog.db import insert_rows, update_by_id
+from catalog.db import insert_returning, insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
     utcnow,
@@ -17,7 +17,6 @@ from lineage.chunk import (
     ASSETS_BY_ID,
     OBSERVED_BY_ID,
     ORIGIN,
-    RUN_IDS,
     VERSION_IDS,
     AssetRow,
     AssetState,
@@ -229,17 +228,16 @@ class ChunkWriter(ChunkState):
         stale = [run for run in self.runs.values() if run.dirty and run.id is not None]
         if fresh:
             at = db_time(conn, now)
-            insert_rows(
+            by_uuid = {run.uuid: run for run in fresh}
+            for run_id, uuid in insert_returning(
                 conn,
                 "run",
                 ("run_uuid", "created_at", *RUN_COLUMNS),
                 [(run.uuid, at, *self._run_values(conn, run, at)) for run in fresh],
+                ("id", "run_uuid"),
                 frozenset({"facets"}),
-            )
-            by_uuid = {run.uuid: run for run in fresh}
-            for part in chunks(list(by_uuid)):
-                for row in conn.execute(RUN_IDS, {"keys": part}):
-                    by_uuid[row.run_uuid].id = row.id
+            ):
+                by_uuid[uuid].id = run_id
         if stale:
             update_by_id(conn, RUN_W, [{"id": r.id, **self._run_row(r, now)} for r in stale])
         new_rows: list[tuple[Any, ...]] = []

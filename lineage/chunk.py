@@ -93,6 +93,20 @@ def run_facets(ref: DatasetRef) -> dict[str, Any]:
     return {**ref.described, **ref.io_facets}
 
 
+def named_by(props: dict[str, Any]) -> frozenset[str]:
+    """The assets a job's properties name: its inputs, its outputs and its column
+    lineage's sources."""
+    named: set[str] = set()
+    named.update(props.get("inputs", []), props.get("outputs", []))
+    for mapping in (props.get("columnLineage") or {}).values():
+        for sources in mapping.values():
+            named.update(src for src, _ in sources)
+    for mapping in (props.get("columnTransformations") or {}).values():
+        for sources in mapping.values():
+            named.update(src for src, _, _ in sources)
+    return frozenset(named)
+
+
 def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -230,7 +244,7 @@ class Caches(Protocol):
     version_ids: ByteLRU[tuple[int, str], int]
     fingerprints: ByteLRU[Any, str]
     known: KnownRows
-    job_definitions: ByteLRU[str, tuple[dict[str, Any], str]]
+    job_definitions: ByteLRU[str, tuple[dict[str, Any], str, frozenset[str]]]
     column_lineage: ByteLRU[tuple[int, int], tuple[Any, ...]]
 
 
@@ -322,31 +336,28 @@ class ChunkState:
         # properties are never changed in place: a new version builds new ones).
         known = self.projector.job_definitions
         unread = {}
+        # The assets the current versions name (inputs, outputs, column lineage's
+        # sources): needed to re-version these jobs. Kept with a definition, as they
+        # were gathered again for every job of every chunk (2% of a heavy ingest's
+        # writing process).
+        named: set[str] = set()
         for job_id, job in jobs.items():
             found = known.get(job.fingerprint) if job.fingerprint else None
             if found is None:
                 unread[job_id] = job
             else:
-                job.props, job.props_json = found
+                job.props, job.props_json, names = found
+                named.update(names)
         for part in chunks(list(unread)):
             for row in self.conn.execute(CURRENT_DEFINITIONS, {"keys": part}):
                 job = jobs[row.asset_id]
                 job.props = dict((row.definition or {}).get("properties") or {})
                 job.props_json = canonical(job.props)
+                names = named_by(job.props)
+                named.update(names)
                 if row.fingerprint == job.fingerprint and job.fingerprint:
-                    size = len(job.props_json) * 4 + len(job.fingerprint)
-                    known.put(job.fingerprint, (job.props, job.props_json), size)
-        # Inputs and outputs of the current versions: needed to re-version these jobs.
-        named: set[str] = set()
-        for job in jobs.values():
-            props = job.props or {}
-            named.update(props.get("inputs", []), props.get("outputs", []))
-            for mapping in (props.get("columnLineage") or {}).values():
-                for sources in mapping.values():
-                    named.update(src for src, _ in sources)
-            for mapping in (props.get("columnTransformations") or {}).values():
-                for sources in mapping.values():
-                    named.update(src for src, _, _ in sources)
+                    size = len(job.props_json) * 4 + len(job.fingerprint) + 64 * len(names)
+                    known.put(job.fingerprint, (job.props, job.props_json, names), size)
         missing = named - set(self.assets)
         if missing:
             self._load_assets(missing)

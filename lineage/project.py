@@ -75,8 +75,11 @@ class Projector:
         self.version_ids: ByteLRU[tuple[int, str], int] = ByteLRU(cache_size // 4)
         self.fingerprints: ByteLRU[Any, str] = ByteLRU(cache_size // 4)
         self.known = KnownRows(cache_size // 4)
-        #: A job's properties (and their canonical JSON) by its definition's fingerprint.
-        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str]] = ByteLRU(cache_size // 4)
+        #: A job's properties (their canonical JSON, the assets they name) by its
+        #: definition's fingerprint.
+        self.job_definitions: ByteLRU[str, tuple[dict[str, Any], str, frozenset[str]]] = ByteLRU(
+            cache_size // 4
+        )
         #: Jobs' column lineage as built from a ref's maps (`_Chunk._column_lineage`), by
         #: the maps' identity (each entry holds them: an id is not reused while it is
         #: kept). An eighth of the budget, on top of the four quarters.

@@ -156,6 +156,15 @@ def test_a_job_versioned_in_one_chunk_is_read_as_it_is_by_the_next(store: Store)
         body = _job_event(inputs, T0 + timedelta(hours=n))
         (result,) = ingester.ingest([(body, json.loads(body), None)])
         assert result.status == "accepted", result.error
+    assert _job_inputs(store) == [
+        [f"{NS}/shop.public.orders"],
+        [f"{NS}/shop.public.items", f"{NS}/shop.public.orders"],
+        [f"{NS}/shop.public.orders"],
+    ]
+
+
+def _job_inputs(store: Store) -> list[list[str]]:
+    """The inputs of each version of the job `daily`, in order."""
     with store.engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -163,13 +172,32 @@ def test_a_job_versioned_in_one_chunk_is_read_as_it_is_by_the_next(store: Store)
                 " ON a.id = v.asset_id WHERE a.name = 'daily' AND a.kind = 'job' ORDER BY v.version"
             )
         ).all()
-    versions = [sorted(_definition(d)["properties"]["inputs"]) for _, d in rows]
-    assert versions == [
-        [f"{NS}/shop.public.orders"],
-        [f"{NS}/shop.public.items", f"{NS}/shop.public.orders"],
-        [f"{NS}/shop.public.orders"],
-    ]
+    return [sorted(_definition(d)["properties"]["inputs"]) for _, d in rows]
 
 
 def _definition(value: object) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+def test_a_later_chunk_widens_a_job_with_the_inputs_its_kept_definition_names(
+    store: Store,
+) -> None:
+    """A job read orders (chunk one); a running event of it (chunk two) says nothing new,
+    and the ingester keeps the job's definition as read. A third chunk's running event
+    names items only: the job's new definition reads both, so that chunk needs orders
+    too, which none of its events names. The kept definition brings the assets it names
+    with it, and the job is versioned whole."""
+    ingester = Ingester(store)
+    done = json.loads(_job_event(["orders"], T0))
+    running = json.loads(_job_event(["orders"], T0 + timedelta(hours=1)))
+    running["eventType"] = "RUNNING"
+    wider = json.loads(_job_event(["items"], T0 + timedelta(hours=2)))
+    wider["eventType"] = "RUNNING"
+    for event in (done, running, wider):
+        (result,) = ingester.ingest([(json.dumps(event), event, None)])
+        assert result.status == "accepted", result.error
+    assert len(ingester.projector.job_definitions) == 1  # the third chunk's, kept
+    assert _job_inputs(store) == [
+        [f"{NS}/shop.public.orders"],
+        [f"{NS}/shop.public.items", f"{NS}/shop.public.orders"],
+    ]

@@ -861,6 +861,40 @@ def _record_evidence(conn: Connection, work: _Work, ids: dict[str, int], now: da
     insert_rows(conn, "asset_evidence", _EVIDENCE_COLUMNS, rows, _EVIDENCE_JSON)
 
 
+def record_restatements(
+    conn: Connection, restated: Iterable[tuple[int, str, str, datetime]], now: datetime
+) -> None:
+    """Sources that say an asset's current definition exactly (`asset_id`, source,
+    that definition's fingerprint, when they said it): a second job that writes a
+    table as it is. Each becomes a source of it: its assertion replaces its last one
+    unless that one is newer or says the same (kept with its own time, as any source's
+    assertion said again unchanged is). Nothing else changes: an assertion of the
+    current definition changes no merge, so no version is written and nothing is
+    merged. It is kept by fingerprint (the current version's definition), as a
+    definition just versioned is."""
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    at = db_time(conn, now)
+    rows = [
+        (asset_id, source, key_hash(source), fp, db_time(conn, when), at)
+        for asset_id, source, fp, when in restated
+    ]
+    if not rows:
+        return
+    conn.exec_driver_sql(
+        "INSERT INTO asset_evidence (asset_id, source, source_hash, fingerprint, definition,"
+        " observed, description, asserted_at, recorded_at)"
+        f" VALUES ({mark}, {mark}, {mark}, {mark}, NULL, '{{}}', NULL, {mark}, {mark})"
+        " ON CONFLICT (asset_id, source_hash) DO UPDATE SET"
+        " fingerprint = excluded.fingerprint, definition = NULL, observed = excluded.observed,"
+        " description = NULL, asserted_at = excluded.asserted_at,"
+        " recorded_at = excluded.recorded_at"
+        " WHERE asset_evidence.asserted_at <= excluded.asserted_at"
+        " AND asset_evidence.fingerprint <> excluded.fingerprint",
+        rows,
+    )
+
+
 _EVIDENCE_COLUMNS = (
     "asset_id",
     "source",

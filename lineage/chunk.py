@@ -263,6 +263,9 @@ class ChunkState:
         self.new_version_ids: dict[tuple[int, str], int] = {}
         #: (event, dataset URI) -> the fingerprint a late event's schema had at its time.
         self.seen_then: dict[tuple[int, str], str] = {}
+        #: (asset id, source) -> (fingerprint, time): jobs that write a dataset as it is
+        #: defined, not yet known as its sources (`lineage.project._Chunk._restated`).
+        self.restatements: dict[tuple[int, str], tuple[str, datetime]] = {}
         #: What `KnownRows.begin` said at the transaction's start (None: keep no rows).
         self.begun = begun
         #: Assets renamed or merged in this chunk: no row of it is kept.

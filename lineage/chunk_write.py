@@ -6,7 +6,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from catalog.apply import apply_in, ensure_assets, mark_deleted, mark_live
+from catalog.apply import (
+    apply_in,
+    ensure_assets,
+    mark_deleted,
+    mark_live,
+    record_restatements,
+)
 from catalog.db import insert_returning, insert_rows, update_by_id
 from catalog.identity import AssetKey
 from catalog.models import (
@@ -53,6 +59,13 @@ class ChunkWriter(ChunkState):
             for a in assets:
                 a.id = ids[a.uri]
         changed = self._merge_observed()
+        # Before the versions: an assertion of this chunk's, about an asset it changes,
+        # is then merged with these as with any source's last one.
+        record_restatements(
+            conn,
+            [(a, source, fp, when) for (a, source), (fp, when) in self.restatements.items()],
+            now,
+        )
         self._apply_pending(now)
         dropped = {a.id for a in self.assets.values() if a.dropped and a.id is not None}
         if dropped:

@@ -101,14 +101,19 @@ class Projector:
         """
         rows: dict[str, AssetRow] | None = {}
         new_ids: dict[tuple[int, str], int] = {}
+        restated: dict[tuple[int, str], tuple[str, Any]] = {}
         if events:
             chunk = _Chunk(self, conn, begun)
             chunk.run(events)
             new_ids, rows = chunk.new_version_ids, chunk.rows_written
+            restated = chunk.restatements
 
         def on_commit() -> None:
             self.version_ids.update(new_ids, 64)
             self.known.commit(begun, rows)
+            # Sources known so (`_Chunk._restated`): not recorded again by later chunks.
+            for (asset_id, source), (fp, _) in restated.items():
+                self.fingerprints.put(("said", asset_id, source), fp, len(source) + 128)
 
         return on_commit
 
@@ -148,6 +153,28 @@ class _Chunk(ChunkWriter):
         for e in events:
             self._play(e)
         self._write()
+
+    def _restated(self, asset: AssetState, e: ParsedEvent, fp: str | None) -> None:
+        """The event's job writes the dataset as it is defined (`fp`, its current
+        version's fingerprint), in a chunk that has not read its sources: that job is
+        one of them. Recorded (`catalog.apply.record_restatements`) unless it is known
+        to have said so already: it is the source of the definition's last change, or
+        an earlier chunk recorded it.
+
+        The merge keeps the fields every job's latest assertion names: such a job was
+        recorded only when its chunk had created or changed the dataset, so which
+        fields a later change removed depended on where chunks began (`steward serve`
+        writes a chunk a request)."""
+        if asset.id is None or fp is None:
+            return
+        source = event_source(e)
+        if asset.origin == source:
+            return
+        key = ("said", asset.id, source)
+        if self.projector.fingerprints.get(key) == fp:
+            return
+        # The first time it says so, as for any assertion said again unchanged.
+        self.restatements.setdefault((asset.id, source), (fp, e.event_time))
 
     def _own_fingerprint(self, asset: AssetState, ref: DatasetRef) -> str:
         """Fingerprint of the definition the event's `schema` facet alone gives."""
@@ -266,10 +293,11 @@ class _Chunk(ChunkWriter):
 
     def _dataset(self, ref: DatasetRef, e: ParsedEvent, written: bool = False) -> AssetState:
         asset = self.assets.get(ref.uri) or self._asset(ref.uri, ref.namespace, ref.name, "dataset")
-        if ref.fields is not None and (
-            asset.evidence is not None or self.agrees.get(id(ref)) is not asset
-        ):
-            self._assert_schema(asset, ref, e, written)
+        if ref.fields is not None:
+            if asset.evidence is not None or self.agrees.get(id(ref)) is not asset:
+                self._assert_schema(asset, ref, e, written)
+            elif written:
+                self._restated(asset, e, asset.fingerprint)
         if ref.described:
             asset.facets.update(ref.described)
         if ref.lifecycle == "DROP":
@@ -301,6 +329,8 @@ class _Chunk(ChunkWriter):
         if asset.evidence is None:
             if asset.id is not None and asset.version > 0:
                 if fp == asset.fingerprint:
+                    if written:
+                        self._restated(asset, e, fp)
                     return  # what it says is the definition already (the common case)
                 found = assertions_of(self.conn, [asset.id])
                 asset.evidence = dict(found.get(asset.id, {}))

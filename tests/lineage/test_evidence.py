@@ -201,6 +201,57 @@ def test_two_jobs_each_partial_are_merged(store: Store) -> None:
     assert sources["openlineage dbt/orders.run"]["asserted_at"] == "2026-11-30T08:00:00Z"
 
 
+def _three_writers(store: Store, one_chunk: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Job A writes the table with id, total and note; job B writes it the same; A
+    then writes it without note. In one chunk, or one event at a time (as `steward
+    serve` writes a request)."""
+    full = schema(("id", "integer"), ("total", "numeric"), ("note", "text"))
+    bodies = [
+        event("orders.run", T0, outputs=full),
+        event("orders.copy", T0 + timedelta(hours=1), outputs=full),
+        event(
+            "orders.run",
+            T0 + timedelta(hours=2),
+            outputs=schema(("id", "integer"), ("total", "numeric")),
+        ),
+    ]
+    if one_chunk:
+        ingest(store, *bodies)
+    else:
+        for body in bodies:
+            ingest(store, body)
+    return state(store)
+
+
+def test_a_job_that_writes_a_table_as_it_is_is_its_source_in_any_chunk(
+    store: Store, tmp_path: Any
+) -> None:
+    """B, which writes the table as it is, is one of its sources whether or not its
+    event came in the chunk that created the table: its latest assertion still names
+    note, so A's later schema without note removes nothing (the merge keeps the fields
+    any job's latest assertion names). One chunk or one event at a time, the same
+    versions and the same sources, with what each said."""
+    apart = _three_writers(store, one_chunk=False)
+    together_store = Store(f"sqlite:///{tmp_path / 'together.db'}")
+    try:
+        together = _three_writers(together_store, one_chunk=True)
+    finally:
+        together_store.dispose()
+    for shown, versions in (apart, together):
+        assert [f["name"] for f in shown["fields"]] == ["id", "total", "note"]
+        assert len(versions) == 1
+        sources = {s["source"]: s for s in shown["sources"]}
+        assert set(sources) == {"openlineage dbt/orders.run", "openlineage dbt/orders.copy"}
+        copy = sources["openlineage dbt/orders.copy"]
+        assert [f["name"] for f in copy["fields"]] == ["id", "total", "note"]
+        assert copy["asserted_at"] == "2026-11-30T09:00:00Z"
+
+    def said(shown: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in s.items() if k != "recorded_at"} for s in shown["sources"]]
+
+    assert said(apart[0]) == said(together[0])
+
+
 # -- event time -----------------------------------------------------------------------------
 
 

@@ -266,6 +266,9 @@ class ChunkState:
         #: (asset id, source) -> (fingerprint, time): jobs that write a dataset as it is
         #: defined, not yet known as its sources (`lineage.project._Chunk._restated`).
         self.restatements: dict[tuple[int, str], tuple[str, datetime]] = {}
+        #: The (asset id, source) pairs `_restated` has looked at; events' sources by id.
+        self.restating: set[tuple[int, str]] = set()
+        self.event_sources: dict[int, str] = {}
         #: What `KnownRows.begin` said at the transaction's start (None: keep no rows).
         self.begun = begun
         #: Assets renamed or merged in this chunk: no row of it is kept.

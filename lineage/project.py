@@ -167,14 +167,16 @@ class _Chunk(ChunkWriter):
         writes a chunk a request)."""
         if asset.id is None or fp is None:
             return
-        source = event_source(e)
-        if asset.origin == source:
+        source = self.event_sources.get(id(e))
+        if source is None:
+            source = self.event_sources[id(e)] = event_source(e)
+        pair = (asset.id, source)
+        if pair in self.restating:
+            return  # looked at in this chunk: the first time it says so is kept
+        self.restating.add(pair)
+        if asset.origin == source or self.projector.fingerprints.get(("said", *pair)) == fp:
             return
-        key = ("said", asset.id, source)
-        if self.projector.fingerprints.get(key) == fp:
-            return
-        # The first time it says so, as for any assertion said again unchanged.
-        self.restatements.setdefault((asset.id, source), (fp, e.event_time))
+        self.restatements[pair] = (fp, e.event_time)
 
     def _own_fingerprint(self, asset: AssetState, ref: DatasetRef) -> str:
         """Fingerprint of the definition the event's `schema` facet alone gives."""

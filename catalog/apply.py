@@ -659,6 +659,7 @@ def apply_in(
 
 def _write(conn: Connection, work: _Work, origin: str | None) -> None:
     now = utcnow()
+    at = db_time(conn, now)  # as the rows written straight to the driver take it
     changes = [c for c in work.plan.changes if c.action in ("create", "update", "restore")]
 
     def source(uri: str) -> str | None:
@@ -669,7 +670,6 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
     fresh = [c for c in changes if c.action == "create" and c.uri not in work.existing]
     ids: dict[str, int] = {uri: old.id for uri, old in work.existing.items()}
     if fresh:
-        at = db_time(conn, now)
         rows = [
             _asset_row(work.specs[c.uri], work.fingerprints[c.uri], source(c.uri), at)
             for c in fresh
@@ -678,7 +678,6 @@ def _write(conn: Connection, work: _Work, origin: str | None) -> None:
     work.plan.ids = ids
 
     if changes:
-        at = db_time(conn, now)
         version_rows = [
             (
                 ids[c.uri],

@@ -606,25 +606,6 @@ def update_rows(
     conn.exec_driver_sql(f'UPDATE "{table}" SET {values} WHERE id = {mark}', rows)
 
 
-def insert_new_rows(
-    conn: Connection,
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    conflict: str,
-    returning: tuple[str, ...] = ("id",),
-    json_columns: frozenset[str] = frozenset(),
-) -> list[Any]:
-    """Insert the rows that do not conflict with one already committed (or being
-    committed by another transaction, which this waits for); the `returning`
-    columns of those inserted.
-
-    `conflict` is the `ON CONFLICT` target, e.g. `(digest) WHERE status = 'accepted'`
-    for a partial unique index. See `insert_returning`.
-    """
-    return insert_returning(conn, table, columns, rows, returning, json_columns, conflict)
-
-
 def insert_returning(
     conn: Connection,
     table: str,
@@ -639,8 +620,10 @@ def insert_returning(
 
     Values must be ready for the driver, as for `insert_rows`. The same SQL on
     SQLite (3.35 and newer) and PostgreSQL; rows go in multi-row `VALUES` of
-    `CHUNK` parameters or fewer. With `conflict` (an `ON CONFLICT` target), rows
-    that conflict are left out, and so are their `returning` values.
+    `CHUNK` parameters or fewer. With `conflict`, the `ON CONFLICT` target (e.g.
+    `(digest) WHERE status = 'accepted'` for a partial unique index), the rows that
+    conflict with one already committed (or being committed by another transaction,
+    which this waits for) are left out, and so are their `returning` values.
     """
     if not rows:
         return []
